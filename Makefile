@@ -1,0 +1,72 @@
+# maelre-bench build. `make` builds build/maelre-bench; `make test` runs the Criterion suite;
+# `make run` runs the default main job. Each first installs missing Debian packages.
+CC ?= cc
+ifeq ($(origin CC),default)
+CC = cc
+endif
+BUILD ?= build
+SANITIZE ?=
+
+# Probe optional flags before using them.
+probe = $(shell printf 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
+MARCH  := $(call probe,-march=native)
+OPENMP := $(call probe,-fopenmp)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(MARCH) $(OPENMP) -I. -I/usr/include/stb
+LDLIBS += -lopenblas -lcjson -lsndfile -lsamplerate -lz -lm
+LDFLAGS += $(OPENMP)
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD := $(BUILD)-san
+endif
+
+LIB_SRC  := $(sort $(wildcard core/*.c loaders/*.c tasks/*.c results/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+DEPS_OK  := build/.deps-ok
+
+.PHONY: all deps test run fuzz fixtures bench clean
+.SECONDARY:
+all: $(BUILD)/maelre-bench
+
+$(DEPS_OK): scripts/install-deps.sh
+	@scripts/install-deps.sh
+	@mkdir -p build && touch $@
+deps: $(DEPS_OK)
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmaelre.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/maelre-bench: $(CLI_OBJ) $(BUILD)/libmaelre.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmaelre.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+# Tests run from the repo root (fixtures live in tests/reference/). The CLI is built first
+# because some tests exercise it end to end.
+test: $(TESTS) $(BUILD)/maelre-bench
+	@MAELRE_BIN=$(BUILD)/maelre-bench scripts/run-tests.sh $(TESTS)
+
+run: $(BUILD)/maelre-bench
+	$(BUILD)/maelre-bench run --task lra-listops --quick --data-root $${MAELRE_DATA:-data} --out out/listops-quick
+
+fixtures:
+	scripts/install-deps.sh python3-torch python3-numpy
+	python3 tests/reference/make_fixtures.py tests/reference
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)

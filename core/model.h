@@ -1,0 +1,93 @@
+// The shared transformer classifier of SPEC §2 and the four methods of SPEC §5.
+// embed -> blocks (pre-LN: x += Attn(LN(x)); merge point; x += MLP(LN(x))) -> size-weighted
+// mean pool -> LayerNorm -> Linear(D, classes). Owns its parameters, gradients and activation
+// buffers (all through core/mem.h). Knows nothing of files except its own checkpoints.
+//
+// Contract for callers (tasks/, cli/, tests/): this header is stable; implementations may
+// add fields/functions but not change the meaning of these.
+#ifndef MAELRE_MODEL_H
+#define MAELRE_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/batch.h"
+
+typedef enum { METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE, METHOD_COUNT } Method;
+typedef enum { ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT, ATTN_KIND_COUNT } AttnKind;
+typedef enum { MATCH_GLOBAL = 0, MATCH_LOCAL } MatchKind;
+
+#define MODEL_MAX_STAGES 16
+
+typedef struct {
+    size_t blocks;   // blocks in this stage; merging happens at the last one's merge point
+    float keep;      // fraction of tokens kept after the stage (1 = no merging; < 1/2 = several rounds)
+} MaelreStage;
+
+typedef struct {
+    // input
+    size_t vocab;          // > 0: discrete ids in [0, vocab) through a lookup table
+    size_t feat_dim;       // > 0: continuous patches of this width through a linear projection
+    size_t max_len;        // learned position embeddings for positions [0, max_len)
+    // shape (same for every method: SPEC §5)
+    size_t dim;            // D
+    size_t heads;          // H, D % H == 0
+    size_t mlp;            // M
+    size_t blocks;         // depth
+    size_t classes;
+    float ln_eps;          // 1e-5
+    // method
+    Method method;
+    size_t linformer_k;    // default 128
+    int linformer_share_ef;// E = F
+    float tome_r_frac;     // tome: r = floor(frac * N_in) tokens removed per block (default 0.25)
+    size_t n_stages;       // maelre: stages; sum of blocks == blocks
+    MaelreStage stages[MODEL_MAX_STAGES];
+    size_t switch_threshold;  // maelre: efficient while N > threshold (0 means D)
+    size_t local_window;      // maelre: local matching window w (default 8)
+} ModelConfig;
+
+// Fills the SPEC §5 defaults (D=64, H=2, M=128, 4 blocks, maelre 4 stages of 1 block keep 1/4).
+void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t feat_dim,
+                          size_t max_len, size_t classes);
+// Validates a config; MB_OK or MB_ERR_USAGE with a reason.
+int model_config_check(const ModelConfig *c, char *err, size_t errlen);
+const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre"
+int method_parse(const char *s, Method *out); // 0 on success
+const char *attn_kind_name(AttnKind k);
+
+typedef struct Model Model;
+
+int model_create(Model **out, const ModelConfig *cfg, uint64_t seed, char *err, size_t errlen);
+void model_destroy(Model *m);
+const ModelConfig *model_config(const Model *m);
+
+// Flat parameter/gradient vectors sharing one layout (SPEC: one allocation per role).
+size_t model_num_params(const Model *m);
+float *model_params(Model *m);
+float *model_grads(Model *m);
+// Per-parameter weight-decay mask layout: 1 where AdamW decays (weights of linears), else 0.
+const uint8_t *model_decay_mask(const Model *m);
+
+// Forward over a packed batch; logits is n x classes. With keep_for_backward the activations
+// are kept for model_backward. Grows activation buffers as needed (MB_ERR_NOMEM on failure).
+int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits,
+                  char *err, size_t errlen);
+// Mean softmax cross-entropy over the batch; writes dloss/dlogits when dlogits != NULL.
+float model_loss(const float *logits, const int32_t *labels, size_t n, size_t classes,
+                 float *dlogits);
+// Backward from dlogits (n x classes) of the last forward; accumulates (+=) into grads.
+void model_backward(Model *m, const Batch *b, const float *dlogits);
+void model_zero_grad(Model *m);
+
+// How many (sample, block) pairs of the last forward used each attention kind.
+typedef struct { size_t count[ATTN_KIND_COUNT]; size_t samples; } AttnUsage;
+AttnUsage model_last_usage(const Model *m);
+
+// Bytes model_forward/backward would hold for one sample of n tokens (params, grads and
+// optimizer state included when training): computed, not measured, for --mem-limit.
+size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training);
+
+// Checkpoints: magic + version + config + params. A mismatch is refused with a hint.
+int model_save(const Model *m, const char *path, char *err, size_t errlen);
+int model_load(Model **out, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,44 @@
+// Labelled token sequences, the only thing loaders/ hands to the rest of the program.
+// loaders/ turns bytes on disk into these through one shared tokenizer/patcher
+// (SPEC §2, §7) and knows nothing of models.
+#ifndef MAELRE_DATASET_H
+#define MAELRE_DATASET_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { SPLIT_TRAIN = 0, SPLIT_VAL, SPLIT_TEST } Split;
+
+typedef struct {
+    int32_t label;     // class index in [0, n_classes)
+    size_t len;        // tokens (already truncated to max_len)
+    int32_t *ids;      // len ids in [0, vocab), or NULL
+    float *feats;      // len * feat_dim values, or NULL
+} Sequence;
+
+typedef struct {
+    Sequence *items;
+    size_t n;
+    size_t vocab;        // > 0 for discrete tokens
+    size_t feat_dim;     // > 0 for continuous patches
+    size_t n_classes;
+    char **class_names;  // n_classes strings (owned)
+} SeqSet;
+
+// What a task says about its data (tasks/*.json "data" object). Paths are relative to the data root.
+typedef struct {
+    char source[32];     // "listops", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"
+    char path[512];      // e.g. "listops", "imdb", "cifar10", "ucr/ACSF1", "fsdd"
+    size_t max_len;      // truncate to this many tokens (0 = no limit)
+    size_t frame;        // audio: samples per token (4); image: patch side (1 = one token per pixel)
+    int grayscale;       // image: 1 = grayscale intensities as ids (LRA image), 0 = RGB patches
+    int sample_rate;     // audio: target rate in Hz (8000)
+    size_t limit;        // load at most this many samples per split (0 = all); deterministic subset
+} DataSpec;
+
+// Loads one split of a task's data and tokenizes it. MB_OK, or MB_ERR_DATA with
+// "<file>:<line or offset>: <what is wrong>" in err (a missing dataset says where to get it).
+int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSet *out,
+                 char *err, size_t errlen);
+void seqset_free(SeqSet *s);
+
+#endif
