@@ -1,0 +1,40 @@
+// Per-sample multi-head attention kinds (SPEC §3). Every function works on ONE sample of
+// N tokens. q, k, v are row-major with row stride ld (ld = 3*D when they come from a fused
+// QKV projection); head h uses columns [h*d, (h+1)*d), d = D/H. out is (N, D), stride D.
+// Backward ACCUMULATES (+=) into dq, dk, dv (same stride ld) and into weight grads.
+// `save` is a caller-provided buffer of *_save_floats() floats filled by forward and read
+// by backward. log_s is the per-token log size (proportional attention) or NULL (all sizes 1).
+// Every op counts its FLOPs via core/flops.h. Plain reference kernels stay beside fast ones.
+#ifndef MAELRE_ATTENTION_H
+#define MAELRE_ATTENTION_H
+#include <stddef.h>
+
+// softmax(Q K^T / sqrt(d) + log s_j) V                               -- core/attn_softmax.c
+size_t attn_softmax_save_floats(size_t N, size_t D, size_t H);
+void attn_softmax_forward(float *out, float *save, const float *q, const float *k, const float *v,
+                          size_t ld, const float *log_s, size_t N, size_t D, size_t H);
+void attn_softmax_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
+                           const float *q, const float *k, const float *v, size_t ld,
+                           const float *log_s, size_t N, size_t D, size_t H);
+
+// rho_q(Q) (rho_k(K)^T V): rho_q softmax over the d features of each query row, rho_k
+// softmax over the N tokens of each key column with + log s_j added first.  -- core/attn_efficient.c
+size_t attn_efficient_save_floats(size_t N, size_t D, size_t H);
+void attn_efficient_forward(float *out, float *save, const float *q, const float *k, const float *v,
+                            size_t ld, const float *log_s, size_t N, size_t D, size_t H);
+void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
+                             const float *q, const float *k, const float *v, size_t ld,
+                             const float *log_s, size_t N, size_t D, size_t H);
+
+// softmax(Q (E K)^T / sqrt(d)) (F V); E, F are (kp, n_max) row-major, shared by the heads,
+// only their first N columns used. dE, dF accumulate (same layout).   -- core/attn_linformer.c
+size_t attn_linformer_save_floats(size_t N, size_t D, size_t H, size_t kp);
+void attn_linformer_forward(float *out, float *save, const float *q, const float *k, const float *v,
+                            size_t ld, const float *E, const float *F, size_t n_max, size_t kp,
+                            size_t N, size_t D, size_t H);
+void attn_linformer_backward(float *dq, float *dk, float *dv, float *dE, float *dF,
+                             const float *dout, const float *save, const float *q, const float *k,
+                             const float *v, size_t ld, const float *E, const float *F,
+                             size_t n_max, size_t kp, size_t N, size_t D, size_t H);
+
+#endif
