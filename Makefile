@@ -19,7 +19,7 @@ LDFLAGS += $(OPENMP)
 ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=$(SANITIZE)
-BUILD := $(BUILD)-san
+override BUILD := $(BUILD)-san
 endif
 
 LIB_SRC  := $(sort $(wildcard core/*.c loaders/*.c tasks/*.c results/*.c))
