@@ -18,6 +18,11 @@ int table_set_num(Table *t, size_t row, const char *column, double value);
 int table_set_json(Table *t, size_t row, const char *column, cJSON *owned);  // JSON-only column
 const char *table_get_str(const Table *t, size_t row, const char *column);  // NULL if unset/numeric
 int table_get_num(const Table *t, size_t row, const char *column, double *out);  // 0 if numeric
+// Columns in order (CSV columns and JSON-only ones), for code that walks a table it did not build.
+size_t table_columns(const Table *t);
+const char *table_column(const Table *t, size_t i);              // NULL past the end
+int table_column_is_json(const Table *t, size_t i);              // 1 for a JSON-only column
+const cJSON *table_get_json(const Table *t, size_t row, const char *column);  // NULL if not JSON
 // Reading back what table_write_* wrote (report merges runs): MB_OK or MB_ERR_DATA/IO.
 int table_read_csv(Table **out, const char *path, char *err, size_t errlen);
 int table_read_json(Table **out, const char *path, char *err, size_t errlen);
