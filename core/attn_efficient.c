@@ -1,0 +1,206 @@
+// Efficient attention (Shen et al., WACV 2021), SPEC §3: per head
+//   out = rho_q(Q) (rho_k(K)^T V)
+// rho_q: softmax over the d features of each query row; rho_k: softmax over the N tokens of
+// each key column, with + log s_j added to the key logits first (merged tokens keep their
+// weight). The d x d context is the only "attention matrix": O(N d^2) time, O(N d + d^2)
+// memory per head; nothing N x N is ever formed.
+//
+// save layout, per head h (contiguous block of 2*N*d + d*d floats):
+//   Pq (N, d) = rho_q(Q_h), Pk (N, d) = rho_k(K_h), C (d, d) = Pk^T V_h.
+// FLOP convention (core/flops.h): matrix products 2 per multiply-add; a softmax costs 4 per
+// element (subtract max, exp, sum, divide); adding log s 1 per element; a softmax backward 4 per
+// element (product, sum, subtract, product) plus 1 for accumulating into the gradient.
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include "core/attention.h"
+#include "core/flops.h"
+#include "core/mem.h"
+
+size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
+    size_t d = D / H;
+    return H * (2 * N * d + d * d);
+}
+
+// Row softmax over d features of each query row: q (N, d) stride ld -> p (N, d) stride d.
+static void softmax_rows(float *p, const float *q, size_t ld, size_t N, size_t d) {
+    // q (N,d) stride ld, p (N,d)
+    for (size_t i = 0; i < N; i++) {
+        const float *qi = q + i * ld;
+        float *pi = p + i * d;
+        float mx = -INFINITY;
+        for (size_t c = 0; c < d; c++) mx = qi[c] > mx ? qi[c] : mx;
+        double sum = 0.0;
+        for (size_t c = 0; c < d; c++) {
+            pi[c] = expf(qi[c] - mx);
+            sum += pi[c];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t c = 0; c < d; c++) pi[c] *= inv;
+    }
+}
+
+// Column softmax over the N tokens of each key feature, with + log s_j:
+// k (N, d) stride ld, log_s (N) or NULL -> p (N, d) stride d. Hand-written: BLAS has no softmax.
+static void softmax_cols(float *p, const float *k, size_t ld, const float *log_s, size_t N,
+                         size_t d) {
+    // k (N,d) stride ld, log_s (N), p (N,d)
+    float mx[d];
+    double sum[d];
+    for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
+    for (size_t j = 0; j < N; j++) {
+        float ls = log_s ? log_s[j] : 0.0f;
+        for (size_t c = 0; c < d; c++) {
+            float z = k[j * ld + c] + ls;
+            p[j * d + c] = z;
+            if (z > mx[c]) mx[c] = z;
+        }
+    }
+    for (size_t j = 0; j < N; j++)
+        for (size_t c = 0; c < d; c++) {
+            float e = expf(p[j * d + c] - mx[c]);
+            p[j * d + c] = e;
+            sum[c] += e;
+        }
+    float inv[d];
+    for (size_t c = 0; c < d; c++) inv[c] = (float)(1.0 / sum[c]);
+    for (size_t j = 0; j < N; j++)
+        for (size_t c = 0; c < d; c++) p[j * d + c] *= inv[c];
+}
+
+void attn_efficient_forward(float *out, float *save, const float *q, const float *k, const float *v,
+                            size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
+    // q,k,v (N,D) stride ld, log_s (N) or NULL, out (N,D) stride D, save H*(2Nd + d*d)
+    if (N == 0) return;
+    size_t d = D / H;
+    for (size_t h = 0; h < H; h++) {
+        float *Pq = save + h * (2 * N * d + d * d);
+        float *Pk = Pq + N * d;
+        float *C = Pk + N * d;
+        softmax_cols(Pk, k + h * d, ld, log_s, N, d);
+        softmax_rows(Pq, q + h * d, ld, N, d);
+        // C (d,d) = Pk^T (d,N) V_h (N,d)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)N, 1.0f, Pk,
+                    (int)d, v + h * d, (int)ld, 0.0f, C, (int)d);
+        // out_h (N,d) = Pq (N,d) C (d,d)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)d, 1.0f, Pq,
+                    (int)d, C, (int)d, 0.0f, out + h * d, (int)D);
+    }
+    // per head: two softmaxes over N*d, optional log s add, two products
+    for (size_t h = 0; h < H; h++) {
+        flops_elem(8.0 * (double)N * (double)d + (log_s ? (double)N * (double)d : 0.0));
+        flops_matmul(d, d, N);
+        flops_matmul(N, d, d);
+    }
+}
+
+// Plain backward kernel: loops only and O(d) stack, no heap. It is the reference the BLAS path is
+// tested against, and the fallback when the BLAS path cannot get its workspace (backward cannot
+// report an error). Same math, same accumulation semantics.
+void attn_efficient_backward_plain(float *dq, float *dk, float *dv, const float *dout,
+                                   const float *save, const float *q, const float *k,
+                                   const float *v, size_t ld, const float *log_s, size_t N,
+                                   size_t D, size_t H) {
+    // dout (N,D) stride D; dq,dk,dv,v (N,D) stride ld; save as forward
+    if (N == 0) return;
+    size_t d = D / H;
+    float row[d], dCc[d];
+    for (size_t h = 0; h < H; h++) {
+        const float *Pq = save + h * (2 * N * d + d * d);
+        const float *Pk = Pq + N * d;
+        const float *C = Pk + N * d;
+        const float *go = dout + h * d;
+        const float *vh = v + h * d;
+        float *dqh = dq + h * d, *dkh = dk + h * d, *dvh = dv + h * d;
+        // dQ: dPq_i = dOut_i C^T, then the row-softmax backward
+        for (size_t i = 0; i < N; i++) {
+            double delta = 0.0;
+            for (size_t c = 0; c < d; c++) {
+                double acc = 0.0;
+                for (size_t e = 0; e < d; e++) acc += (double)go[i * D + e] * C[c * d + e];
+                row[c] = (float)acc;
+                delta += acc * Pq[i * d + c];
+            }
+            for (size_t c = 0; c < d; c++)
+                dqh[i * ld + c] += Pq[i * d + c] * (row[c] - (float)delta);
+        }
+        // dK, dV one key feature c at a time: dC_c = (Pq^T dOut)_c, dPk[:,c] = V dC_c
+        for (size_t c = 0; c < d; c++) {
+            for (size_t e = 0; e < d; e++) {
+                double acc = 0.0;
+                for (size_t i = 0; i < N; i++) acc += (double)Pq[i * d + c] * go[i * D + e];
+                dCc[e] = (float)acc;
+            }
+            double colsum = 0.0;
+            for (size_t j = 0; j < N; j++) {
+                double acc = 0.0;
+                for (size_t e = 0; e < d; e++) acc += (double)dCc[e] * vh[j * ld + e];
+                colsum += acc * Pk[j * d + c];
+            }
+            for (size_t j = 0; j < N; j++) {
+                double acc = 0.0;
+                for (size_t e = 0; e < d; e++) acc += (double)dCc[e] * vh[j * ld + e];
+                float p = Pk[j * d + c];
+                dkh[j * ld + c] += p * (float)(acc - colsum);
+                for (size_t e = 0; e < d; e++) dvh[j * ld + e] += p * dCc[e];
+            }
+        }
+    }
+}
+
+static void count_backward_flops(size_t N, size_t d, size_t H) {
+    for (size_t h = 0; h < H; h++) {
+        flops_matmul(d, d, N);   // dC = Pq^T dOut
+        flops_matmul(N, d, d);   // dPq = dOut C^T
+        flops_matmul(N, d, d);   // dV += Pk dC
+        flops_matmul(N, d, d);   // dPk = V dC^T
+        flops_elem(2.0 * 5.0 * (double)N * (double)d);   // two softmax backwards + accumulate
+    }
+}
+
+void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
+                             const float *q, const float *k, const float *v, size_t ld,
+                             const float *log_s, size_t N, size_t D, size_t H) {
+    // dout (N,D) stride D; dq,dk,dv,v (N,D) stride ld; save as forward
+    if (N == 0) return;
+    size_t d = D / H;
+    count_backward_flops(N, d, H);
+    float *work = mem_alloc((N * d + d * d + d) * sizeof(float));
+    if (!work) {
+        attn_efficient_backward_plain(dq, dk, dv, dout, save, q, k, v, ld, log_s, N, D, H);
+        return;
+    }
+    float *dP = work, *dC = work + N * d, *colsum = dC + d * d;
+    for (size_t h = 0; h < H; h++) {
+        const float *Pq = save + h * (2 * N * d + d * d);
+        const float *Pk = Pq + N * d;
+        const float *C = Pk + N * d;
+        const float *go = dout + h * d;
+        float *dqh = dq + h * d, *dkh = dk + h * d, *dvh = dv + h * d;
+        // dC (d,d) = Pq^T dOut_h
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)N, 1.0f, Pq,
+                    (int)d, go, (int)D, 0.0f, dC, (int)d);
+        // dPq (N,d) = dOut_h C^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)d, (int)d, 1.0f, go,
+                    (int)D, C, (int)d, 0.0f, dP, (int)d);
+        for (size_t i = 0; i < N; i++) {
+            const float *p = Pq + i * d, *g = dP + i * d;
+            float delta = 0.0f;
+            for (size_t c = 0; c < d; c++) delta += p[c] * g[c];
+            for (size_t c = 0; c < d; c++) dqh[i * ld + c] += p[c] * (g[c] - delta);
+        }
+        // dV_h += Pk dC
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)d, 1.0f, Pk,
+                    (int)d, dC, (int)d, 1.0f, dvh, (int)ld);
+        // dPk (N,d) = V_h dC^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)d, (int)d, 1.0f,
+                    v + h * d, (int)ld, dC, (int)d, 0.0f, dP, (int)d);
+        for (size_t c = 0; c < d; c++) colsum[c] = 0.0f;
+        for (size_t j = 0; j < N; j++)
+            for (size_t c = 0; c < d; c++) colsum[c] += Pk[j * d + c] * dP[j * d + c];
+        for (size_t j = 0; j < N; j++)
+            for (size_t c = 0; c < d; c++)
+                dkh[j * ld + c] += Pk[j * d + c] * (dP[j * d + c] - colsum[c]);
+    }
+    mem_free(work);
+}

@@ -1,0 +1,213 @@
+// Bipartite soft matching (SPEC §4, after ToMe) with order kept and rounds composed into one plan.
+//
+// Metric: per token the keys averaged over heads, L2-normalised. Across rounds a merged token's
+// metric is the size-weighted mean of its members' (normalised) metric rows, re-normalised; a
+// token that did not merge keeps its row. Sizes follow the plan (s_b <- sum s).
+// One round on n tokens: A = even positions (ceil(n/2)), B = odd positions (floor(n/2)); every a
+// finds its most similar b (cosine; global: all of B through sgemm in blocks of A rows; local: the
+// b within `window` positions), ties to the lower b; the r tokens of A with the highest best
+// similarity (ties to the lower a) merge into their partners. Survivors keep their order.
+//
+// FLOP convention (core/flops.h): similarities are matrix products (2 per multiply-add); 1 per
+// element for the argmax comparisons, metric averaging, normalisation and size-weighted sums.
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+#include "core/flops.h"
+#include "core/merge.h"
+
+#define SIM_BLOCK 32   // A rows per sgemm block of the global similarity matrix
+
+size_t merge_plan_work_floats(size_t N, size_t D) { return 2 * N * D + 3 * N + SIM_BLOCK * N; }
+size_t merge_plan_work_sizes(size_t N) { return 4 * N; }
+
+// L2-normalise n rows of width d in place (a zero row stays zero).
+static void normalise_rows(float *m, size_t n, size_t d) {
+    // m (n,d)
+    for (size_t i = 0; i < n; i++) {
+        float *row = m + i * d;
+        double ss = 0.0;
+        for (size_t c = 0; c < d; c++) ss += (double)row[c] * row[c];
+        if (ss > 0.0) {
+            float inv = (float)(1.0 / sqrt(ss));
+            for (size_t c = 0; c < d; c++) row[c] *= inv;
+        }
+    }
+    flops_elem(3.0 * (double)n * (double)d);
+}
+
+// Best partner in B for every a in A, global matching: similarities of blocks of A rows against
+// all of B as one sgemm per block. best_b/best_sim have nA entries.
+static void match_global(size_t *best_b, float *best_sim, const float *m, size_t n, size_t d,
+                         float *simblk) {
+    // m (n,d); A rows at even positions (stride 2d), B rows at odd positions (stride 2d)
+    size_t nA = (n + 1) / 2, nB = n / 2;
+    for (size_t a0 = 0; a0 < nA; a0 += SIM_BLOCK) {
+        size_t na = nA - a0 < SIM_BLOCK ? nA - a0 : SIM_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)na, (int)nB, (int)d, 1.0f,
+                    m + 2 * a0 * d, (int)(2 * d), m + d, (int)(2 * d), 0.0f, simblk, (int)nB);
+        for (size_t i = 0; i < na; i++) {
+            const float *row = simblk + i * nB;
+            size_t bb = 0;
+            float bs = row[0];
+            for (size_t b = 1; b < nB; b++)
+                if (row[b] > bs) { bs = row[b]; bb = b; }
+            best_b[a0 + i] = bb;
+            best_sim[a0 + i] = bs;
+        }
+    }
+    flops_matmul(nA, nB, d);
+    flops_elem((double)nA * (double)nB);
+}
+
+// Best partner in B for every a in A among the b within `w` positions (|pos_b - pos_a| <= w,
+// w >= 1 so every a has a neighbour when B is not empty). Plain dot products: O(n w d).
+static void match_local(size_t *best_b, float *best_sim, const float *m, size_t n, size_t d,
+                        size_t w) {
+    // m (n,d)
+    size_t nA = (n + 1) / 2, nB = n / 2;
+    double pairs = 0.0;
+    for (size_t a = 0; a < nA; a++) {
+        size_t p = 2 * a;
+        // b with |2b+1 - p| <= w: 2b+1 >= p-w and 2b+1 <= p+w
+        size_t lo = p > w + 1 ? (p - w) / 2 : 0;   // ceil((p - w - 1) / 2), clamped at 0
+        size_t hi = (p + w - 1) / 2;                       // floor((p + w - 1) / 2)
+        if (hi > nB - 1) hi = nB - 1;
+        const float *ma = m + p * d;
+        size_t bb = lo;
+        float bs = -INFINITY;
+        for (size_t b = lo; b <= hi; b++) {
+            const float *mb = m + (2 * b + 1) * d;
+            float s = 0.0f;
+            for (size_t c = 0; c < d; c++) s += ma[c] * mb[c];
+            if (s > bs) { bs = s; bb = b; }
+        }
+        best_b[a] = bb;
+        best_sim[a] = bs;
+        pairs += (double)(hi - lo + 1);
+    }
+    if (pairs > 0) {
+        FlopCounter *fc = flops_active();
+        if (fc) { fc->macs += pairs * (double)d; fc->flops += 2.0 * pairs * (double)d + pairs; }
+    }
+}
+
+// Order A indices by best similarity, highest first, ties to the lower index. Bottom-up merge sort
+// (stable, deterministic) over idx using tmp; qsort has no context pointer in C11.
+static int before(const float *sim, size_t x, size_t y) {
+    return sim[x] > sim[y] || (sim[x] == sim[y] && x < y);
+}
+static void sort_by_sim(size_t *idx, size_t *tmp, const float *sim, size_t n) {
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) tmp[o++] = before(sim, idx[j], idx[i]) ? idx[j++] : idx[i++];
+            while (i < mid) tmp[o++] = idx[i++];
+            while (j < hi) tmp[o++] = idx[j++];
+        }
+        memcpy(idx, tmp, n * sizeof(size_t));
+    }
+}
+
+void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
+                      size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
+                      size_t local_until, float *work, size_t *iwork) {
+    // k (N,D) stride ld (H heads of width d); s (N) or NULL (all 1); plan->dst (N)
+    size_t d = D / H;
+    plan->n_in = N;
+    plan->n_out = N;
+    if (N == 0) return;
+    if (n_target > N) n_target = N;
+    if (n_target == 0) n_target = 1;
+    if (window == 0) window = 1;
+    for (size_t i = 0; i < N; i++) plan->dst[i] = i;
+    if (n_target == N) return;
+
+    float *m = work, *m_next = work + N * D;
+    float *sz = m_next + N * D, *sz_next = sz + N, *best_sim = sz_next + N;
+    float *simblk = best_sim + N;
+    size_t *best_b = iwork, *order = iwork + N, *tmp = iwork + 2 * N, *out = iwork + 3 * N;
+
+    // metric: keys averaged over heads, normalised
+    float invH = 1.0f / (float)H;
+    for (size_t i = 0; i < N; i++) {
+        for (size_t c = 0; c < d; c++) {
+            float acc = 0.0f;
+            for (size_t h = 0; h < H; h++) acc += k[i * ld + h * d + c];
+            m[i * d + c] = acc * invH;
+        }
+        sz[i] = s ? s[i] : 1.0f;
+    }
+    flops_elem((double)N * (double)D);
+    normalise_rows(m, N, d);
+
+    size_t n = N;
+    while (n > n_target) {
+        size_t nA = (n + 1) / 2, nB = n / 2;
+        if (nB == 0) break;
+        size_t r = n - n_target < nA ? n - n_target : nA;
+        if (kind == MATCH_LOCAL && n > local_until)
+            match_local(best_b, best_sim, m, n, d, window);
+        else
+            match_global(best_b, best_sim, m, n, d, simblk);
+        sort_by_sim(order, tmp, best_sim, nA);
+        // round assignment: mark the r merged a, number survivors in order, then point each
+        // merged a at its partner's new row
+        for (size_t p = 0; p < n; p++) out[p] = 0;
+        for (size_t t = 0; t < r; t++) out[2 * order[t]] = 1;   // 1 = merged away
+        size_t g = 0;
+        for (size_t p = 0; p < n; p++) out[p] = out[p] ? (size_t)-1 : g++;
+        for (size_t t = 0; t < r; t++) {
+            size_t a = order[t];
+            out[2 * a] = out[2 * best_b[a] + 1];
+        }
+        size_t n_new = g;
+        // carry sizes and metric: size-weighted mean of member rows, re-normalised
+        memset(sz_next, 0, n_new * sizeof(float));
+        memset(m_next, 0, n_new * d * sizeof(float));
+        for (size_t p = 0; p < n; p++) {
+            size_t o = out[p];
+            sz_next[o] += sz[p];
+            for (size_t c = 0; c < d; c++) m_next[o * d + c] += sz[p] * m[p * d + c];
+        }
+        flops_elem(2.0 * (double)n * (double)d + (double)n);
+        normalise_rows(m_next, n_new, d);
+        for (size_t i = 0; i < N; i++) plan->dst[i] = out[plan->dst[i]];
+        float *t1 = m; m = m_next; m_next = t1;
+        float *t2 = sz; sz = sz_next; sz_next = t2;
+        n = n_new;
+    }
+    plan->n_out = n;
+}
+
+void merge_forward(float *x_out, float *s_out, const float *x_in, const float *s_in,
+                   const MergePlan *p, size_t D) {
+    // x_in (n_in,D), s_in (n_in), x_out (n_out,D), s_out (n_out)
+    memset(x_out, 0, p->n_out * D * sizeof(float));
+    memset(s_out, 0, p->n_out * sizeof(float));
+    for (size_t i = 0; i < p->n_in; i++) {
+        size_t g = p->dst[i];
+        float si = s_in[i];
+        s_out[g] += si;
+        for (size_t c = 0; c < D; c++) x_out[g * D + c] += si * x_in[i * D + c];
+    }
+    for (size_t g = 0; g < p->n_out; g++) {
+        float inv = 1.0f / s_out[g];
+        for (size_t c = 0; c < D; c++) x_out[g * D + c] *= inv;
+    }
+    flops_elem((double)p->n_in * (2.0 * (double)D + 1.0) + (double)p->n_out * (double)(D + 1));
+}
+
+void merge_backward(float *dx_in, const float *dx_out, const float *s_in, const float *s_out,
+                    const MergePlan *p, size_t D) {
+    // dx_out (n_out,D), s_in (n_in), s_out (n_out), dx_in (n_in,D) accumulated
+    for (size_t i = 0; i < p->n_in; i++) {
+        size_t g = p->dst[i];
+        float w = s_in[i] / s_out[g];
+        for (size_t c = 0; c < D; c++) dx_in[i * D + c] += w * dx_out[g * D + c];
+    }
+    flops_elem((double)p->n_in * (2.0 * (double)D + 1.0));
+}
