@@ -66,6 +66,16 @@ fixtures:
 	scripts/install-deps.sh python3-torch python3-numpy
 	python3 tests/reference/make_fixtures.py tests/reference
 
+# Speed benchmark (bench/README.md): C vs PyTorch training ms/sample and OpenBLAS's sgemm ceiling,
+# measured in one run on this machine. Not part of `make test`: times belong in benchmarks.
+$(BUILD)/bench/sgemm_rate: bench/sgemm_rate.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LDLIBS)
+
+bench: $(BUILD)/maelre-bench $(BUILD)/bench/sgemm_rate
+	@scripts/install-deps.sh python3-torch
+	MAELRE_BIN=$(BUILD)/maelre-bench SGEMM_BIN=$(BUILD)/bench/sgemm_rate bench/compare_pytorch.sh
+
 clean:
 	rm -rf build
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# C vs PyTorch, measured in one go on this machine (`make bench` runs it):
+#  1. OpenBLAS's own large-SGEMM rate (2048^3, 2 threads, repeated >= 1 s): the ceiling;
+#  2. `maelre-bench profile --method vanilla --train` at N = 1024, 2048, 4096, batch 8, 2 threads;
+#  3. the same model in PyTorch (bench/pytorch_vanilla.py, Debian's /usr/bin/python3 + torch);
+#  4. the SGEMM rate again (the higher of the two is the ceiling: a busy box only lowers it).
+# Prints training ms/sample for both, the ratio PyTorch / C (target >= 1.5x at every N), and the
+# C model's achieved training GFLOP/s at the largest N as a % of the SGEMM rate (target >= 40%).
+# Environment: MAELRE_BIN, SGEMM_BIN (built by `make bench`), BENCH_OUT (default out/bench),
+# BENCH_SEQ (default 1024,2048,4096), BENCH_THREADS (default 2), BENCH_MIN_TIME (default 1).
+# Results: $BENCH_OUT/c/profile.{csv,json}, $BENCH_OUT/pytorch.csv, $BENCH_OUT/sgemm.txt,
+# $BENCH_OUT/summary.txt. Exit 0 when both targets are met, 1 when one is missed, other codes on failure.
+set -euo pipefail
+bin=${MAELRE_BIN:-build/maelre-bench}
+sgemm=${SGEMM_BIN:-build/bench/sgemm_rate}
+out=${BENCH_OUT:-out/bench}
+seq=${BENCH_SEQ:-1024,2048,4096}
+threads=${BENCH_THREADS:-2}
+min_time=${BENCH_MIN_TIME:-1}
+py=/usr/bin/python3   # Debian's, with python3-torch; not a pyenv python3 on PATH
+
+for f in "$bin" "$sgemm"; do
+  [ -x "$f" ] || { echo "compare_pytorch: $f not built (run \`make bench\`)" >&2; exit 2; }
+done
+"$py" -c 'import torch' 2>/dev/null || { echo "compare_pytorch: $py cannot import torch (apt-get install python3-torch)" >&2; exit 2; }
+mkdir -p "$out/c"
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "compare_pytorch: load average $load on $(nproc) cores at start (timings are only meaningful on an idle machine)" >&2
+
+echo "== sgemm (before)" >&2
+"$sgemm" --n 2048 --threads "$threads" --min-time "$min_time" | tee "$out/sgemm.txt"
+echo "== C: maelre-bench profile" >&2
+"$bin" profile --method vanilla --seq-len "$seq" --batch 8 --train --threads "$threads" \
+  --min-time "$min_time" --out "$out/c"
+echo "== PyTorch" >&2
+"$py" bench/pytorch_vanilla.py --seq-len "$seq" --batch 8 --threads "$threads" --min-time "$min_time" \
+  > "$out/pytorch.csv.tmp"
+mv "$out/pytorch.csv.tmp" "$out/pytorch.csv"
+cat "$out/pytorch.csv"
+echo "== sgemm (after)" >&2
+"$sgemm" --n 2048 --threads "$threads" --min-time "$min_time" | tee -a "$out/sgemm.txt"
+load_end=$(cut -d' ' -f1 /proc/loadavg)
+
+"$py" - "$out" "$load" "$load_end" <<'PY'
+import csv, os, re, sys
+out, load0, load1 = sys.argv[1], sys.argv[2], sys.argv[3]
+c = {int(r["seq_len"]): r for r in csv.DictReader(open(os.path.join(out, "c", "profile.csv")))}
+pt = {int(r["n"]): r for r in csv.DictReader(open(os.path.join(out, "pytorch.csv")))}
+rates = [float(m) for m in re.findall(r"gflops_median=([0-9.]+)", open(os.path.join(out, "sgemm.txt")).read())]
+ceiling = max(rates)
+lines = [f"load average {load0} at start, {load1} at end; sgemm 2048^3 GFLOP/s: "
+         + ", ".join(f"{r:.1f}" for r in rates) + f" (ceiling {ceiling:.1f})",
+         f"{'N':>6} {'C ms/sample':>12} {'PyTorch ms/sample':>18} {'PyTorch/C':>10} {'C GFLOP/s':>10} "
+         f"{'% sgemm':>8} {'C infer ms':>11} {'PT infer ms':>12}"]
+ok = True
+for n in sorted(c):
+    r = c[n]
+    if r["status"] != "ok" or n not in pt:
+        lines.append(f"{n:>6} C status {r['status']}, PyTorch {'present' if n in pt else 'missing'}")
+        ok = False
+        continue
+    cm, pm = float(r["train_ms_per_sample"]), float(pt[n]["train_ms_per_sample"])
+    g = float(r["gflops_train"])
+    ratio = pm / cm
+    ok &= ratio >= 1.5
+    lines.append(f"{n:>6} {cm:>12.2f} {pm:>18.2f} {ratio:>9.2f}x {g:>10.1f} {100*g/ceiling:>7.1f}% "
+                 f"{float(r['infer_ms_per_sample']):>11.2f} {float(pt[n]['infer_ms_per_sample']):>12.2f}")
+nmax = max(c)
+if c[nmax]["status"] == "ok":
+    pct = 100 * float(c[nmax]["gflops_train"]) / ceiling
+    ok &= pct >= 40
+    lines.append(f"targets: PyTorch/C >= 1.5x at every N: "
+                 f"{'met' if all(float(pt[n]['train_ms_per_sample'])/float(c[n]['train_ms_per_sample']) >= 1.5 for n in c if n in pt and c[n]['status']=='ok') else 'MISSED'}; "
+                 f"C training GFLOP/s at N={nmax} = {pct:.1f}% of sgemm (>= 40%): {'met' if pct >= 40 else 'MISSED'}")
+text = "\n".join(lines) + "\n"
+print(text, end="")
+tmp = os.path.join(out, "summary.txt.tmp")
+open(tmp, "w").write(text)
+os.replace(tmp, os.path.join(out, "summary.txt"))
+sys.exit(0 if ok else 1)
+PY
