@@ -1,0 +1,26 @@
+// The one translation unit that compiles stb_image (STYLE: exactly one defines
+// STB_IMAGE_IMPLEMENTATION). Only the formats the image loader promises are built, which keeps
+// the decoder surface (and the fuzzing target) small: PNG, JPEG, BMP. Every loader call goes
+// through memory (stbi_*_from_memory), so stdio support is left out. The dimension cap here is a
+// second fence behind loaders/image.c's own stbi_info check (IMAGE_MAX_SIDE).
+#include "loaders/image.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#define STBI_MAX_DIMENSIONS IMAGE_MAX_SIDE
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+#include <stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
