@@ -16,6 +16,18 @@ void attn_softmax_forward(float *out, float *save, const float *q, const float *
 void attn_softmax_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
                            const float *q, const float *k, const float *v, size_t ld,
                            const float *log_s, size_t N, size_t D, size_t H);
+// The same backward with caller-provided scratch of attn_softmax_work_floats(N) floats (the
+// plain one allocates it through core/mem.h per call).
+size_t attn_softmax_work_floats(size_t N);
+void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,
+                              const float *q, const float *k, const float *v, size_t ld,
+                              const float *log_s, size_t N, size_t D, size_t H, float *work);
+// Plain reference kernels (triple loops, no BLAS, double accumulation): the tests' oracle.
+void attn_softmax_forward_ref(float *out, const float *q, const float *k, const float *v, size_t ld,
+                              const float *log_s, size_t N, size_t D, size_t H);
+void attn_softmax_backward_ref(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                               const float *k, const float *v, size_t ld, const float *log_s,
+                               size_t N, size_t D, size_t H);
 
 // rho_q(Q) (rho_k(K)^T V): rho_q softmax over the d features of each query row, rho_k
 // softmax over the N tokens of each key column with + log s_j added first.  -- core/attn_efficient.c

@@ -64,6 +64,12 @@ const ModelConfig *model_config(const Model *m);
 size_t model_num_params(const Model *m);
 float *model_params(Model *m);
 float *model_grads(Model *m);
+// The named tensors of that layout, in order (checkpoints, fixtures and tests use the names:
+// "tok_emb" | "patch_w","patch_b"; "pos"; "blk<b>.{ln1_g,ln1_b,wqkv,bqkv,wo,bo,ln2_g,ln2_b,w1,b1,
+// w2,b2[,E[,F]]}"; "lnf_g","lnf_b","head_w","head_b"). Linear weights are (out, in) row-major;
+// wqkv stacks Q, K, V rows. NULL when i is out of range.
+size_t model_num_tensors(const Model *m);
+const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count);
 // Per-parameter weight-decay mask layout: 1 where AdamW decays (weights of linears), else 0.
 const uint8_t *model_decay_mask(const Model *m);
 

@@ -1,0 +1,230 @@
+// Row-wise ops (see core/ops.h). Matrix products go through CBLAS; the rest is written by
+// hand because BLAS has no element-wise or per-row normalising routines.
+#include "core/ops.h"
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+#include "core/flops.h"
+
+// Rows are independent, so row loops run in parallel; only above this many elements,
+// because an OpenMP region costs microseconds.
+#define PAR_MIN 32768
+
+void embed_tokens_forward(float *out, const int32_t *ids, const float *table, size_t T, size_t D) {
+    // ids (T), table (V, D), out (T, D)
+    for (size_t t = 0; t < T; t++) memcpy(out + t * D, table + (size_t)ids[t] * D, D * sizeof(float));
+}
+
+void embed_tokens_backward(float *dtable, const float *dout, const int32_t *ids, size_t T, size_t D) {
+    // dout (T, D), dtable (V, D); serial: rows may share an id, and order must be fixed
+    for (size_t t = 0; t < T; t++) {
+        float *dr = dtable + (size_t)ids[t] * D;
+        const float *g = dout + t * D;
+        for (size_t j = 0; j < D; j++) dr[j] += g[j];
+    }
+    flops_elem((double)T * D);
+}
+
+void linear_forward(float *out, const float *in, const float *w, const float *b,
+                    size_t T, size_t NI, size_t NO) {
+    // in (T, NI), w (NO, NI), b (NO), out (T, NO)
+    if (T == 0) return;
+    if (b) {
+        for (size_t t = 0; t < T; t++) memcpy(out + t * NO, b, NO * sizeof(float));
+        flops_elem((double)T * NO);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)NO, (int)NI, 1.0f, in, (int)NI,
+                w, (int)NI, b ? 1.0f : 0.0f, out, (int)NO);
+    flops_matmul(T, NO, NI);
+}
+
+void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, size_t T, size_t NI, size_t NO) {
+    // dout (T, NO), in (T, NI), w (NO, NI); din (T, NI), dw (NO, NI), db (NO) accumulate
+    if (T == 0) return;
+    if (din) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)NI, (int)NO, 1.0f, dout,
+                    (int)NO, w, (int)NI, 1.0f, din, (int)NI);
+        flops_matmul(T, NI, NO);
+    }
+    if (dw) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)T, 1.0f, dout,
+                    (int)NO, in, (int)NI, 1.0f, dw, (int)NI);
+        flops_matmul(NO, NI, T);
+    }
+    if (db) {
+        for (size_t t = 0; t < T; t++) {
+            const float *g = dout + t * NO;
+            for (size_t o = 0; o < NO; o++) db[o] += g[o];
+        }
+        flops_elem((double)T * NO);
+    }
+}
+
+void pos_embed_forward(float *x, const float *pos, const size_t *offsets, size_t n, size_t D) {
+    // x (T, D), pos (max_len, D)
+    for (size_t i = 0; i < n; i++) {
+        size_t L = offsets[i + 1] - offsets[i];
+        float *xi = x + offsets[i] * D;
+        for (size_t e = 0; e < L * D; e++) xi[e] += pos[e];
+    }
+    flops_elem((double)offsets[n] * D);
+}
+
+void pos_embed_backward(float *dpos, const float *dx, const size_t *offsets, size_t n, size_t D) {
+    // dx (T, D), dpos (max_len, D); samples in order, so the sum order is fixed
+    for (size_t i = 0; i < n; i++) {
+        size_t L = offsets[i + 1] - offsets[i];
+        const float *gi = dx + offsets[i] * D;
+        for (size_t e = 0; e < L * D; e++) dpos[e] += gi[e];
+    }
+    flops_elem((double)offsets[n] * D);
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *g,
+                       const float *b, size_t T, size_t D, float eps) {
+    // in (T, D), g (D), b (D), out (T, D), mean (T), rstd (T)
+    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = in + t * D;
+        float *y = out + t * D;
+        float mu = 0.0f;
+        for (size_t j = 0; j < D; j++) mu += x[j];
+        mu /= (float)D;
+        float var = 0.0f;
+        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; var += c * c; }
+        var /= (float)D;
+        float rs = 1.0f / sqrtf(var + eps);
+        for (size_t j = 0; j < D; j++) y[j] = (x[j] - mu) * rs * g[j] + b[j];
+        mean[t] = mu;
+        rstd[t] = rs;
+    }
+    flops_elem(2.0 * (double)T * D);
+}
+
+void layernorm_backward(float *din, float *dg, float *db, const float *dout, const float *in,
+                        const float *mean, const float *rstd, const float *g, size_t T, size_t D) {
+    // dout (T, D), in (T, D), mean/rstd (T), g (D); din (T, D), dg (D), db (D) accumulate
+    if (din) {
+        #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN)
+        for (size_t t = 0; t < T; t++) {
+            const float *x = in + t * D, *dy = dout + t * D;
+            float *dx = din + t * D;
+            float mu = mean[t], rs = rstd[t];
+            float sum_dxh = 0.0f, sum_dxh_xh = 0.0f;
+            for (size_t j = 0; j < D; j++) {
+                float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
+                sum_dxh += dxh;
+                sum_dxh_xh += dxh * xh;
+            }
+            sum_dxh /= (float)D;
+            sum_dxh_xh /= (float)D;
+            for (size_t j = 0; j < D; j++) {
+                float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
+                dx[j] += rs * (dxh - sum_dxh - xh * sum_dxh_xh);
+            }
+        }
+        flops_elem(2.0 * (double)T * D);
+    }
+    if (dg || db) {
+        for (size_t t = 0; t < T; t++) {
+            const float *x = in + t * D, *dy = dout + t * D;
+            float mu = mean[t], rs = rstd[t];
+            for (size_t j = 0; j < D; j++) {
+                if (dg) dg[j] += dy[j] * (x[j] - mu) * rs;
+                if (db) db[j] += dy[j];
+            }
+        }
+        flops_elem(2.0 * (double)T * D);
+    }
+}
+
+#define GELU_C 0.7978845608028654f  // sqrt(2 / pi)
+#define GELU_A 0.044715f
+
+void gelu_forward(float *out, const float *in, size_t n) {
+    // in (n), out (n)
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_C * (x + GELU_A * x * x * x)));
+    }
+    flops_elem((double)n);
+}
+
+void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+    // dout (n), in (n), din (n) accumulates
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float th = tanhf(GELU_C * (x + GELU_A * x * x * x));
+        float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_C * (1.0f + 3.0f * GELU_A * x * x);
+        din[i] += dout[i] * d;
+    }
+    flops_elem((double)n);
+}
+
+void residual_forward(float *out, const float *in, size_t n) {
+    // out (n) += in (n)
+    for (size_t i = 0; i < n; i++) out[i] += in[i];
+    flops_elem((double)n);
+}
+
+void pool_forward(float *out, const float *x, const float *s, const size_t *offsets, size_t n,
+                  size_t D) {
+    // x (T, D), s (T) or NULL, out (n, D)
+    for (size_t i = 0; i < n; i++) {
+        float *o = out + i * D;
+        memset(o, 0, D * sizeof(float));
+        float tot = 0.0f;
+        for (size_t t = offsets[i]; t < offsets[i + 1]; t++) {
+            float w = s ? s[t] : 1.0f;
+            tot += w;
+            const float *xr = x + t * D;
+            for (size_t j = 0; j < D; j++) o[j] += w * xr[j];
+        }
+        float inv = tot > 0.0f ? 1.0f / tot : 0.0f;
+        for (size_t j = 0; j < D; j++) o[j] *= inv;
+        flops_matmul(1, D, offsets[i + 1] - offsets[i]);
+        flops_elem((double)D);
+    }
+}
+
+void pool_backward(float *dx, const float *dout, const float *s, const size_t *offsets, size_t n,
+                   size_t D) {
+    // dout (n, D), s (T) or NULL, dx (T, D) accumulates
+    for (size_t i = 0; i < n; i++) {
+        float tot = 0.0f;
+        for (size_t t = offsets[i]; t < offsets[i + 1]; t++) tot += s ? s[t] : 1.0f;
+        float inv = tot > 0.0f ? 1.0f / tot : 0.0f;
+        const float *g = dout + i * D;
+        for (size_t t = offsets[i]; t < offsets[i + 1]; t++) {
+            float w = (s ? s[t] : 1.0f) * inv;
+            float *d = dx + t * D;
+            for (size_t j = 0; j < D; j++) d[j] += w * g[j];
+        }
+        flops_matmul(offsets[i + 1] - offsets[i], D, 1);
+    }
+}
+
+float softmax_ce(const float *logits, const int32_t *labels, size_t n, size_t C, float *dlogits) {
+    // logits (n, C), labels (n), dlogits (n, C) written
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float *z = logits + i * C;
+        float mx = -INFINITY;
+        for (size_t c = 0; c < C; c++) mx = z[c] > mx ? z[c] : mx;
+        double sum = 0.0;
+        for (size_t c = 0; c < C; c++) sum += exp((double)z[c] - mx);
+        double lse = mx + log(sum);
+        total += lse - z[labels[i]];
+        if (dlogits) {
+            for (size_t c = 0; c < C; c++) {
+                double p = exp((double)z[c] - lse);
+                dlogits[i * C + c] = (float)((p - (c == (size_t)labels[i] ? 1.0 : 0.0)) / (double)n);
+            }
+        }
+    }
+    flops_elem(3.0 * (double)n * C);
+    return n ? (float)(total / (double)n) : 0.0f;
+}

@@ -1,0 +1,54 @@
+// Finite-difference gradient checking shared by the op tests (header-only, tests only).
+// The op runs in float; the probe loss L = sum_i out_i * R_i is accumulated in double and
+// differentiated by central differences, dividing by the step actually taken in float.
+// Error is scale-aware: |analytic - numeric| / (max(|analytic|, |numeric|) + rms(analytic)),
+// so tiny gradients are judged against the tensor's typical magnitude, not against zero.
+#ifndef MAELRE_TEST_GRADCHECK_H
+#define MAELRE_TEST_GRADCHECK_H
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef void (*GcForward)(void *ctx, float *out);
+
+static inline double gc_loss(GcForward f, void *ctx, float *out, const float *R, size_t nout) {
+    f(ctx, out);
+    double s = 0.0;
+    for (size_t i = 0; i < nout; i++) s += (double)out[i] * R[i];
+    return s;
+}
+
+// Checks analytic (nx) against central differences of x; returns the max error and where.
+static inline double gc_check(GcForward f, void *ctx, float *x, size_t nx, const float *analytic,
+                              float *out, const float *R, size_t nout, float eps, size_t *where) {
+    double rms = 0.0;
+    for (size_t i = 0; i < nx; i++) rms += (double)analytic[i] * analytic[i];
+    rms = sqrt(rms / (double)(nx ? nx : 1)) + 1e-12;
+    double worst = 0.0;
+    if (where) *where = 0;
+    for (size_t i = 0; i < nx; i++) {
+        float save = x[i];
+        float xp = save + eps, xm = save - eps;
+        x[i] = xp;
+        double lp = gc_loss(f, ctx, out, R, nout);
+        x[i] = xm;
+        double lm = gc_loss(f, ctx, out, R, nout);
+        x[i] = save;
+        double num = (lp - lm) / ((double)xp - (double)xm);
+        double a = analytic[i];
+        double err = fabs(a - num) / (fmax(fabs(a), fabs(num)) + rms);
+        if (err > worst) { worst = err; if (where) *where = i; }
+    }
+    f(ctx, out);
+    return worst;
+}
+
+static inline void gc_fill(float *x, size_t n, uint64_t *s, float scale) {
+    for (size_t i = 0; i < n; i++) {
+        *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = scale * ((float)((*s >> 40) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f);
+    }
+}
+
+#endif
