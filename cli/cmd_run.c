@@ -1,10 +1,186 @@
-// PLACEHOLDER until its owner lands it: refuses with a clear message rather than pretending.
+// `maelre-bench run`: argument parsing, SIGINT, and the summary table. The work is tasks/runner.c.
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cli/commands.h"
 #include "core/status.h"
+#include "results/table.h"
+#include "tasks/runner.h"
+#include "tasks/task.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
+static void run_usage(FILE *f) {
+    fprintf(f,
+        "usage: maelre-bench run --task T [--method all|m1,m2] [--quick] [--steps N | --time-budget SEC]\n"
+        "                        [--batch B] [--seed S] [--threads N] [--config FILE] [--data-root DIR]\n"
+        "                        [--out DIR] [--force]\n\n"
+        "Trains and evaluates each method (vanilla, linformer, tome, maelre) on task T, each in its own\n"
+        "process, and writes DIR/results.json, DIR/results.csv and DIR/<method>.ckpt.\n"
+        "  --task T          a task from `maelre-bench list` (or a task .json file)\n"
+        "  --method LIST     comma-separated methods, or all (default)\n"
+        "  --quick           the task's quick budget (small subsets, few steps) instead of the full one\n"
+        "  --steps N         optimizer steps per method (overrides the budget)\n"
+        "  --time-budget SEC train every method for the same wall time instead of the same steps\n"
+        "  --batch B         samples per step (overrides the budget)\n"
+        "  --seed S          seed for initialisation and batch order (default 1)\n"
+        "  --threads N       OpenMP/OpenBLAS threads (default 0 = all cores)\n"
+        "  --config FILE     JSON merged over the task's definition (any field)\n"
+        "  --data-root DIR   data folder (default $MAELRE_DATA, else ./data)\n"
+        "  --out DIR         output folder (default out/<task>[-quick]); finished methods are skipped\n"
+        "  --force           rerun methods that already finished in DIR\n"
+        "Exit: 0 ok, 1 internal, 2 usage, 3 bad/missing data, 4 I/O, 5 memory, 130 interrupted.\n");
+}
+
+static int parse_u64(const char *s, unsigned long long *out) {
+    if (!s || !*s || *s == '-') return -1;
+    char *e;
+    errno = 0;
+    unsigned long long v = strtoull(s, &e, 10);
+    if (errno || *e) return -1;
+    *out = v;
+    return 0;
+}
+
+static int usage_err(const char *fmt, const char *a) {
+    fprintf(stderr, "maelre-bench: run: ");
+    fprintf(stderr, fmt, a);
+    fprintf(stderr, " (see `maelre-bench run --help`)\n");
+    return MB_ERR_USAGE;
+}
+
+static void print_summary(const Table *t) {
+    printf("\n%-14s %-10s %7s %7s %6s %8s %9s %9s %10s %10s %9s %9s %8s %5s %5s\n", "task", "method", "acc",
+           "+-", "steps", "train_s", "train/s", "infer/s", "GFLOP/inf", "GFLOP/trn", "memtr_MB", "meminf_MB",
+           "rss_MB", "soft", "eff");
+    for (size_t r = 0; r < table_rows(t); r++) {
+        double v[13] = {0};
+        const char *cols[] = {"accuracy", "accuracy_stderr", "steps", "train_seconds", "train_samples_per_s",
+                              "infer_samples_per_s", "flops_infer_per_sample", "flops_train_per_sample",
+                              "peak_mem_train_bytes", "peak_mem_infer_bytes", "peak_rss_bytes",
+                              "blocks_softmax", "blocks_efficient"};
+        for (int i = 0; i < 13; i++) table_get_num(t, r, cols[i], &v[i]);
+        const char *task = table_get_str(t, r, "task"), *m = table_get_str(t, r, "method");
+        printf("%-14s %-10s %7.4f %7.4f %6.0f %8.1f %9.2f %9.2f %10.4f %10.4f %9.1f %9.1f %8.1f %5.2f %5.2f\n",
+               task ? task : "?", m ? m : "?", v[0], v[1], v[2], v[3], v[4], v[5], v[6] / 1e9, v[7] / 1e9,
+               v[8] / 1048576.0, v[9] / 1048576.0, v[10] / 1048576.0, v[11], v[12]);
+    }
+    printf("acc +- binomial stderr on the test subset; GFLOP analytic per sample (train = fwd+bwd); "
+           "mem = own allocator peak; soft/eff = mean blocks per sample using softmax/efficient attention\n");
+}
 
 int cmd_run(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "maelre-bench: 'run' is not built yet\n");
-    return MB_ERR_INTERNAL;
+    const char *task_name = NULL, *methods_arg = "all", *config = NULL, *root_flag = NULL, *out = NULL;
+    int quick = 0, force = 0, have_steps = 0, have_time = 0, have_batch = 0;
+    unsigned long long steps = 0, batch = 0, seed = 1, threads = 0;
+    double time_budget = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { run_usage(stdout); return MB_OK; }
+        else if (!strcmp(a, "--quick")) quick = 1;
+        else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--task") || !strcmp(a, "--method") || !strcmp(a, "--config") ||
+                 !strcmp(a, "--data-root") || !strcmp(a, "--out") || !strcmp(a, "--steps") ||
+                 !strcmp(a, "--time-budget") || !strcmp(a, "--batch") || !strcmp(a, "--seed") ||
+                 !strcmp(a, "--threads")) {
+            if (!v) return usage_err("%s needs a value", a);
+            i++;
+            if (!strcmp(a, "--task")) task_name = v;
+            else if (!strcmp(a, "--method")) methods_arg = v;
+            else if (!strcmp(a, "--config")) config = v;
+            else if (!strcmp(a, "--data-root")) root_flag = v;
+            else if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--steps")) {
+                if (parse_u64(v, &steps) || steps == 0) return usage_err("--steps needs a positive integer, not '%s'", v);
+                have_steps = 1;
+            } else if (!strcmp(a, "--batch")) {
+                if (parse_u64(v, &batch) || batch == 0 || batch > 1000000) return usage_err("--batch needs a positive integer, not '%s'", v);
+                have_batch = 1;
+            } else if (!strcmp(a, "--seed")) {
+                if (parse_u64(v, &seed)) return usage_err("--seed needs a non-negative integer, not '%s'", v);
+            } else if (!strcmp(a, "--threads")) {
+                if (parse_u64(v, &threads) || threads > 1024) return usage_err("--threads needs an integer 0-1024, not '%s'", v);
+            } else {
+                char *e;
+                errno = 0;
+                time_budget = strtod(v, &e);
+                if (errno || *e || !(time_budget > 0) || !isfinite(time_budget))
+                    return usage_err("--time-budget needs a positive number of seconds, not '%s'", v);
+                have_time = 1;
+            }
+        } else return usage_err("unknown option '%s'", a);
+    }
+    if (!task_name) return usage_err("%s", "--task is required");
+    if (have_steps && have_time) return usage_err("%s", "--steps and --time-budget exclude each other");
+
+    Method methods[METHOD_COUNT];
+    size_t nm = 0;
+    if (!strcmp(methods_arg, "all")) {
+        for (int m = 0; m < METHOD_COUNT; m++) methods[nm++] = (Method)m;
+    } else {
+        char buf[256];
+        if (strlen(methods_arg) >= sizeof buf) return usage_err("%s", "--method list too long");
+        strcpy(buf, methods_arg);
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            Method m;
+            if (method_parse(tok, &m))
+                return usage_err("unknown method '%s' (vanilla, linformer, tome, maelre or all)", tok);
+            int dup = 0;
+            for (size_t k = 0; k < nm; k++) dup |= methods[k] == m;
+            if (!dup) methods[nm++] = m;
+        }
+        if (!nm) return usage_err("%s", "--method needs at least one method");
+    }
+
+    const char *root = runner_data_root(root_flag);
+    char err[2048];
+    Task t;
+    int rc = task_load(&t, task_name, config, root, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "maelre-bench: %s\n", err);
+        task_free(&t);
+        return rc;
+    }
+    RunSpec rs = {0};
+    runspec_from_budget(&rs, quick ? &t.quick : &t.full, quick ? "quick" : "full");
+    if (have_steps) { rs.steps = steps; rs.time_budget = 0; }
+    if (have_time) { rs.time_budget = time_budget; rs.steps = 0; }
+    if (have_batch) rs.batch = batch;
+    if (have_steps || have_time || have_batch) snprintf(rs.budget, sizeof rs.budget, "%s+custom", quick ? "quick" : "full");
+    rs.seed = seed;
+    rs.threads = (int)threads;
+    rs.progress = stderr;
+    rs.stop = &g_stop;
+
+    char outbuf[512];
+    if (!out) {
+        snprintf(outbuf, sizeof outbuf, "out/%s%s", t.name, quick ? "-quick" : "");
+        out = outbuf;
+    }
+    if ((rc = runner_ensure_data(&t, root, stderr, err, sizeof err))) {
+        fprintf(stderr, "maelre-bench: %s\n", err);
+        task_free(&t);
+        return rc;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    Table *tb = NULL;
+    rc = runner_run(&t, root, &rs, methods, nm, out, force, &tb, err, sizeof err);
+    if (tb) {
+        print_summary(tb);
+        printf("results: %s/results.csv, %s/results.json\n", out, out);
+        table_free(tb);
+    }
+    if (rc) fprintf(stderr, "maelre-bench: %s\n", err);
+    task_free(&t);
+    return rc;
 }

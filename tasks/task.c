@@ -255,7 +255,7 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const char *file = t->file;
     if (!t->data.source[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: missing", file);
     if (!t->data.path[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: missing", file);
-    const char *sources[] = {"listops", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"};
+    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"};
     int known = 0;
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) known |= !strcmp(t->data.source, sources[i]);
     if (!known) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: unknown source \"%s\"", file, t->data.source);
