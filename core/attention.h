@@ -37,6 +37,13 @@ void attn_efficient_forward(float *out, float *save, const float *q, const float
 void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
                              const float *q, const float *k, const float *v, size_t ld,
                              const float *log_s, size_t N, size_t D, size_t H);
+// The same backward with caller-provided scratch of attn_efficient_work_floats() floats (the
+// plain one allocates it through core/mem.h per call).
+size_t attn_efficient_work_floats(size_t N, size_t D, size_t H);
+void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *dout,
+                                const float *save, const float *q, const float *k, const float *v,
+                                size_t ld, const float *log_s, size_t N, size_t D, size_t H,
+                                float *work);
 
 // softmax(Q (E K)^T / sqrt(d)) (F V); E, F are (kp, n_max) row-major, shared by the heads,
 // only their first N columns used. dE, dF accumulate (same layout).   -- core/attn_linformer.c
@@ -48,5 +55,12 @@ void attn_linformer_backward(float *dq, float *dk, float *dv, float *dE, float *
                              const float *dout, const float *save, const float *q, const float *k,
                              const float *v, size_t ld, const float *E, const float *F,
                              size_t n_max, size_t kp, size_t N, size_t D, size_t H);
+// The same backward with caller-provided scratch of attn_linformer_work_floats() floats.
+size_t attn_linformer_work_floats(size_t N, size_t D, size_t H, size_t kp);
+void attn_linformer_backward_ws(float *dq, float *dk, float *dv, float *dE, float *dF,
+                                const float *dout, const float *save, const float *q,
+                                const float *k, const float *v, size_t ld, const float *E,
+                                const float *F, size_t n_max, size_t kp, size_t N, size_t D,
+                                size_t H, float *work);
 
 #endif

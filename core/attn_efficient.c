@@ -7,9 +7,9 @@
 //
 // save layout, per head h (contiguous block of 2*N*d + d*d floats):
 //   Pq (N, d) = rho_q(Q_h), Pk (N, d) = rho_k(K_h), C (d, d) = Pk^T V_h.
-// FLOP convention (core/flops.h): matrix products 2 per multiply-add; a softmax costs 4 per
-// element (subtract max, exp, sum, divide); adding log s 1 per element; a softmax backward 4 per
-// element (product, sum, subtract, product) plus 1 for accumulating into the gradient.
+// FLOP convention (core/flops.h, the same as core/attn_softmax.c): matrix products 2 per
+// multiply-add; a softmax 2 per element (exp and normalisation), adding log s 1 more; a softmax
+// backward 2 per element.
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -88,7 +88,7 @@ void attn_efficient_forward(float *out, float *save, const float *q, const float
     }
     // per head: two softmaxes over N*d, optional log s add, two products
     for (size_t h = 0; h < H; h++) {
-        flops_elem(8.0 * (double)N * (double)d + (log_s ? (double)N * (double)d : 0.0));
+        flops_elem((log_s ? 5.0 : 4.0) * (double)N * (double)d);
         flops_matmul(d, d, N);
         flops_matmul(N, d, d);
     }
@@ -154,22 +154,23 @@ static void count_backward_flops(size_t N, size_t d, size_t H) {
         flops_matmul(N, d, d);   // dPq = dOut C^T
         flops_matmul(N, d, d);   // dV += Pk dC
         flops_matmul(N, d, d);   // dPk = V dC^T
-        flops_elem(2.0 * 5.0 * (double)N * (double)d);   // two softmax backwards + accumulate
+        flops_elem(4.0 * (double)N * (double)d);   // two softmax backwards
     }
 }
 
-void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
-                             const float *q, const float *k, const float *v, size_t ld,
-                             const float *log_s, size_t N, size_t D, size_t H) {
-    // dout (N,D) stride D; dq,dk,dv,v (N,D) stride ld; save as forward
+size_t attn_efficient_work_floats(size_t N, size_t D, size_t H) {
+    size_t d = D / H;
+    return N * d + d * d + d;
+}
+
+void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *dout,
+                                const float *save, const float *q, const float *k, const float *v,
+                                size_t ld, const float *log_s, size_t N, size_t D, size_t H,
+                                float *work) {
+    // dout (N,D) stride D; dq,dk,dv,v (N,D) stride ld; save as forward; work (N*d + d*d + d)
     if (N == 0) return;
     size_t d = D / H;
     count_backward_flops(N, d, H);
-    float *work = mem_alloc((N * d + d * d + d) * sizeof(float));
-    if (!work) {
-        attn_efficient_backward_plain(dq, dk, dv, dout, save, q, k, v, ld, log_s, N, D, H);
-        return;
-    }
     float *dP = work, *dC = work + N * d, *colsum = dC + d * d;
     for (size_t h = 0; h < H; h++) {
         const float *Pq = save + h * (2 * N * d + d * d);
@@ -202,5 +203,19 @@ void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout,
             for (size_t c = 0; c < d; c++)
                 dkh[j * ld + c] += Pk[j * d + c] * (dP[j * d + c] - colsum[c]);
     }
+}
+
+void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,
+                             const float *q, const float *k, const float *v, size_t ld,
+                             const float *log_s, size_t N, size_t D, size_t H) {
+    // dout (N,D) stride D; dq,dk,dv,v (N,D) stride ld; save as forward
+    if (N == 0) return;
+    float *work = mem_alloc(attn_efficient_work_floats(N, D, H) * sizeof(float));
+    if (!work) {
+        count_backward_flops(N, D / H, H);
+        attn_efficient_backward_plain(dq, dk, dv, dout, save, q, k, v, ld, log_s, N, D, H);
+        return;
+    }
+    attn_efficient_backward_ws(dq, dk, dv, dout, save, q, k, v, ld, log_s, N, D, H, work);
     mem_free(work);
 }

@@ -6,8 +6,9 @@
 //
 // save layout: KP (kp, D) = E_N K, VP (kp, D) = F_N V, then per head h P_h (N, kp), the
 // attention probabilities.
-// FLOP convention (core/flops.h): matrix products 2 per multiply-add; scaling 1 per element; a
-// softmax 4 per element; a softmax backward 4 per element.
+// FLOP convention (core/flops.h, the same as core/attn_softmax.c): matrix products 2 per
+// multiply-add (the 1/sqrt(d) scale rides in the product's alpha); a softmax 2 per element (exp
+// and normalisation); a softmax backward 2 per element.
 #include <cblas.h>
 #include <math.h>
 #include "core/attention.h"
@@ -54,7 +55,7 @@ void attn_linformer_forward(float *out, float *save, const float *q, const float
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)kp, 1.0f, Ph,
                     (int)kp, VP + h * d, (int)D, 0.0f, out + h * d, (int)D);
         flops_matmul(N, kp, d);
-        flops_elem(5.0 * (double)N * (double)kp);   // scale + softmax
+        flops_elem(2.0 * (double)N * (double)kp);   // softmax
         flops_matmul(N, d, kp);
     }
 }
@@ -65,7 +66,7 @@ static void count_backward_flops(size_t N, size_t D, size_t H, size_t kp, int wi
     for (size_t h = 0; h < H; h++) {
         flops_matmul(kp, d, N);   // dVP_h = P^T dOut
         flops_matmul(N, kp, d);   // dP = dOut VP_h^T
-        flops_elem(4.0 * (double)N * (double)kp + (double)N * (double)kp);  // softmax bwd + scale
+        flops_elem(2.0 * (double)N * (double)kp);  // softmax backward
         flops_matmul(N, d, kp);   // dQ += dS KP_h
         flops_matmul(kp, d, N);   // dKP_h = dS^T Q
     }
@@ -147,21 +148,22 @@ void attn_linformer_backward_plain(float *dq, float *dk, float *dv, float *dE, f
     }
 }
 
-void attn_linformer_backward(float *dq, float *dk, float *dv, float *dE, float *dF,
-                             const float *dout, const float *save, const float *q, const float *k,
-                             const float *v, size_t ld, const float *E, const float *F,
-                             size_t n_max, size_t kp, size_t N, size_t D, size_t H) {
-    // dout (N,D) stride D; dq,dk,dv,q,k,v (N,D) stride ld; E,F,dE,dF (kp,n_max) cols [0,N)
+size_t attn_linformer_work_floats(size_t N, size_t D, size_t H, size_t kp) {
+    (void)H;
+    return N * kp + 2 * kp * D;
+}
+
+void attn_linformer_backward_ws(float *dq, float *dk, float *dv, float *dE, float *dF,
+                                const float *dout, const float *save, const float *q,
+                                const float *k, const float *v, size_t ld, const float *E,
+                                const float *F, size_t n_max, size_t kp, size_t N, size_t D,
+                                size_t H, float *work) {
+    // dout (N,D) stride D; dq,dk,dv,q,k,v (N,D) stride ld; E,F,dE,dF (kp,n_max) cols [0,N);
+    // work (N*kp + 2*kp*D)
     if (N == 0) return;
     size_t d = D / H;
     float scale = 1.0f / sqrtf((float)d);
     count_backward_flops(N, D, H, kp, dE != NULL, dF != NULL);
-    float *work = mem_alloc((N * kp + 2 * kp * D) * sizeof(float));
-    if (!work) {
-        attn_linformer_backward_plain(dq, dk, dv, dE, dF, dout, save, q, k, v, ld, E, F, n_max,
-                                      kp, N, D, H);
-        return;
-    }
     const float *KP = save, *VP = save + kp * D, *P = save + 2 * kp * D;
     float *dP = work, *dKP = work + N * kp, *dVP = dKP + kp * D;
     for (size_t h = 0; h < H; h++) {
@@ -198,5 +200,22 @@ void attn_linformer_backward(float *dq, float *dk, float *dv, float *dE, float *
     if (dF)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)kp, (int)N, (int)D, 1.0f, dVP,
                     (int)D, v, (int)ld, 1.0f, dF, (int)n_max);
+}
+
+void attn_linformer_backward(float *dq, float *dk, float *dv, float *dE, float *dF,
+                             const float *dout, const float *save, const float *q, const float *k,
+                             const float *v, size_t ld, const float *E, const float *F,
+                             size_t n_max, size_t kp, size_t N, size_t D, size_t H) {
+    // dout (N,D) stride D; dq,dk,dv,q,k,v (N,D) stride ld; E,F,dE,dF (kp,n_max) cols [0,N)
+    if (N == 0) return;
+    float *work = mem_alloc(attn_linformer_work_floats(N, D, H, kp) * sizeof(float));
+    if (!work) {
+        count_backward_flops(N, D, H, kp, dE != NULL, dF != NULL);
+        attn_linformer_backward_plain(dq, dk, dv, dE, dF, dout, save, q, k, v, ld, E, F, n_max,
+                                      kp, N, D, H);
+        return;
+    }
+    attn_linformer_backward_ws(dq, dk, dv, dE, dF, dout, save, q, k, v, ld, E, F, n_max, kp, N,
+                               D, H, work);
     mem_free(work);
 }
