@@ -1,0 +1,109 @@
+// Exact softmax attention: the sgemm kernel against the plain reference on awkward shapes
+// (N not a multiple of anything, fused QKV stride), finite differences, proportional
+// attention (log s), and FLOP counts against the formula.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/attention.h"
+#include "core/flops.h"
+#include "tests/gradcheck.h"
+
+typedef struct {
+    size_t N, D, H, ld;
+    float *qkv, *save;
+    const float *log_s;
+} AttnCtx;
+
+static void fwd_attn(void *p, float *out) {
+    AttnCtx *c = p;
+    attn_softmax_forward(out, c->save, c->qkv, c->qkv + c->D, c->qkv + 2 * c->D, c->ld, c->log_s, c->N, c->D, c->H);
+}
+
+static double max_rel(const float *a, const float *b, size_t n) {
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(a[i] - b[i]) / (scale + 1e-30));
+    return worst;
+}
+
+static void fast_vs_ref(size_t N, size_t D, size_t H, int with_sizes) {
+    size_t ld = 3 * D;
+    float *qkv = malloc(N * ld * sizeof(float)), *out = malloc(N * D * sizeof(float));
+    float *ref = malloc(N * D * sizeof(float)), *dout = malloc(N * D * sizeof(float));
+    float *save = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float));
+    float *g1 = calloc(N * ld, sizeof(float)), *g2 = calloc(N * ld, sizeof(float));
+    float *ls = malloc(N * sizeof(float));
+    uint64_t s = N * 31 + D;
+    gc_fill(qkv, N * ld, &s, 2.0f);
+    gc_fill(dout, N * D, &s, 1.0f);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 5));
+    const float *lsp = with_sizes ? ls : NULL;
+    attn_softmax_forward(out, save, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    attn_softmax_forward_ref(ref, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    double ef = max_rel(out, ref, N * D);
+    attn_softmax_backward(g1, g1 + D, g1 + 2 * D, dout, save, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    attn_softmax_backward_ref(g2, g2 + D, g2 + 2 * D, dout, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    // the output columns [3D, ...) do not exist; compare the q, k, v columns as a whole
+    double eb = max_rel(g1, g2, N * ld);
+    cr_expect(ef < 1e-5, "N=%zu D=%zu H=%zu forward rel err %g", N, D, H, ef);
+    cr_expect(eb < 1e-4, "N=%zu D=%zu H=%zu backward rel err %g", N, D, H, eb);
+    free(qkv); free(out); free(ref); free(dout); free(save); free(g1); free(g2); free(ls);
+}
+
+Test(attn_softmax, fast_matches_reference_awkward_shapes) {
+    fast_vs_ref(1, 4, 1, 0);
+    fast_vs_ref(37, 12, 3, 0);
+    fast_vs_ref(37, 12, 3, 1);
+    fast_vs_ref(130, 10, 2, 1);
+}
+
+static void gradcheck(int with_sizes) {
+    size_t N = 6, D = 6, H = 2, ld = 3 * D;
+    float qkv[6 * 18], out[36], R[36], g[6 * 18] = {0}, save[2 * 36], ls[6];
+    uint64_t s = 99 + (uint64_t)with_sizes;
+    gc_fill(qkv, N * ld, &s, 1.5f);
+    gc_fill(R, N * D, &s, 1.0f);
+    for (size_t j = 0; j < N; j++) ls[j] = logf((float)(1 + j));
+    AttnCtx c = {N, D, H, ld, qkv, save, with_sizes ? ls : NULL};
+    fwd_attn(&c, out);
+    attn_softmax_backward(g, g + D, g + 2 * D, R, save, qkv, qkv + D, qkv + 2 * D, ld, c.log_s, N, D, H);
+    size_t at;
+    double e = gc_check(fwd_attn, &c, qkv, N * ld, g, out, R, N * D, 1e-2f, &at);
+    cr_expect(e < 1e-2, "softmax attention (sizes %d) FD error %g at row %zu col %zu", with_sizes, e, at / ld, at % ld);
+}
+
+Test(attn_softmax, finite_differences) { gradcheck(0); }
+Test(attn_softmax, finite_differences_with_sizes) { gradcheck(1); }
+
+Test(attn_softmax, proportional_attention_equals_duplicated_tokens) {
+    // A token of size 2 attends like two identical tokens of size 1 (ToMe's log s term).
+    size_t D = 4, H = 1, ld = 3 * D;
+    float a[3 * 12], b[4 * 12], oa[3 * 4], ob[4 * 4], sa[3 * 9], sb[16], ls[3] = {0, logf(2.0f), 0};
+    uint64_t s = 5;
+    gc_fill(a, 36, &s, 1.0f);
+    memcpy(b, a, 36 * sizeof(float));
+    memcpy(b + 36, a + 12, 12 * sizeof(float));  // duplicate token 1
+    attn_softmax_forward(oa, sa, a, a + D, a + 2 * D, ld, ls, 3, D, H);
+    attn_softmax_forward(ob, sb, b, b + D, b + 2 * D, ld, NULL, 4, D, H);
+    for (size_t i = 0; i < 12; i++) cr_expect(fabsf(oa[i] - ob[i]) < 1e-6f, "i=%zu %g vs %g", i, oa[i], ob[i]);
+}
+
+Test(attn_softmax, flop_count_formula) {
+    size_t N = 9, D = 8, H = 2, d = 4, ld = 24;
+    float qkv[9 * 24] = {0}, out[72], save[2 * 81], g[9 * 24] = {0}, dout[72] = {0};
+    FlopCounter fc = {0};
+    flops_install(&fc);
+    attn_softmax_forward(out, save, qkv, qkv + D, qkv + 2 * D, ld, NULL, N, D, H);
+    flops_install(NULL);
+    // per head: QK^T N*N*d MACs + PV N*d*N MACs; exp + normalise: 2 N^2
+    double macs = (double)H * 2 * N * N * d;
+    cr_expect_float_eq(fc.macs, macs, 1e-9);
+    cr_expect_float_eq(fc.flops, 2 * macs + H * 2.0 * N * N, 1e-9);
+    memset(&fc, 0, sizeof fc);
+    flops_install(&fc);
+    attn_softmax_backward(g, g + D, g + 2 * D, dout, save, qkv, qkv + D, qkv + 2 * D, ld, NULL, N, D, H);
+    flops_install(NULL);
+    cr_expect_float_eq(fc.macs, 2 * macs, 1e-9);
+    cr_expect_float_eq(fc.flops, 4 * macs + H * 2.0 * N * N, 1e-9);
+}
