@@ -383,7 +383,8 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
         progress_step(&pg, step, run_loss, el > 0 && step > warm ? (double)timed_samples / el : 0, 0);
     }
     double t_end = clock_seconds();
-    progress_step(&pg, step, run_loss, 0, 1);
+    progress_step(&pg, step, run_loss,
+                  t_end > timed_t0 && timed_samples ? (double)timed_samples / (t_end - timed_t0) : 0, 1);
     progress_done(&pg);
     row->steps = step;
     row->train_seconds = t_end - t_start;
