@@ -46,6 +46,7 @@ typedef struct {
 typedef struct {
     Cell *cells;  // cells[0..len) ; columns past len are unset
     size_t len;
+    size_t line;  // 1-based line the row starts on when read from CSV; 0 otherwise
 } Row;
 
 struct Table {
@@ -126,10 +127,13 @@ size_t table_add_row(Table *t) {
     }
     t->rows[t->nrows].cells = NULL;
     t->rows[t->nrows].len = 0;
+    t->rows[t->nrows].line = 0;
     return t->nrows++;
 }
 
 size_t table_rows(const Table *t) { return t->nrows; }
+
+size_t table_row_line(const Table *t, size_t row) { return row < t->nrows ? t->rows[row].line : 0; }
 
 size_t table_columns(const Table *t) { return t->ncols; }
 
@@ -615,6 +619,7 @@ int table_read_csv(Table **out, const char *path, char *err, size_t errlen) {
         }
         size_t r = table_add_row(t);
         if (r == SIZE_MAX) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory", path); goto done; }
+        t->rows[r].line = rec_line;
         for (size_t c = 0; c < ncols; c++) {
             const Field *f = &rec.f[c];
             double v;

@@ -23,6 +23,7 @@ size_t table_columns(const Table *t);
 const char *table_column(const Table *t, size_t i);              // NULL past the end
 int table_column_is_json(const Table *t, size_t i);              // 1 for a JSON-only column
 const cJSON *table_get_json(const Table *t, size_t row, const char *column);  // NULL if not JSON
+size_t table_row_line(const Table *t, size_t row);  // line a row read by table_read_csv starts on; else 0
 // Reading back what table_write_* wrote (report merges runs): MB_OK or MB_ERR_DATA/IO.
 int table_read_csv(Table **out, const char *path, char *err, size_t errlen);
 int table_read_json(Table **out, const char *path, char *err, size_t errlen);

@@ -191,6 +191,8 @@ Test(table, csv_reader_accepts_crlf_and_blank_lines) {
     double v;
     cr_assert_eq(table_get_num(t, 0, "acc", &v), MB_OK);
     cr_assert_eq(v, 0.5);
+    cr_assert_eq(table_row_line(t, 0), 2);
+    cr_assert_eq(table_row_line(t, 1), 4, "a blank line is skipped but counted");
     cr_assert_neq(table_get_num(t, 1, "acc", &v), MB_OK);
     table_free(t);
 }

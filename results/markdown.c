@@ -1,0 +1,453 @@
+// report.md: per-task tables, profile tables per sequence length, conventions (results/markdown.h).
+#include "results/markdown.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "results/plot.h"
+
+// ---------------------------------------------------------------------------------------------
+// Text buffer
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} Md;
+
+__attribute__((format(printf, 2, 3))) static void md_printf(Md *m, const char *fmt, ...) {
+    if (m->oom) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) { m->oom = 1; return; }
+    if (m->n + (size_t)need + 1 > m->cap) {
+        size_t cap = m->cap ? m->cap : 8192;
+        while (cap < m->n + (size_t)need + 1) cap *= 2;
+        char *p = realloc(m->p, cap);
+        if (!p) { m->oom = 1; return; }
+        m->p = p;
+        m->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(m->p + m->n, m->cap - m->n, fmt, ap);
+    va_end(ap);
+    m->n += (size_t)need;
+}
+
+// One table cell: '|' escaped, newlines flattened, so a cell cannot break the table.
+static void md_cell(Md *m, const char *s) {
+    md_printf(m, " ");
+    for (const char *q = s; *q; q++) {
+        if (*q == '|') md_printf(m, "\\|");
+        else if (*q == '\n' || *q == '\r') md_printf(m, " ");
+        else md_printf(m, "%c", *q);
+    }
+    md_printf(m, " |");
+}
+
+static void md_header(Md *m, const char *const *cols, size_t n) {
+    md_printf(m, "|");
+    for (size_t i = 0; i < n; i++) md_cell(m, cols[i]);
+    md_printf(m, "\n|");
+    for (size_t i = 0; i < n; i++) md_printf(m, i == 0 ? " :--- |" : " ---: |");
+    md_printf(m, "\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number formatting
+
+static const char dash[] = "\xE2\x80\x94";  // em dash: no value
+
+void md_fmt_si(char *buf, size_t n, double v, const char *unit) {
+    if (!isfinite(v)) { snprintf(buf, n, "%s", dash); return; }
+    static const char *pre[] = {"", "k", "M", "G", "T", "P", "E"};
+    double a = fabs(v);
+    int k = 0;
+    while (a >= 999.5 && k < 6) { a /= 1000; v /= 1000; k++; }
+    snprintf(buf, n, "%.*f %s%s", a >= 99.95 || (k == 0 && a == floor(a)) ? 0 : a >= 9.995 ? 1 : 2, v,
+             pre[k], unit);
+}
+
+void md_fmt_bytes(char *buf, size_t n, double bytes) {
+    if (!isfinite(bytes)) { snprintf(buf, n, "%s", dash); return; }
+    static const char *pre[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double a = bytes;
+    int k = 0;
+    while (fabs(a) >= 1023.5 && k < 5) { a /= 1024; k++; }
+    snprintf(buf, n, "%.*f %s", k == 0 || fabs(a) >= 99.95 ? 0 : fabs(a) >= 9.995 ? 1 : 2, a, pre[k]);
+}
+
+static void fmt_num3(char *buf, size_t n, double v) {
+    if (!isfinite(v)) { snprintf(buf, n, "%s", dash); return; }
+    double a = fabs(v);
+    if (a >= 1000 || (v == floor(v) && a < 1e15)) snprintf(buf, n, "%.0f", v);   // counts stay counts
+    else snprintf(buf, n, "%.*f", a >= 99.95 ? 0 : a >= 9.995 ? 1 : a >= 0.9995 ? 2 : 3, v);
+}
+
+static void fmt_pct_of(char *buf, size_t n, double v, double base) {
+    if (!isfinite(v) || !isfinite(base) || base <= 0) { snprintf(buf, n, "%s", dash); return; }
+    double p = 100.0 * v / base;
+    snprintf(buf, n, "%.*f%%", p >= 99.95 ? 0 : p >= 9.995 ? 1 : 2, p);
+}
+
+static void fmt_acc(char *buf, size_t n, double acc, double err) {
+    if (!isfinite(acc)) { snprintf(buf, n, "%s", dash); return; }
+    if (isfinite(err)) snprintf(buf, n, "%.2f \xC2\xB1 %.2f", 100 * acc, 100 * err);
+    else snprintf(buf, n, "%.2f", 100 * acc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries
+
+int report_method_rank(const char *m) {
+    static const char *order[] = {"vanilla", "linformer", "tome", "maelre"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(m, order[i])) return i;
+    return 4;
+}
+
+static int cmp_summary(const void *a, const void *b) {
+    const RunSummary *x = a, *y = b;
+    int c = strcmp(x->task, y->task);
+    if (c) return c;
+    int rx = report_method_rank(x->method), ry = report_method_rank(y->method);
+    if (rx != ry) return rx < ry ? -1 : 1;
+    return strcmp(x->method, y->method);
+}
+
+static double get(const Table *t, size_t r, const char *col) {
+    double v;
+    return table_get_num(t, r, col, &v) == MB_OK ? v : NAN;
+}
+
+// Mean of the present values of `col` over rows of (task, method).
+static double mean_of(const Table *t, const char *task, const char *method, const char *col) {
+    double sum = 0;
+    size_t k = 0;
+    for (size_t r = 0; r < table_rows(t); r++) {
+        const char *ta = table_get_str(t, r, "task"), *me = table_get_str(t, r, "method");
+        if (!ta || !me || strcmp(ta, task) || strcmp(me, method)) continue;
+        double v = get(t, r, col);
+        if (isfinite(v)) { sum += v; k++; }
+    }
+    return k ? sum / (double)k : NAN;
+}
+
+int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, size_t errlen) {
+    *out = NULL;
+    *n = 0;
+    size_t rows = table_rows(runs);
+    RunSummary *s = calloc(rows ? rows : 1, sizeof *s);
+    if (!s) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory summarising runs");
+    size_t k = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const char *task = table_get_str(runs, r, "task"), *method = table_get_str(runs, r, "method");
+        if (!task || !method) {
+            free(s);
+            return mb_fail(err, errlen, MB_ERR_DATA, "run row %zu has no task or method", r + 1);
+        }
+        size_t i = 0;
+        while (i < k && (strcmp(s[i].task, task) || strcmp(s[i].method, method))) i++;
+        if (i == k) { s[k].task = task; s[k].method = method; k++; }
+        s[i].runs++;
+    }
+    for (size_t i = 0; i < k; i++) {
+        RunSummary *x = &s[i];
+        const char *ta = x->task, *me = x->method;
+        x->acc = mean_of(runs, ta, me, "accuracy");
+        if (x->runs == 1) {
+            x->acc_err = mean_of(runs, ta, me, "accuracy_stderr");
+        } else {
+            // Spread over seeds: sample standard deviation / sqrt(count).
+            double ss = 0;
+            size_t c = 0;
+            for (size_t r = 0; r < rows; r++) {
+                if (strcmp(table_get_str(runs, r, "task"), ta) || strcmp(table_get_str(runs, r, "method"), me))
+                    continue;
+                double v = get(runs, r, "accuracy");
+                if (isfinite(v)) { ss += (v - x->acc) * (v - x->acc); c++; }
+            }
+            x->acc_err = c > 1 ? sqrt(ss / (double)(c - 1)) / sqrt((double)c) : NAN;
+        }
+        x->steps = mean_of(runs, ta, me, "steps");
+        x->train_seconds = mean_of(runs, ta, me, "train_seconds");
+        x->batch = mean_of(runs, ta, me, "batch");
+        x->threads = mean_of(runs, ta, me, "threads");
+        x->max_len = mean_of(runs, ta, me, "max_len");
+        x->mean_tokens = mean_of(runs, ta, me, "mean_tokens");
+        x->test_samples = mean_of(runs, ta, me, "test_samples");
+        x->flops_infer = mean_of(runs, ta, me, "flops_infer_per_sample");
+        x->flops_train = mean_of(runs, ta, me, "flops_train_per_sample");
+        x->macs_infer = mean_of(runs, ta, me, "macs_infer_per_sample");
+        x->mem_infer = mean_of(runs, ta, me, "peak_mem_infer_bytes");
+        x->mem_train = mean_of(runs, ta, me, "peak_mem_train_bytes");
+        x->rss = mean_of(runs, ta, me, "peak_rss_bytes");
+        x->train_sps = mean_of(runs, ta, me, "train_samples_per_s");
+        x->infer_sps = mean_of(runs, ta, me, "infer_samples_per_s");
+        x->blocks_softmax = mean_of(runs, ta, me, "blocks_softmax");
+        x->blocks_efficient = mean_of(runs, ta, me, "blocks_efficient");
+    }
+    qsort(s, k, sizeof *s, cmp_summary);
+    *out = s;
+    *n = k;
+    return MB_OK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+static int has_plot(const MdReportInfo *info, const char *rel) {
+    for (size_t i = 0; info && i < info->n_plots; i++)
+        if (!strcmp(info->plots[i], rel)) return 1;
+    return 0;
+}
+
+// "4096" or "1000 / 2000" when the methods of a task differ.
+static void distinct_values(char *buf, size_t n, const RunSummary *s, size_t k, size_t off) {
+    double seen[16];
+    size_t ns = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < k; i++) {
+        double v = *(const double *)((const char *)&s[i] + off);
+        if (!isfinite(v)) continue;
+        size_t j = 0;
+        while (j < ns && seen[j] != v) j++;
+        if (j < ns || ns == 16) continue;
+        seen[ns++] = v;
+        char one[64];
+        fmt_num3(one, sizeof one, v);
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s", ns > 1 ? " / " : "", one);
+    }
+    if (!ns) snprintf(buf, n, "%s", dash);
+}
+
+static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInfo *info) {
+    const char *task = s[0].task;
+    md_printf(m, "## Task `%s`\n\n", task);
+    char a[64], b[64], c[64], d[64], e[64];
+    distinct_values(a, sizeof a, s, k, offsetof(RunSummary, max_len));
+    distinct_values(b, sizeof b, s, k, offsetof(RunSummary, mean_tokens));
+    distinct_values(c, sizeof c, s, k, offsetof(RunSummary, test_samples));
+    distinct_values(d, sizeof d, s, k, offsetof(RunSummary, batch));
+    distinct_values(e, sizeof e, s, k, offsetof(RunSummary, threads));
+    md_printf(m, "max length %s tokens; mean tokens per sample %s; test samples %s; batch %s; "
+              "threads %s.\n\n", a, b, c, d, e);
+    const RunSummary *van = NULL;
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(s[i].method, "vanilla")) van = &s[i];
+    static const char *cols[] = {"method", "runs", "accuracy (%)", "steps", "train time",
+                                 "inference FLOPs / sample", "FLOPs vs vanilla",
+                                 "peak memory (inference)", "memory vs vanilla",
+                                 "train samples/s", "inference samples/s",
+                                 "blocks softmax / efficient"};
+    md_header(m, cols, sizeof cols / sizeof cols[0]);
+    for (size_t i = 0; i < k; i++) {
+        const RunSummary *x = &s[i];
+        char cell[12][96];
+        snprintf(cell[0], 96, "%s", x->method);
+        snprintf(cell[1], 96, "%zu", x->runs);
+        fmt_acc(cell[2], 96, x->acc, x->acc_err);
+        fmt_num3(cell[3], 96, x->steps);
+        if (isfinite(x->train_seconds)) snprintf(cell[4], 96, "%.0f s", x->train_seconds);
+        else snprintf(cell[4], 96, "%s", dash);
+        md_fmt_si(cell[5], 96, x->flops_infer, "FLOP");
+        fmt_pct_of(cell[6], 96, x->flops_infer, van ? van->flops_infer : NAN);
+        md_fmt_bytes(cell[7], 96, x->mem_infer);
+        fmt_pct_of(cell[8], 96, x->mem_infer, van ? van->mem_infer : NAN);
+        fmt_num3(cell[9], 96, x->train_sps);
+        fmt_num3(cell[10], 96, x->infer_sps);
+        if (isfinite(x->blocks_softmax) || isfinite(x->blocks_efficient)) {
+            char p[40], q[40];
+            fmt_num3(p, sizeof p, x->blocks_softmax);
+            fmt_num3(q, sizeof q, x->blocks_efficient);
+            snprintf(cell[11], 96, "%s / %s", p, q);
+        } else {
+            snprintf(cell[11], 96, "%s", dash);
+        }
+        md_printf(m, "|");
+        for (int j = 0; j < 12; j++) md_cell(m, cell[j]);
+        md_printf(m, "\n");
+    }
+    md_printf(m, "\n");
+    if (!van) md_printf(m, "No `vanilla` run for this task, so there are no ratios against it.\n\n");
+    char rel[512];
+    plot_acc_name(rel, sizeof rel, task);
+    if (has_plot(info, rel))
+        md_printf(m, "![Accuracy against inference FLOPs per sample, %s](%s)\n\n", task, rel);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct {
+    size_t row;
+    const char *method;
+    double batch, threads;
+} ProfRow;
+
+static int cmp_profrow(const void *a, const void *b) {
+    const ProfRow *x = a, *y = b;
+    int rx = report_method_rank(x->method), ry = report_method_rank(y->method);
+    if (rx != ry) return rx < ry ? -1 : 1;
+    int c = strcmp(x->method, y->method);
+    if (c) return c;
+    if (x->batch != y->batch) return x->batch < y->batch ? -1 : 1;
+    if (x->threads != y->threads) return x->threads < y->threads ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+static int profile_section(Md *m, const Table *p, const MdReportInfo *info) {
+    size_t rows = table_rows(p);
+    double *lens = malloc((rows ? rows : 1) * sizeof *lens);
+    ProfRow *pr = malloc((rows ? rows : 1) * sizeof *pr);
+    if (!lens || !pr) { free(lens); free(pr); return MB_ERR_NOMEM; }
+    size_t nl = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double v = get(p, r, "seq_len");
+        size_t j = 0;
+        while (j < nl && lens[j] != v) j++;
+        if (j == nl && isfinite(v)) lens[nl++] = v;
+    }
+    qsort(lens, nl, sizeof *lens, cmp_double);
+    md_printf(m, "## Profile: cost against sequence length\n\n"
+              "Random tokens, SPEC \xC2\xA7" "5 default model per method. FLOPs are per sample; "
+              "peak memory covers one batch of the listed size (model, optimizer state when "
+              "training, activations, workspace). Rows whose status is not `ok` did not run "
+              "in full: `skipped` rows show the computed memory need, not a measurement.\n\n");
+    if (has_plot(info, PLOT_FLOPS_PNG))
+        md_printf(m, "![FLOPs per sample against sequence length](%s)\n\n", PLOT_FLOPS_PNG);
+    if (has_plot(info, PLOT_MEMORY_PNG))
+        md_printf(m, "![Peak memory against sequence length](%s)\n\n", PLOT_MEMORY_PNG);
+    static const char *cols[] = {"method", "batch", "threads", "inference FLOPs / sample",
+                                 "FLOPs vs vanilla", "training FLOPs / sample",
+                                 "peak memory (inference)", "memory vs vanilla",
+                                 "peak memory (training)", "inference ms / sample",
+                                 "training ms / sample", "GFLOP/s (inference)", "status"};
+    for (size_t li = 0; li < nl; li++) {
+        size_t k = 0;
+        for (size_t r = 0; r < rows; r++) {
+            if (get(p, r, "seq_len") != lens[li]) continue;
+            const char *me = table_get_str(p, r, "method");
+            pr[k++] = (ProfRow){r, me ? me : "?", get(p, r, "batch"), get(p, r, "threads")};
+        }
+        qsort(pr, k, sizeof *pr, cmp_profrow);
+        md_printf(m, "### Sequence length %.0f\n\n", lens[li]);
+        md_header(m, cols, sizeof cols / sizeof cols[0]);
+        for (size_t i = 0; i < k; i++) {
+            size_t r = pr[i].row;
+            // vanilla at the same length, batch and threads is the baseline
+            double vf = NAN, vm = NAN;
+            for (size_t j = 0; j < k; j++) {
+                if (strcmp(pr[j].method, "vanilla") || pr[j].batch != pr[i].batch) continue;
+                const char *st = table_get_str(p, pr[j].row, "status");
+                vf = get(p, pr[j].row, "flops_infer_per_sample");
+                vm = st && strcmp(st, "ok") && strcmp(st, "train-skipped")
+                         ? NAN : get(p, pr[j].row, "peak_mem_infer_bytes");
+            }
+            const char *st = table_get_str(p, r, "status");
+            int measured = !st || !strcmp(st, "ok") || !strcmp(st, "train-skipped");
+            char cell[13][96];
+            snprintf(cell[0], 96, "%s", pr[i].method);
+            fmt_num3(cell[1], 96, pr[i].batch);
+            fmt_num3(cell[2], 96, pr[i].threads);
+            double fi = get(p, r, "flops_infer_per_sample");
+            md_fmt_si(cell[3], 96, fi, "FLOP");
+            fmt_pct_of(cell[4], 96, fi, vf);
+            md_fmt_si(cell[5], 96, get(p, r, "flops_train_per_sample"), "FLOP");
+            double mi = get(p, r, "peak_mem_infer_bytes"), mt = get(p, r, "peak_mem_train_bytes");
+            md_fmt_bytes(cell[6], 96, mi);
+            md_fmt_bytes(cell[8], 96, mt);
+            if (!measured && isfinite(mi)) {
+                size_t l = strlen(cell[6]);
+                snprintf(cell[6] + l, 96 - l, " (need)");
+            }
+            if (!measured && isfinite(mt)) {
+                size_t l = strlen(cell[8]);
+                snprintf(cell[8] + l, 96 - l, " (need)");
+            }
+            fmt_pct_of(cell[7], 96, measured ? mi : NAN, vm);
+            fmt_num3(cell[9], 96, get(p, r, "infer_ms_per_sample"));
+            fmt_num3(cell[10], 96, get(p, r, "train_ms_per_sample"));
+            fmt_num3(cell[11], 96, get(p, r, "gflops_infer"));
+            snprintf(cell[12], 96, "%s", st ? st : dash);
+            md_printf(m, "|");
+            for (int j = 0; j < 13; j++) md_cell(m, cell[j]);
+            md_printf(m, "\n");
+        }
+        md_printf(m, "\n");
+    }
+    free(lens);
+    free(pr);
+    return MB_OK;
+}
+
+static void list_sources(Md *m, const char *what, const char *const *src, size_t n) {
+    if (!n) return;
+    md_printf(m, "%s, in command-line order:\n\n", what);
+    for (size_t i = 0; i < n; i++) md_printf(m, "- `%s`\n", src[i]);
+    md_printf(m, "\n");
+}
+
+int md_report(const Table *runs, const Table *profiles, const MdReportInfo *info, char **out,
+              char *err, size_t errlen) {
+    *out = NULL;
+    Md m = {0};
+    md_printf(&m, "# maelre-bench report\n\n");
+    if (info) {
+        list_sources(&m, "Run results merged from", info->run_sources, info->n_run_sources);
+        list_sources(&m, "Profiles merged from", info->profile_sources, info->n_profile_sources);
+        md_printf(&m, "When two inputs hold the same run (task, method, seed) or profile point "
+                  "(method, sequence length, batch, threads), the one named later on the command "
+                  "line wins (%zu run row%s and %zu profile row%s replaced). The merged rows are in "
+                  "`results.csv`/`results.json` and `profile.csv`/`profile.json`, with a `source` "
+                  "column naming the file each row came from.\n\n",
+                  info->runs_replaced, info->runs_replaced == 1 ? "" : "s", info->profiles_replaced,
+                  info->profiles_replaced == 1 ? "" : "s");
+    }
+    md_printf(&m, "## Conventions\n\n"
+              "- **Accuracy** on the task's test split, \xC2\xB1 its binomial standard error "
+              "sqrt(p(1-p)/n). Several runs (seeds) of one method: their mean \xC2\xB1 the standard "
+              "deviation over runs / sqrt(runs).\n"
+              "- **FLOPs** are analytic, counted from the actual shapes of each sample: one "
+              "multiply-add = 2 FLOPs in every matrix product, 1 FLOP per element for element-wise "
+              "work; per sample (MACs and training FLOPs are in the CSV).\n"
+              "- **Peak memory** is the high-water mark of the bytes held through the project's own "
+              "allocator (parameters, gradients, optimizer state, activations, workspace); "
+              "binary prefixes (1 MiB = 2^20 bytes).\n"
+              "- **vs vanilla** is the ratio to the `vanilla` row of the same table.\n"
+              "- **Samples/s** exclude warm-up, on a monotonic clock, with the thread count shown.\n"
+              "- Several runs of one method: every other number is their mean. "
+              "\xE2\x80\x94 marks a value the inputs do not have.\n\n");
+    if (info && info->plot_note) md_printf(&m, "> Plots were not made: %s\n\n", info->plot_note);
+    if (runs && table_rows(runs)) {
+        RunSummary *s;
+        size_t k;
+        int rc = report_summarize(runs, &s, &k, err, errlen);
+        if (rc) { free(m.p); return rc; }
+        for (size_t i = 0; i < k;) {
+            size_t j = i;
+            while (j < k && !strcmp(s[j].task, s[i].task)) j++;
+            task_section(&m, s + i, j - i, info);
+            i = j;
+        }
+        free(s);
+    }
+    if (profiles && table_rows(profiles)) {
+        if (profile_section(&m, profiles, info)) m.oom = 1;
+    }
+    if (m.oom) {
+        free(m.p);
+        return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory writing the report");
+    }
+    *out = m.p;
+    return MB_OK;
+}
