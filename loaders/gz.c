@@ -1,0 +1,146 @@
+// Whole-file reads with transparent gzip (zlib), for loaders/text.c and loaders/timeseries.c.
+#include "loaders/gz.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+#include "core/mem.h"
+#include "core/status.h"
+
+int gz_is_gzip(const unsigned char *in, size_t n) { return n >= 2 && in[0] == 0x1f && in[1] == 0x8b; }
+
+// mem.h has no realloc: a new block, a copy, the old one freed.
+static unsigned char *grow(unsigned char *old, size_t used, size_t cap) {
+    unsigned char *p = mem_alloc(cap);
+    if (p && old) memcpy(p, old, used);
+    mem_free(old);
+    return p;
+}
+
+int gz_inflate(const unsigned char *in, size_t n, size_t max_out, unsigned char **out,
+               size_t *out_n, char *err, size_t errlen) {
+    *out = NULL;
+    *out_n = 0;
+    if (!gz_is_gzip(in, n)) return mb_fail(err, errlen, MB_ERR_DATA, "byte 0: not a gzip stream");
+    // The last 4 bytes hold the (last member's) size mod 2^32: a good first guess.
+    size_t cap = 1 << 16;
+    if (n >= 18) {
+        size_t hint = (size_t)in[n - 4] | (size_t)in[n - 3] << 8 | (size_t)in[n - 2] << 16 |
+                      (size_t)in[n - 1] << 24;
+        if (hint + 1 > cap && hint < max_out && hint / 64 < n) cap = hint + 1;
+    }
+    unsigned char *buf = mem_alloc(cap);
+    if (!buf) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory inflating %zu bytes", n);
+    size_t used = 0, pos = 0;
+    int rc = MB_OK;
+    while (pos < n) {
+        if (!gz_is_gzip(in + pos, n - pos)) {
+            rc = mb_fail(err, errlen, MB_ERR_DATA, "byte %zu: unexpected bytes after the gzip stream", pos);
+            goto fail;
+        }
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+            rc = mb_fail(err, errlen, MB_ERR_NOMEM, "zlib could not start");
+            goto fail;
+        }
+        size_t member = pos;
+        int zr = Z_OK;
+        while (zr != Z_STREAM_END) {
+            if (used + 1 >= cap) {  // keep room for the NUL
+                if (cap >= max_out) {
+                    inflateEnd(&zs);
+                    rc = mb_fail(err, errlen, MB_ERR_DATA, "byte %zu: inflates to more than %zu bytes",
+                                 pos, max_out);
+                    goto fail;
+                }
+                size_t ncap = cap * 2 > max_out ? max_out : cap * 2;
+                if (!(buf = grow(buf, used, ncap))) {
+                    inflateEnd(&zs);
+                    return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory inflating to %zu bytes", ncap);
+                }
+                cap = ncap;
+            }
+            size_t in_chunk = n - pos > (1u << 30) ? (1u << 30) : n - pos;
+            size_t out_chunk = cap - 1 - used > (1u << 30) ? (1u << 30) : cap - 1 - used;
+            zs.next_in = (unsigned char *)in + pos;
+            zs.avail_in = (uInt)in_chunk;
+            zs.next_out = buf + used;
+            zs.avail_out = (uInt)out_chunk;
+            zr = inflate(&zs, Z_NO_FLUSH);
+            pos += in_chunk - zs.avail_in;
+            used += out_chunk - zs.avail_out;
+            if (zr == Z_STREAM_END) break;
+            if (zr == Z_BUF_ERROR || (zr == Z_OK && pos == n && zs.avail_out > 0)) {
+                if (pos == n) {
+                    inflateEnd(&zs);
+                    rc = mb_fail(err, errlen, MB_ERR_DATA,
+                                 "byte %zu: gzip stream cut short (member starting at byte %zu has no end)",
+                                 pos, member);
+                    goto fail;
+                }
+                continue;  // output full: grow and go on
+            }
+            if (zr != Z_OK) {
+                rc = mb_fail(err, errlen, MB_ERR_DATA, "byte %zu: corrupt gzip data (%s)", pos,
+                             zs.msg ? zs.msg : "zlib error");
+                inflateEnd(&zs);
+                goto fail;
+            }
+        }
+        inflateEnd(&zs);
+        // gzip pads with zeros sometimes (tape blocks); accept an all-zero tail.
+        size_t z = pos;
+        while (z < n && in[z] == 0) z++;
+        if (z == n) break;
+    }
+    buf[used] = 0;
+    *out = buf;
+    *out_n = used;
+    return MB_OK;
+fail:
+    mem_free(buf);
+    return rc;
+}
+
+int gz_read_file(const char *path, unsigned char **buf, size_t *n, char *err, size_t errlen) {
+    *buf = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return mb_fail(err, errlen, MB_ERR_DATA, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if (size > GZ_MAX_BYTES) {
+        fclose(f);
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s: %zu bytes is larger than the %zu this loader reads",
+                       path, size, (size_t)GZ_MAX_BYTES);
+    }
+    unsigned char *raw = mem_alloc(size + 1);
+    if (!raw) {
+        fclose(f);
+        return mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
+    }
+    size_t got = fread(raw, 1, size, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != size) {
+        mem_free(raw);
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s: read %zu of %zu bytes", path, got, size);
+    }
+    raw[size] = 0;
+    if (!gz_is_gzip(raw, size)) {
+        *buf = raw;
+        *n = size;
+        return MB_OK;
+    }
+    char e[256];
+    int rc = gz_inflate(raw, size, GZ_MAX_BYTES, buf, n, e, sizeof e);
+    mem_free(raw);
+    if (rc) return mb_fail(err, errlen, rc, "%s:%s", path, e);
+    return MB_OK;
+}

@@ -1,0 +1,21 @@
+// Whole-file input for the text and time-series loaders: a file (plain or gzip, recognised by
+// its magic bytes, not its name) becomes one NUL-terminated buffer from mem_alloc. A damaged or
+// short gzip stream is MB_ERR_DATA with the compressed byte offset where it went wrong.
+// Library code: status + reason, never prints.                               -- loaders/gz.c
+#ifndef MAELRE_GZ_H
+#define MAELRE_GZ_H
+#include <stddef.h>
+
+#define GZ_MAX_BYTES ((size_t)1 << 32)   // refuse inputs (or their inflated size) above 4 GiB
+
+// Inflates one or more concatenated gzip members from memory. *out (mem_alloc, NUL-terminated,
+// *out_n bytes before the NUL) on MB_OK. Errors: "byte N: <what>" (caller prefixes the file).
+int gz_inflate(const unsigned char *in, size_t n, size_t max_out, unsigned char **out,
+               size_t *out_n, char *err, size_t errlen);
+int gz_is_gzip(const unsigned char *in, size_t n);
+
+// Reads `path` whole, inflating gzip. Errors name the file: "<path>: cannot open: <why>" or
+// "<path>:byte N: gzip stream cut short". Free *buf with mem_free.
+int gz_read_file(const char *path, unsigned char **buf, size_t *n, char *err, size_t errlen);
+
+#endif
