@@ -1,6 +1,6 @@
 // Audio datasets through libsndfile (+ libsamplerate when rates differ).    -- loaders/audio.c
-// Promises: whatever libsndfile decodes among WAV (RIFF/RIFX/RF64: PCM 8/16/24/32-bit, float),
-// FLAC, AIFF, AU and Ogg becomes mono (channels averaged) float samples in [-1, 1] at the task's
+// Promises: whatever libsndfile decodes among WAV (RIFF/RIFX/RF64: PCM 8/16/24/32-bit, float,
+// and the other codecs libsndfile reads inside WAV), FLAC, AIFF and AU becomes mono (channels averaged) float samples in [-1, 1] at the task's
 // rate (DataSpec.sample_rate, 0 means 8000 Hz), resampled with libsamplerate (sinc, medium
 // quality) when the file's rate differs. Tokens are frames of DataSpec.frame samples (0 means 4)
 // through tok_audio, at most DataSpec.max_len of them; only the samples those tokens need are
