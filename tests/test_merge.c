@@ -4,6 +4,7 @@
 // and the cost of local vs global matching.
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/flops.h"
@@ -255,4 +256,65 @@ Test(merge, matcher_cost_scaling) {
     double rg = fl[MATCH_GLOBAL][1] / fl[MATCH_GLOBAL][0], rl = fl[MATCH_LOCAL][1] / fl[MATCH_LOCAL][0];
     cr_assert(rg > 3.5 && rg < 4.1, "global ratio %g", rg);
     cr_assert(rl > 1.9 && rl < 2.1, "local ratio %g", rl);
+}
+
+// ---------------------------------------------------------------- parity with methods_ref.py
+// tests/reference/merge_plan_fixture.txt is written by
+//   /usr/bin/python3 tests/reference/methods_ref.py --write-plan-fixture tests/reference/merge_plan_fixture.txt
+// (the torch/numpy mirror that make_fixtures.py uses for tome/maelre). The C plan must be the same
+// assignment and merge_forward the same size-weighted average.
+#define PLAN_FIXTURE "tests/reference/merge_plan_fixture.txt"
+
+static void read_floats(FILE *f, const char *tag, float *x, size_t n) {
+    char word[32];
+    cr_assert_eq(fscanf(f, "%31s", word), 1);
+    cr_assert_str_eq(word, tag, PLAN_FIXTURE ": expected '%s', found '%s'", tag, word);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(fscanf(f, "%f", &x[i]), 1, "%s[%zu]", tag, i);
+}
+
+Test(merge, matches_python_reference_plan) {
+    FILE *f = fopen(PLAN_FIXTURE, "r");
+    cr_assert(f, "cannot open %s (run the tests from the repository root)", PLAN_FIXTURE);
+    char magic[64];
+    int version = 0, cases = 0;
+    cr_assert_eq(fscanf(f, "%63s %d", magic, &version), 2);
+    cr_assert_str_eq(magic, "MAELRE-MERGE-PLAN-FIXTURE", "%s: not a merge-plan fixture", PLAN_FIXTURE);
+    cr_assert_eq(version, 1, "%s: version %d, expected 1 (regenerate it with methods_ref.py)",
+                 PLAN_FIXTURE, version);
+    cr_assert_eq(fscanf(f, " cases %d", &cases), 1);
+    cr_assert_gt(cases, 0);
+    for (int c = 0; c < cases; c++) {
+        size_t N, D, H, target, w, until, n_out;
+        char kind[16];
+        cr_assert_eq(fscanf(f, " case N %zu D %zu H %zu target %zu kind %15s window %zu local_until %zu n_out %zu",
+                            &N, &D, &H, &target, kind, &w, &until, &n_out), 8, "case %d header", c);
+        float *k = malloc(N * D * sizeof(float)), *s = malloc(N * sizeof(float));
+        float *x = malloc(N * D * sizeof(float)), *xo_ref = malloc(N * D * sizeof(float));
+        float *so_ref = malloc(N * sizeof(float)), *xo = malloc(N * D * sizeof(float));
+        float *so = malloc(N * sizeof(float));
+        size_t *dst_ref = malloc(N * sizeof(size_t)), *dst = malloc(N * sizeof(size_t));
+        read_floats(f, "k", k, N * D);
+        read_floats(f, "s", s, N);
+        read_floats(f, "x", x, N * D);
+        char word[32];
+        cr_assert_eq(fscanf(f, "%31s", word), 1);
+        cr_assert_str_eq(word, "dst");
+        for (size_t i = 0; i < N; i++) cr_assert_eq(fscanf(f, "%zu", &dst_ref[i]), 1);
+        read_floats(f, "x_out", xo_ref, n_out * D);
+        read_floats(f, "s_out", so_ref, n_out);
+        MatchKind mk = strcmp(kind, "local") == 0 ? MATCH_LOCAL : MATCH_GLOBAL;
+        MergePlan p = plan(dst, k, D, s, N, D, H, target, mk, w, until);
+        cr_assert_eq(p.n_out, n_out, "case %d: %zu tokens, python %zu", c, p.n_out, n_out);
+        for (size_t i = 0; i < N; i++)
+            cr_assert_eq(dst[i], dst_ref[i], "case %d (%s): token %zu goes to %zu, python %zu", c,
+                         kind, i, dst[i], dst_ref[i]);
+        merge_forward(xo, so, x, s, &p, D);
+        for (size_t g = 0; g < n_out; g++) cr_assert_eq(so[g], so_ref[g], "case %d s_out[%zu]", c, g);
+        for (size_t i = 0; i < n_out * D; i++)
+            cr_assert_float_eq(xo[i], xo_ref[i], 1e-5f * (1.0f + fabsf(xo_ref[i])), "case %d x_out[%zu]",
+                               c, i);
+        free(k); free(s); free(x); free(xo_ref); free(so_ref); free(xo); free(so); free(dst_ref);
+        free(dst);
+    }
+    fclose(f);
 }
