@@ -64,7 +64,7 @@ run: $(BUILD)/maelre-bench
 
 fixtures:
 	scripts/install-deps.sh python3-torch python3-numpy
-	python3 tests/reference/make_fixtures.py tests/reference
+	/usr/bin/python3 tests/reference/make_fixtures.py tests/reference
 
 # Speed benchmark (bench/README.md): C vs PyTorch training ms/sample and OpenBLAS's sgemm ceiling,
 # measured in one run on this machine. Not part of `make test`: times belong in benchmarks.
