@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""PyTorch reference for the maelre-bench model (SPEC §2-5): writes parity fixtures.
+
+Run with Debian's python3 + python3-torch (`/usr/bin/python3`, torch 1.13):
+    /usr/bin/python3 tests/reference/make_fixtures.py tests/reference
+
+For each config it builds the same model as core/model.c from float32 weights drawn
+here, computes in float64 (the reference is the truth; C runs in float32), and writes
+tests/reference/parity_<name>.bin with: the config, the batch (offsets, ids or feats,
+labels), every parameter (p.<name>, the C tensor names of model_tensor), the logits, the
+mean cross-entropy loss, every gradient (g.<name>), and the losses of 5 AdamW steps
+(warm-up + cosine, decoupled decay on linear weights only, clipping) on the same batch.
+
+File format (little endian): b"MBFX", u32 version (1), u32 count, then per tensor
+u32 name length, name bytes, u32 ndim, u64 dims[ndim], float32 data.
+
+Methods: vanilla is implemented here. linformer/efficient attention and token merging come
+from tests/reference/methods_ref.py (written with core/attn_*.c, core/merge.c) when it
+exists; their configs are skipped otherwise.
+"""
+import math
+import os
+import struct
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import methods_ref  # noqa: E402
+except ImportError:
+    methods_ref = None
+
+MAGIC = b"MBFX"
+VERSION = 1
+METHODS = {"vanilla": 0, "linformer": 1, "tome": 2, "maelre": 3}
+KIND_SOFTMAX, KIND_LINFORMER, KIND_EFFICIENT = 0, 1, 2
+
+
+def default_cfg(**kw):
+    c = dict(vocab=0, feat_dim=0, max_len=32, dim=16, heads=2, mlp=24, blocks=2, classes=3,
+             ln_eps=1e-5, method="vanilla", linformer_k=6, linformer_share_ef=0,
+             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8)
+    c.update(kw)
+    return c
+
+
+def param_shapes(c):
+    """(name, shape, decay) in core/model.c's layout order."""
+    D, M = c["dim"], c["mlp"]
+    out = []
+    if c["vocab"]:
+        out.append(("tok_emb", (c["vocab"], D), 0))
+    else:
+        out += [("patch_w", (D, c["feat_dim"]), 1), ("patch_b", (D,), 0)]
+    out.append(("pos", (c["max_len"], D), 0))
+    for b in range(c["blocks"]):
+        out += [(f"blk{b}.ln1_g", (D,), 0), (f"blk{b}.ln1_b", (D,), 0),
+                (f"blk{b}.wqkv", (3 * D, D), 1), (f"blk{b}.bqkv", (3 * D,), 0),
+                (f"blk{b}.wo", (D, D), 1), (f"blk{b}.bo", (D,), 0),
+                (f"blk{b}.ln2_g", (D,), 0), (f"blk{b}.ln2_b", (D,), 0),
+                (f"blk{b}.w1", (M, D), 1), (f"blk{b}.b1", (M,), 0),
+                (f"blk{b}.w2", (D, M), 1), (f"blk{b}.b2", (D,), 0)]
+        if c["method"] == "linformer":
+            out.append((f"blk{b}.E", (c["linformer_k"], c["max_len"]), 1))
+            if not c["linformer_share_ef"]:
+                out.append((f"blk{b}.F", (c["linformer_k"], c["max_len"]), 1))
+    out += [("lnf_g", (D,), 0), ("lnf_b", (D,), 0), ("head_w", (c["classes"], D), 1),
+            ("head_b", (c["classes"],), 0)]
+    return out
+
+
+def init_params(c, gen):
+    """float32 weights, scaled so every path carries signal (LN gains near 1)."""
+    ps = {}
+    for name, shape, _ in param_shapes(c):
+        t = torch.randn(shape, generator=gen, dtype=torch.float32)
+        if name.endswith(("ln1_g", "ln2_g", "lnf_g")):
+            t = 1.0 + 0.2 * t
+        elif name in ("tok_emb", "pos"):
+            t = 0.5 * t
+        elif len(shape) == 2:
+            t = t / math.sqrt(shape[1])
+        else:
+            t = 0.2 * t
+        ps[name] = t
+    return ps
+
+
+# ------------------------------------------------------------------ the model (float64)
+
+def layer_norm(x, g, b, eps):
+    return F.layer_norm(x, (x.shape[-1],), g, b, eps)
+
+
+def attn_softmax(q, k, v, log_s, H):
+    """softmax(Q K^T / sqrt(d) + log s_j) V per head; q, k, v (N, D)."""
+    N, D = q.shape
+    d = D // H
+    out = []
+    for h in range(H):
+        sl = slice(h * d, (h + 1) * d)
+        s = q[:, sl] @ k[:, sl].T / math.sqrt(d)
+        if log_s is not None:
+            s = s + log_s[None, :]
+        out.append(torch.softmax(s, dim=-1) @ v[:, sl])
+    return torch.cat(out, dim=1)
+
+
+def switch_threshold(c):
+    return c["switch_threshold"] or c["dim"]
+
+
+def block_merges(c):
+    B = c["blocks"]
+    if c["method"] == "tome":
+        return [True] * B
+    if c["method"] == "maelre":
+        m, b = [False] * B, 0
+        for nb, _ in c["stages"]:
+            b += nb
+            m[b - 1] = True
+        return m
+    return [False] * B
+
+
+def stage_keep(c, block):
+    b = 0
+    for nb, keep in c["stages"]:
+        b += nb
+        if block < b:
+            return keep
+    return 1.0
+
+
+def merge_target(c, block, n):
+    if c["method"] == "tome":
+        r = math.floor(c["tome_r_frac"] * n)
+        return 1 if r >= n else n - r
+    t = math.floor(stage_keep(c, block) * n + 0.5)
+    return max(1, min(n, t))
+
+
+def kind_of(c, n):
+    if c["method"] == "linformer":
+        return KIND_LINFORMER
+    if c["method"] == "maelre":
+        return KIND_EFFICIENT if n > switch_threshold(c) else KIND_SOFTMAX
+    return KIND_SOFTMAX
+
+
+class NearTie(Exception):
+    pass
+
+
+NUDGE = torch.Generator().manual_seed(12345)
+
+
+def forward(c, P, batch, usage=None):
+    """Logits (n, classes) in float64 for a ragged batch; P holds float64 leaf tensors."""
+    D, H = c["dim"], c["heads"]
+    offs = batch["offsets"]
+    merges = block_merges(c)
+    pooled = []
+    for i in range(len(offs) - 1):
+        L = offs[i + 1] - offs[i]
+        if c["vocab"]:
+            x = P["tok_emb"][batch["ids"][offs[i]:offs[i + 1]]]
+        else:
+            x = batch["feats"][offs[i]:offs[i + 1]] @ P["patch_w"].T + P["patch_b"]
+        x = x + P["pos"][:L]
+        s = torch.ones(L, dtype=torch.float64)
+        merged = False
+        for b in range(c["blocks"]):
+            pre = f"blk{b}."
+            a = layer_norm(x, P[pre + "ln1_g"], P[pre + "ln1_b"], c["ln_eps"])
+            qkv = a @ P[pre + "wqkv"].T + P[pre + "bqkv"]
+            q, k, v = qkv[:, :D], qkv[:, D:2 * D], qkv[:, 2 * D:]
+            log_s = torch.log(s) if merged else None
+            kind = kind_of(c, x.shape[0])
+            if usage is not None:
+                usage[kind] += 1
+            if kind == KIND_SOFTMAX:
+                att = attn_softmax(q, k, v, log_s, H)
+            elif kind == KIND_EFFICIENT:
+                att = methods_ref.efficient_attention(q, k, v, H, log_s)
+            else:
+                E = P[pre + "E"]
+                Fm = E if c["linformer_share_ef"] else P[pre + "F"]
+                att = methods_ref.linformer_attention(q, k, v, E, Fm, H)
+            x = x + att @ P[pre + "wo"].T + P[pre + "bo"]
+            if merges[b]:
+                n_out = merge_target(c, b, x.shape[0])
+                local = c["method"] == "maelre"
+                until = switch_threshold(c) if local else 0
+                kind = "local" if local else "global"
+                dst, n_got = methods_ref.merge_plan(k.detach().float(), H, n_out, kind, c["local_window"], until, s)
+                # the C side computes the plan from float32 keys: refuse inputs whose plan is
+                # not robust to a relative nudge of 1e-4 (near-ties would make parity luck)
+                nudge = 1.0 + 1e-4 * torch.randn(k.shape, generator=NUDGE, dtype=torch.float64)
+                dst2, _ = methods_ref.merge_plan((k.detach() * nudge).float(), H, n_out, kind, c["local_window"], until, s)
+                if not torch.equal(dst, dst2):
+                    raise NearTie(f"block {b} sample {i}")
+                x, s = methods_ref.merge_tokens(x, s, dst, n_got)
+                merged = True
+            hdn = layer_norm(x, P[pre + "ln2_g"], P[pre + "ln2_b"], c["ln_eps"]) @ P[pre + "w1"].T + P[pre + "b1"]
+            x = x + F.gelu(hdn, approximate="tanh") @ P[pre + "w2"].T + P[pre + "b2"]
+        pooled.append((s[:, None] * x).sum(0) / s.sum())
+    pooled = torch.stack(pooled)
+    z = layer_norm(pooled, P["lnf_g"], P["lnf_b"], c["ln_eps"])
+    return z @ P["head_w"].T + P["head_b"]
+
+
+# ------------------------------------------------------------------ optimizer (torch's AdamW)
+
+OPT = dict(lr=2e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1, clip_norm=0.5,
+           warmup_steps=2, total_steps=8, schedule=0, steps=5)
+
+
+def lr_at(o, step):
+    if step < o["warmup_steps"]:
+        return o["lr"] * (step + 1) / o["warmup_steps"]
+    span = max(1, o["total_steps"] - o["warmup_steps"])
+    prog = min(1.0, (step - o["warmup_steps"]) / span)
+    return o["lr"] * 0.5 * (1.0 + math.cos(math.pi * prog))
+
+
+def train_losses(c, P32, batch, labels):
+    P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
+    decay = {n: d for n, _, d in param_shapes(c)}
+    groups = [dict(params=[P[n] for n in P if decay[n]], weight_decay=OPT["weight_decay"]),
+              dict(params=[P[n] for n in P if not decay[n]], weight_decay=0.0)]
+    opt = torch.optim.AdamW(groups, lr=OPT["lr"], betas=(OPT["beta1"], OPT["beta2"]), eps=OPT["eps"])
+    losses = []
+    for step in range(OPT["steps"]):
+        opt.zero_grad()
+        loss = F.cross_entropy(forward(c, P, batch), labels)
+        losses.append(loss.item())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(P.values()), OPT["clip_norm"])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(OPT, step)
+        opt.step()
+    with torch.no_grad():
+        losses.append(F.cross_entropy(forward(c, P, batch), labels).item())
+    return losses
+
+
+# ------------------------------------------------------------------ fixtures
+
+def write_fixture(path, tensors):
+    with open(path + ".tmp", "wb") as f:
+        f.write(MAGIC)
+        f.write(struct.pack("<II", VERSION, len(tensors)))
+        for name, t in tensors:
+            t = torch.as_tensor(t, dtype=torch.float32).contiguous()
+            nb = name.encode()
+            f.write(struct.pack("<I", len(nb)))
+            f.write(nb)
+            f.write(struct.pack("<I", t.dim()))
+            for s in t.shape:
+                f.write(struct.pack("<Q", s))
+            f.write(t.numpy().astype("<f4").tobytes())
+    os.replace(path + ".tmp", path)
+
+
+def make(name, c, lengths, seed, outdir):
+    for attempt in range(20):
+        try:
+            return make_seeded(name, c, lengths, seed * 1000 + attempt, outdir)
+        except NearTie as e:
+            print(f"{name}: seed {seed * 1000 + attempt}: merge plan near a tie ({e}), next seed")
+    raise SystemExit(f"{name}: no tie-free seed found")
+
+
+def make_seeded(name, c, lengths, seed, outdir):
+    gen = torch.Generator().manual_seed(seed)
+    P32 = init_params(c, gen)
+    offs = [0]
+    for L in lengths:
+        offs.append(offs[-1] + L)
+    T = offs[-1]
+    batch = {"offsets": offs}
+    if c["vocab"]:
+        batch["ids"] = torch.randint(0, c["vocab"], (T,), generator=gen)
+    else:
+        batch["feats"] = torch.randn(T, c["feat_dim"], generator=gen, dtype=torch.float32).double()
+    labels = torch.randint(0, c["classes"], (len(lengths),), generator=gen)
+
+    P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
+    usage = [0, 0, 0]
+    logits = forward(c, P, batch, usage)
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    losses = train_losses(c, P32, batch, labels)
+
+    st = c["stages"]
+    tensors = [
+        ("cfg.ints", [c["vocab"], c["feat_dim"], c["max_len"], c["dim"], c["heads"], c["mlp"], c["blocks"],
+                      c["classes"], METHODS[c["method"]], c["linformer_k"], c["linformer_share_ef"], len(st),
+                      c["switch_threshold"], c["local_window"]]),
+        ("cfg.floats", [c["ln_eps"], c["tome_r_frac"]]),
+        ("cfg.stage_blocks", [b for b, _ in st]),
+        ("cfg.stage_keep", [k for _, k in st]),
+        ("offsets", offs),
+        ("labels", labels.tolist()),
+    ]
+    if c["vocab"]:
+        tensors.append(("ids", batch["ids"].tolist()))
+    else:
+        tensors.append(("feats", batch["feats"].float()))
+    for n, _, _ in param_shapes(c):
+        tensors.append(("p." + n, P32[n]))
+    tensors += [("logits", logits.detach()), ("loss", [loss.item()]), ("usage", usage)]
+    for n, _, _ in param_shapes(c):
+        tensors.append(("g." + n, P[n].grad))
+    tensors += [("opt", [OPT["lr"], OPT["beta1"], OPT["beta2"], OPT["eps"], OPT["weight_decay"],
+                         OPT["clip_norm"], OPT["warmup_steps"], OPT["total_steps"], OPT["schedule"],
+                         OPT["steps"]]),
+                ("train_losses", losses)]
+    path = os.path.join(outdir, f"parity_{name}.bin")
+    write_fixture(path, tensors)
+    print(f"{path}: loss {loss.item():.6f}, after {OPT['steps']} AdamW steps {losses[-1]:.6f}, usage {usage}")
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    torch.set_grad_enabled(True)
+    # 1. discrete tokens, ragged batch of three lengths
+    make("vanilla_tokens", default_cfg(vocab=11, max_len=24), [13, 5, 20], 1, outdir)
+    # 2. continuous patches, three heads, four classes
+    make("vanilla_patches", default_cfg(feat_dim=6, dim=12, heads=3, mlp=20, classes=4, max_len=20),
+         [9, 17], 2, outdir)
+    if methods_ref is None:
+        print("methods_ref.py not found: linformer/tome/maelre fixtures skipped")
+        return
+    make("linformer", default_cfg(vocab=11, method="linformer", max_len=24), [13, 5, 20], 3, outdir)
+    make("linformer_shared", default_cfg(feat_dim=5, method="linformer", linformer_share_ef=1, max_len=20),
+         [7, 19], 4, outdir)
+    make("tome", default_cfg(vocab=11, method="tome", tome_r_frac=0.3, max_len=24), [13, 5, 20], 5, outdir)
+    # samples take different attention kinds in the same block: 22 > 8 efficient, 6 softmax
+    make("maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
+                               switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 6, outdir)
+
+
+if __name__ == "__main__":
+    main()

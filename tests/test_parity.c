@@ -1,0 +1,200 @@
+// Parity with the PyTorch reference (tests/reference/make_fixtures.py, float64 there, float32
+// here): logits, loss, every gradient tensor, attention-kind usage, and the losses of 5 AdamW
+// steps. Each comparison reports the max abs/rel error and where. Fixtures are read from
+// tests/reference/ (tests run from the repo root).
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/status.h"
+
+#define MAX_T 256
+
+typedef struct {
+    char name[64];
+    size_t ndim, dims[4], count;
+    float *data;
+} FxTensor;
+
+typedef struct {
+    FxTensor t[MAX_T];
+    size_t n;
+} Fixture;
+
+static void fx_load(Fixture *fx, const char *path) {
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s: missing fixture; hint: run `make fixtures` from the repo root", path);
+    char magic[4];
+    uint32_t ver, count;
+    cr_assert(fread(magic, 1, 4, f) == 4 && memcmp(magic, "MBFX", 4) == 0, "%s: bad magic", path);
+    cr_assert(fread(&ver, 4, 1, f) == 1 && ver == 1, "%s: fixture version %u, expected 1; hint: make fixtures", path, ver);
+    cr_assert(fread(&count, 4, 1, f) == 1 && count <= MAX_T, "%s: bad tensor count", path);
+    fx->n = count;
+    for (uint32_t i = 0; i < count; i++) {
+        FxTensor *t = &fx->t[i];
+        uint32_t nl, nd;
+        cr_assert(fread(&nl, 4, 1, f) == 1 && nl < sizeof t->name, "%s: tensor %u: bad name", path, i);
+        cr_assert(fread(t->name, 1, nl, f) == nl);
+        t->name[nl] = 0;
+        cr_assert(fread(&nd, 4, 1, f) == 1 && nd <= 4, "%s: %s: bad ndim", path, t->name);
+        t->ndim = nd;
+        t->count = 1;
+        for (uint32_t d = 0; d < nd; d++) {
+            uint64_t v;
+            cr_assert(fread(&v, 8, 1, f) == 1);
+            t->dims[d] = (size_t)v;
+            t->count *= (size_t)v;
+        }
+        t->data = malloc((t->count ? t->count : 1) * sizeof(float));
+        cr_assert(fread(t->data, sizeof(float), t->count, f) == t->count, "%s: %s truncated", path, t->name);
+    }
+    cr_assert(fgetc(f) == EOF, "%s: trailing bytes", path);
+    fclose(f);
+}
+
+static void fx_free(Fixture *fx) {
+    for (size_t i = 0; i < fx->n; i++) free(fx->t[i].data);
+}
+
+static const FxTensor *fx_get(const Fixture *fx, const char *name) {
+    for (size_t i = 0; i < fx->n; i++)
+        if (strcmp(fx->t[i].name, name) == 0) return &fx->t[i];
+    cr_assert_fail("fixture has no tensor %s", name);
+    return NULL;
+}
+
+// Max abs error, and max abs error relative to the tensor's largest reference magnitude
+// (scale-aware: elements near zero are judged against the tensor's scale).
+static int compare(const char *what, const float *got, const float *ref, size_t n, double tol) {
+    double scale = 0, max_abs = 0;
+    size_t where = 0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]);
+        if (e > max_abs) { max_abs = e; where = i; }
+    }
+    double rel = max_abs / (scale + 1e-30);
+    int ok = rel <= tol;
+    cr_log_info("%-16s max abs %.3g, rel %.3g at %zu (got %.7g ref %.7g) %s", what, max_abs, rel, where,
+                n ? got[where] : 0.0, n ? ref[where] : 0.0, ok ? "" : "FAIL");
+    cr_expect(ok, "%s: max rel error %.3g > %.3g at %zu (got %.9g, ref %.9g)", what, rel, tol, where,
+              n ? got[where] : 0.0, n ? ref[where] : 0.0);
+    return ok;
+}
+
+static void run_parity(const char *file) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/reference/%s", file);
+    Fixture *fx = calloc(1, sizeof *fx);
+    fx_load(fx, path);
+    const float *ci = fx_get(fx, "cfg.ints")->data, *cf = fx_get(fx, "cfg.floats")->data;
+    const FxTensor *sb = fx_get(fx, "cfg.stage_blocks"), *sk = fx_get(fx, "cfg.stage_keep");
+    ModelConfig c;
+    memset(&c, 0, sizeof c);
+    c.vocab = (size_t)ci[0]; c.feat_dim = (size_t)ci[1]; c.max_len = (size_t)ci[2]; c.dim = (size_t)ci[3];
+    c.heads = (size_t)ci[4]; c.mlp = (size_t)ci[5]; c.blocks = (size_t)ci[6]; c.classes = (size_t)ci[7];
+    c.method = (Method)(int)ci[8]; c.linformer_k = (size_t)ci[9]; c.linformer_share_ef = (int)ci[10];
+    c.n_stages = (size_t)ci[11]; c.switch_threshold = (size_t)ci[12]; c.local_window = (size_t)ci[13];
+    c.ln_eps = cf[0]; c.tome_r_frac = cf[1];
+    for (size_t i = 0; i < sb->count && i < MODEL_MAX_STAGES; i++)
+        c.stages[i] = (MaelreStage){(size_t)sb->data[i], sk->data[i]};
+    Model *m;
+    char err[256];
+    cr_assert_eq(model_create(&m, &c, 0, err, sizeof err), MB_OK, "%s: %s", file, err);
+
+    // batch
+    const FxTensor *fo = fx_get(fx, "offsets"), *fl = fx_get(fx, "labels");
+    size_t n = fl->count;
+    size_t *offs = malloc((n + 1) * sizeof(size_t));
+    for (size_t i = 0; i <= n; i++) offs[i] = (size_t)fo->data[i];
+    int32_t *labels = malloc(n * sizeof(int32_t)), *ids = NULL;
+    for (size_t i = 0; i < n; i++) labels[i] = (int32_t)fl->data[i];
+    Batch b = {n, offs, NULL, NULL, 0, labels};
+    if (c.vocab) {
+        const FxTensor *fi = fx_get(fx, "ids");
+        ids = malloc(fi->count * sizeof(int32_t));
+        for (size_t t = 0; t < fi->count; t++) ids[t] = (int32_t)fi->data[t];
+        b.ids = ids;
+    } else {
+        b.feats = fx_get(fx, "feats")->data;
+        b.feat_dim = c.feat_dim;
+    }
+
+    // parameters by name
+    char nm[80];
+    size_t total = 0;
+    for (size_t t = 0; t < model_num_tensors(m); t++) {
+        size_t off, cnt;
+        const char *name = model_tensor(m, t, &off, &cnt);
+        snprintf(nm, sizeof nm, "p.%s", name);
+        const FxTensor *ft = fx_get(fx, nm);
+        cr_assert_eq(ft->count, cnt, "%s: %s has %zu values, model %zu", file, name, ft->count, cnt);
+        memcpy(model_params(m) + off, ft->data, cnt * sizeof(float));
+        total += cnt;
+    }
+    cr_assert_eq(total, model_num_params(m));
+
+    cr_log_info("parity %s (%s, %zu samples)", file, method_name(c.method), n);
+    float *logits = malloc(n * c.classes * sizeof(float)), *dl = malloc(n * c.classes * sizeof(float));
+    cr_assert_eq(model_forward(m, &b, 1, logits, err, sizeof err), MB_OK, "%s", err);
+    compare("logits", logits, fx_get(fx, "logits")->data, n * c.classes, 1e-5);
+    float loss = model_loss(logits, labels, n, c.classes, dl);
+    compare("loss", &loss, fx_get(fx, "loss")->data, 1, 1e-5);
+    AttnUsage u = model_last_usage(m);
+    const float *fu = fx_get(fx, "usage")->data;
+    for (int k = 0; k < ATTN_KIND_COUNT; k++)
+        cr_expect_eq(u.count[k], (size_t)fu[k], "%s: %s blocks %zu, reference %zu", file, attn_kind_name((AttnKind)k), u.count[k], (size_t)fu[k]);
+    model_zero_grad(m);
+    model_backward(m, &b, dl);
+    for (size_t t = 0; t < model_num_tensors(m); t++) {
+        size_t off, cnt;
+        const char *name = model_tensor(m, t, &off, &cnt);
+        snprintf(nm, sizeof nm, "g.%s", name);
+        char what[80];
+        snprintf(what, sizeof what, "grad %s", name);
+        compare(what, model_grads(m) + off, fx_get(fx, nm)->data, cnt, 2e-5);
+    }
+
+    // AdamW steps on the same batch
+    const float *o = fx_get(fx, "opt")->data;
+    AdamWConfig ac = {.lr = o[0], .beta1 = o[1], .beta2 = o[2], .eps = o[3], .weight_decay = o[4],
+                      .clip_norm = o[5], .warmup_steps = (size_t)o[6], .total_steps = (size_t)o[7],
+                      .schedule = (Schedule)(int)o[8]};
+    size_t steps = (size_t)o[9];
+    Optimizer *opt;
+    cr_assert_eq(optimizer_create(&opt, m, &ac, err, sizeof err), MB_OK, "%s", err);
+    float *losses = malloc((steps + 1) * sizeof(float));
+    for (size_t s = 0; s <= steps; s++) {
+        cr_assert_eq(model_forward(m, &b, 1, logits, err, sizeof err), MB_OK, "%s", err);
+        losses[s] = model_loss(logits, labels, n, c.classes, dl);
+        if (s == steps) break;
+        model_zero_grad(m);
+        model_backward(m, &b, dl);
+        optimizer_step(opt, m);
+    }
+    const FxTensor *tl = fx_get(fx, "train_losses");
+    cr_assert_eq(tl->count, steps + 1);
+    for (size_t s = 0; s <= steps; s++) {
+        char what[32];
+        snprintf(what, sizeof what, "loss step %zu", s);
+        // absolute, in units of the initial loss: the trajectory drops by orders of magnitude
+        double e = fabs(losses[s] - tl->data[s]) / (fabs(tl->data[0]) + 1e-30);
+        cr_log_info("%-16s got %.7g ref %.7g (err %.3g of the initial loss)", what, losses[s], tl->data[s], e);
+        cr_expect(e < 2e-5, "%s: %s: got %.9g ref %.9g", file, what, losses[s], tl->data[s]);
+    }
+    optimizer_destroy(opt);
+    free(losses); free(logits); free(dl); free(offs); free(labels); free(ids);
+    model_destroy(m);
+    fx_free(fx);
+    free(fx);
+}
+
+Test(parity, vanilla_tokens_ragged) { run_parity("parity_vanilla_tokens.bin"); }
+Test(parity, vanilla_patches) { run_parity("parity_vanilla_patches.bin"); }
+Test(parity, linformer) { run_parity("parity_linformer.bin"); }
+Test(parity, linformer_shared_ef) { run_parity("parity_linformer_shared.bin"); }
+Test(parity, tome) { run_parity("parity_tome.bin"); }
+Test(parity, maelre_mixed_kinds_in_one_block) { run_parity("parity_maelre.bin"); }
