@@ -1,8 +1,9 @@
 // The one translation unit that compiles stb_image (STYLE: exactly one defines
 // STB_IMAGE_IMPLEMENTATION). Only the formats the image loader promises are built, which keeps
 // the decoder surface (and the fuzzing target) small: PNG, JPEG, BMP. Every loader call goes
-// through memory (stbi_*_from_memory), so stdio support is left out. The dimension cap here is a
-// second fence behind loaders/image.c's own stbi_info check (IMAGE_MAX_SIDE).
+// through memory (stbi_*_from_memory), so stdio support is left out. The dimension cap here sits
+// above loaders/image.c's own limit (IMAGE_MAX_SIDE, checked on stbi_info's answer before any
+// decoding) so that an oversized header is reported with its size rather than as "corrupt".
 #include "loaders/image.h"
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -11,7 +12,7 @@
 #define STBI_ONLY_BMP
 #define STBI_NO_STDIO
 #define STBI_FAILURE_USERMSG
-#define STBI_MAX_DIMENSIONS IMAGE_MAX_SIDE
+#define STBI_MAX_DIMENSIONS (1 << 20)
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
