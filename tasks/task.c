@@ -380,8 +380,13 @@ int task_load(Task *t, const char *name, const char *config_file, const char *da
               char *err, size_t errlen) {
     task_defaults(t);
     char path[PATH_MAX + 64];
-    char ts_name[64] = "";
+    char ts_name[64] = "", lower[64];
     size_t nl = strlen(name);
+    if (nl < sizeof lower && !(nl > 5 && !strcmp(name + nl - 5, ".json"))) {
+        // Task names are case-insensitive (ts-GunPoint == ts-gunpoint).
+        for (size_t i = 0; i <= nl; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+        name = lower;
+    }
     if (nl > 5 && !strcmp(name + nl - 5, ".json")) {
         snprintf(path, sizeof path, "%s", name);
     } else if (!valid_name(name)) {
