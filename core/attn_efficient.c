@@ -22,50 +22,60 @@ size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
     return H * (2 * N * d + d * d);
 }
 
+#define PAR_MIN_ROWS 256   // below this many tokens the element-wise loops stay on one thread
+
 // Row softmax over d features of each query row: q (N, d) stride ld -> p (N, d) stride d.
-static void softmax_rows(float *p, const float *q, size_t ld, size_t N, size_t d) {
+static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, size_t N,
+                         size_t d) {
     // q (N,d) stride ld, p (N,d)
+    #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
     for (size_t i = 0; i < N; i++) {
         const float *qi = q + i * ld;
         float *pi = p + i * d;
         float mx = -INFINITY;
+        #pragma omp simd reduction(max : mx)
         for (size_t c = 0; c < d; c++) mx = qi[c] > mx ? qi[c] : mx;
-        double sum = 0.0;
-        for (size_t c = 0; c < d; c++) {
-            pi[c] = expf(qi[c] - mx);
-            sum += pi[c];
-        }
-        float inv = (float)(1.0 / sum);
+        for (size_t c = 0; c < d; c++) pi[c] = expf(qi[c] - mx);
+        float sum = 0.0f;
+        #pragma omp simd reduction(+ : sum)
+        for (size_t c = 0; c < d; c++) sum += pi[c];
+        float inv = 1.0f / sum;
+        #pragma omp simd
         for (size_t c = 0; c < d; c++) pi[c] *= inv;
     }
 }
 
 // Column softmax over the N tokens of each key feature, with + log s_j:
 // k (N, d) stride ld, log_s (N) or NULL -> p (N, d) stride d. Hand-written: BLAS has no softmax.
-static void softmax_cols(float *p, const float *k, size_t ld, const float *log_s, size_t N,
-                         size_t d) {
+// Column sums in double (N can be thousands of terms).
+static void softmax_cols(float *restrict p, const float *restrict k, size_t ld,
+                         const float *restrict log_s, size_t N, size_t d) {
     // k (N,d) stride ld, log_s (N), p (N,d)
-    float mx[d];
+    float mx[d], inv[d];
     double sum[d];
     for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
     for (size_t j = 0; j < N; j++) {
         float ls = log_s ? log_s[j] : 0.0f;
+        const float *kj = k + j * ld;
+        float *pj = p + j * d;
+        #pragma omp simd
         for (size_t c = 0; c < d; c++) {
-            float z = k[j * ld + c] + ls;
-            p[j * d + c] = z;
-            if (z > mx[c]) mx[c] = z;
+            float z = kj[c] + ls;
+            pj[c] = z;
+            mx[c] = z > mx[c] ? z : mx[c];
         }
     }
-    for (size_t j = 0; j < N; j++)
-        for (size_t c = 0; c < d; c++) {
-            float e = expf(p[j * d + c] - mx[c]);
-            p[j * d + c] = e;
-            sum[c] += e;
-        }
-    float inv[d];
+    for (size_t j = 0; j < N * d; j += d)
+        for (size_t c = 0; c < d; c++) p[j + c] = expf(p[j + c] - mx[c]);
+    for (size_t j = 0; j < N * d; j += d) {
+        #pragma omp simd
+        for (size_t c = 0; c < d; c++) sum[c] += p[j + c];
+    }
     for (size_t c = 0; c < d; c++) inv[c] = (float)(1.0 / sum[c]);
-    for (size_t j = 0; j < N; j++)
-        for (size_t c = 0; c < d; c++) p[j * d + c] *= inv[c];
+    for (size_t j = 0; j < N * d; j += d) {
+        #pragma omp simd
+        for (size_t c = 0; c < d; c++) p[j + c] *= inv[c];
+    }
 }
 
 void attn_efficient_forward(float *out, float *save, const float *q, const float *k, const float *v,
@@ -184,11 +194,15 @@ void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *do
         // dPq (N,d) = dOut_h C^T
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)d, (int)d, 1.0f, go,
                     (int)D, C, (int)d, 0.0f, dP, (int)d);
+        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
         for (size_t i = 0; i < N; i++) {
             const float *p = Pq + i * d, *g = dP + i * d;
+            float *dqi = dqh + i * ld;
             float delta = 0.0f;
+            #pragma omp simd reduction(+ : delta)
             for (size_t c = 0; c < d; c++) delta += p[c] * g[c];
-            for (size_t c = 0; c < d; c++) dqh[i * ld + c] += p[c] * (g[c] - delta);
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) dqi[c] += p[c] * (g[c] - delta);
         }
         // dV_h += Pk dC
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)d, 1.0f, Pk,
@@ -196,12 +210,20 @@ void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *do
         // dPk (N,d) = V_h dC^T
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)d, (int)d, 1.0f,
                     v + h * d, (int)ld, dC, (int)d, 0.0f, dP, (int)d);
-        for (size_t c = 0; c < d; c++) colsum[c] = 0.0f;
-        for (size_t j = 0; j < N; j++)
-            for (size_t c = 0; c < d; c++) colsum[c] += Pk[j * d + c] * dP[j * d + c];
-        for (size_t j = 0; j < N; j++)
-            for (size_t c = 0; c < d; c++)
-                dkh[j * ld + c] += Pk[j * d + c] * (dP[j * d + c] - colsum[c]);
+        double cs[d];
+        for (size_t c = 0; c < d; c++) cs[c] = 0.0;
+        for (size_t j = 0; j < N * d; j += d) {
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) cs[c] += (double)(Pk[j + c] * dP[j + c]);
+        }
+        for (size_t c = 0; c < d; c++) colsum[c] = (float)cs[c];
+        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
+        for (size_t j = 0; j < N; j++) {
+            const float *pk = Pk + j * d, *g = dP + j * d;
+            float *dkj = dkh + j * ld;
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) dkj[c] += pk[c] * (g[c] - colsum[c]);
+        }
     }
 }
 

@@ -47,11 +47,13 @@ static void match_global(size_t *best_b, float *best_sim, const float *m, size_t
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)na, (int)nB, (int)d, 1.0f,
                     m + 2 * a0 * d, (int)(2 * d), m + d, (int)(2 * d), 0.0f, simblk, (int)nB);
         for (size_t i = 0; i < na; i++) {
+            // maximum first (vectorised), then its first position: ties to the lower b
             const float *row = simblk + i * nB;
-            size_t bb = 0;
             float bs = row[0];
-            for (size_t b = 1; b < nB; b++)
-                if (row[b] > bs) { bs = row[b]; bb = b; }
+            #pragma omp simd reduction(max : bs)
+            for (size_t b = 1; b < nB; b++) bs = row[b] > bs ? row[b] : bs;
+            size_t bb = 0;
+            while (bb + 1 < nB && row[bb] != bs) bb++;   // bounded even if a row holds NaN
             best_b[a0 + i] = bb;
             best_sim[a0 + i] = bs;
         }
