@@ -192,6 +192,7 @@ int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, 
         x->infer_sps = mean_of(runs, ta, me, "infer_samples_per_s");
         x->blocks_softmax = mean_of(runs, ta, me, "blocks_softmax");
         x->blocks_efficient = mean_of(runs, ta, me, "blocks_efficient");
+        x->blocks_linformer = mean_of(runs, ta, me, "blocks_linformer");
     }
     qsort(s, k, sizeof *s, cmp_summary);
     *out = s;
@@ -242,11 +243,14 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInf
     const RunSummary *van = NULL;
     for (size_t i = 0; i < k; i++)
         if (!strcmp(s[i].method, "vanilla")) van = &s[i];
-    static const char *cols[] = {"method", "runs", "accuracy (%)", "steps", "train time",
-                                 "inference FLOPs / sample", "FLOPs vs vanilla",
-                                 "peak memory (inference)", "memory vs vanilla",
-                                 "train samples/s", "inference samples/s",
-                                 "blocks softmax / efficient"};
+    int lin = 0;   // runs that report Linformer blocks get a third count
+    for (size_t i = 0; i < k; i++) lin |= isfinite(s[i].blocks_linformer);
+    const char *cols[] = {"method", "runs", "accuracy (%)", "steps", "train time",
+                          "inference FLOPs / sample", "FLOPs vs vanilla",
+                          "peak memory (inference)", "memory vs vanilla",
+                          "train samples/s", "inference samples/s",
+                          lin ? "attention blocks: softmax / efficient / linformer"
+                              : "attention blocks: softmax / efficient"};
     md_header(m, cols, sizeof cols / sizeof cols[0]);
     for (size_t i = 0; i < k; i++) {
         const RunSummary *x = &s[i];
@@ -255,19 +259,21 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInf
         snprintf(cell[1], 96, "%zu", x->runs);
         fmt_acc(cell[2], 96, x->acc, x->acc_err);
         fmt_num3(cell[3], 96, x->steps);
-        if (isfinite(x->train_seconds)) snprintf(cell[4], 96, "%.0f s", x->train_seconds);
-        else snprintf(cell[4], 96, "%s", dash);
+        fmt_num3(cell[4], 64, x->train_seconds);
+        if (isfinite(x->train_seconds)) strcat(cell[4], " s");
         md_fmt_si(cell[5], 96, x->flops_infer, "FLOP");
         fmt_pct_of(cell[6], 96, x->flops_infer, van ? van->flops_infer : NAN);
         md_fmt_bytes(cell[7], 96, x->mem_infer);
         fmt_pct_of(cell[8], 96, x->mem_infer, van ? van->mem_infer : NAN);
         fmt_num3(cell[9], 96, x->train_sps);
         fmt_num3(cell[10], 96, x->infer_sps);
-        if (isfinite(x->blocks_softmax) || isfinite(x->blocks_efficient)) {
-            char p[40], q[40];
+        if (isfinite(x->blocks_softmax) || isfinite(x->blocks_efficient) || isfinite(x->blocks_linformer)) {
+            char p[28], q[28], l[28];
             fmt_num3(p, sizeof p, x->blocks_softmax);
             fmt_num3(q, sizeof q, x->blocks_efficient);
-            snprintf(cell[11], 96, "%s / %s", p, q);
+            fmt_num3(l, sizeof l, x->blocks_linformer);
+            if (lin) snprintf(cell[11], 96, "%s / %s / %s", p, q, l);
+            else snprintf(cell[11], 96, "%s / %s", p, q);
         } else {
             snprintf(cell[11], 96, "%s", dash);
         }

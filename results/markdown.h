@@ -21,7 +21,7 @@ typedef struct {
     double flops_infer, flops_train, macs_infer;            // per sample
     double mem_infer, mem_train, rss;                       // bytes
     double train_sps, infer_sps;                            // samples per second
-    double blocks_softmax, blocks_efficient;
+    double blocks_softmax, blocks_efficient, blocks_linformer;   // mean blocks per sample
 } RunSummary;
 
 // Groups `runs` by (task, method): sorted by task, then vanilla, linformer, tome, maelre, others

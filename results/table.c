@@ -413,7 +413,11 @@ int table_write_json(const Table *t, const char *path, char *err, size_t errlen)
                 fmt_num(num, sizeof num, cell->num);
                 v = cJSON_CreateRaw(num);
             }
-            else v = cJSON_Duplicate(cell->json, 1);
+            else if (cJSON_IsNumber(cell->json) && isfinite(cell->json->valuedouble)) {
+                char num[64];   // a bare number in a JSON-only column: exact as well
+                fmt_num(num, sizeof num, cell->json->valuedouble);
+                v = cJSON_CreateRaw(num);
+            } else v = cJSON_Duplicate(cell->json, 1);
             if (!v || !cJSON_AddItemToObject(obj, t->cols[c].name, v)) {
                 cJSON_Delete(v);
                 oom = 1;

@@ -137,6 +137,7 @@ Test(table, json_round_trip_with_json_only_column) {
     cJSON_AddNumberToObject(cfg, "lr", 5e-4);
     cJSON_AddStringToObject(cfg, "method", "maelre");
     cr_assert_eq(table_set_json(t, 1, "config", cfg), MB_OK);
+    cr_assert_eq(table_set_json(t, 2, "loss", cJSON_CreateNumber(0.1 + 0.2)), MB_OK);
     cr_assert_eq(table_set_json(t, 0, "name", cJSON_CreateTrue()), MB_ERR_USAGE,
                  "a CSV column cannot take JSON");
     cr_assert_eq(table_set_num(t, 0, "config", 1), MB_ERR_USAGE, "a JSON column cannot take numbers");
@@ -145,17 +146,21 @@ Test(table, json_round_trip_with_json_only_column) {
     Table *back = NULL;
     cr_assert_eq(table_read_json(&back, p, err, sizeof err), MB_OK, "%s", err);
     check_sample(back, 0);
-    cr_assert_eq(table_columns(back), 4);
+    cr_assert_eq(table_columns(back), 5);
     cr_assert(table_column_is_json(back, 3));
+    cr_assert(!table_column_is_json(back, 4), "scalar values make a CSV column on reading");
     const cJSON *c = table_get_json(back, 1, "config");
     cr_assert(c);
     cr_assert_float_eq(cJSON_GetObjectItem(c, "lr")->valuedouble, 5e-4, 0);
     cr_assert_null(table_get_json(back, 0, "config"));
+    double loss;
+    cr_assert_eq(table_get_num(back, 2, "loss", &loss), MB_OK, "a bare JSON number reads back as a number");
+    cr_assert(loss == 0.1 + 0.2, "%.17g", loss);
     // JSON-only columns stay out of the CSV.
     path_in(p, sizeof p, "t.csv");
     cr_assert_eq(table_write_csv(back, p, err, sizeof err), MB_OK, "%s", err);
     cr_assert(!strstr(slurp(p), "config"));
-    cr_assert(!strncmp(slurp(p), "name,value,empty\n", 17));
+    cr_assert(!strncmp(slurp(p), "name,value,empty,loss\n", 22), "%s", slurp(p));
     table_free(back);
 }
 
