@@ -34,6 +34,8 @@ void progress_step(Progress *p, size_t step, double loss, double sps, int force)
     if (!p->out) return;
     double now = clock_seconds();
     if (!force && now - p->last_print < p->interval) return;
+    if (force && !p->tty && step == p->last_step && step) return;   // that line is already out
+    p->last_step = step;
     p->last_print = now;
     double el = now - p->t0;
     double frac = p->time_budget > 0 ? el / p->time_budget

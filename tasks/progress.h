@@ -16,6 +16,7 @@ typedef struct {
     double time_budget;   // seconds, 0 when training for steps
     double t0, last_print;
     double interval;      // seconds between lines (0.2 on a TTY, 5 otherwise)
+    size_t last_step;     // step of the last line printed
     int printed_live;     // a live line is on screen and needs a newline
 } Progress;
 
