@@ -15,6 +15,8 @@
 #include "core/flops.h"
 #include "core/mem.h"
 
+#define PAR_MIN_ROWS 256   // below this many tokens the row loops stay on one thread
+
 size_t attn_linformer_save_floats(size_t N, size_t D, size_t H, size_t kp) {
     return 2 * kp * D + H * N * kp;
 }
@@ -39,6 +41,7 @@ void attn_linformer_forward(float *out, float *save, const float *q, const float
         // S (N,kp) = Q_h KP_h^T * scale
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)kp, (int)d, scale,
                     q + h * d, (int)ld, KP + h * d, (int)D, 0.0f, Ph, (int)kp);
+        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
         for (size_t i = 0; i < N; i++) {
             float *row = Ph + i * kp;
             float mx = -INFINITY;
@@ -175,6 +178,7 @@ void attn_linformer_backward_ws(float *dq, float *dk, float *dv, float *dE, floa
         // dP (N,kp) = dOut_h VP_h^T, then dS = P (dP - rowdot) in place
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)kp, (int)d, 1.0f, go,
                     (int)D, VP + h * d, (int)D, 0.0f, dP, (int)kp);
+        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
         for (size_t i = 0; i < N; i++) {
             const float *p = Ph + i * kp;
             float *g = dP + i * kp;

@@ -91,6 +91,7 @@ Test(attn_efficient, forward_matches_direct_formula) {
     check_forward(7, 6, 2, 1, 3);
     check_forward(33, 15, 3, 1, 4);
     check_forward(50, 8, 1, 1, 5);
+    check_forward(300, 8, 2, 1, 6);   // above the threading threshold of the row loops
 }
 
 // Loss = sum(G * out). Analytic grads from backward(dout = G) vs central differences of the double
@@ -150,8 +151,8 @@ Test(attn_efficient, gradients_match_finite_differences) {
 
 // The BLAS backward and the plain backward agree on awkward shapes, and both accumulate (+=).
 Test(attn_efficient, blas_backward_matches_plain_and_accumulates) {
-    size_t shapes[][3] = {{37, 12, 3}, {1, 5, 1}, {130, 20, 2}};
-    for (size_t s = 0; s < 3; s++) {
+    size_t shapes[][3] = {{37, 12, 3}, {1, 5, 1}, {130, 20, 2}, {300, 8, 2}};
+    for (size_t s = 0; s < 4; s++) {
         size_t N = shapes[s][0], D = shapes[s][1], H = shapes[s][2], ld = 3 * D;
         uint64_t rng = 100 + s;
         float *qkv = malloc(N * ld * sizeof(float)), *G = malloc(N * D * sizeof(float));

@@ -200,8 +200,8 @@ Test(attn_linformer, uses_only_first_n_columns) {
 
 // BLAS backward equals the plain backward on awkward shapes, and both accumulate.
 Test(attn_linformer, blas_backward_matches_plain_and_accumulates) {
-    size_t shapes[][5] = {{37, 12, 3, 7, 40}, {1, 5, 1, 3, 4}, {70, 10, 2, 9, 70}};
-    for (size_t s = 0; s < 3; s++) {
+    size_t shapes[][5] = {{37, 12, 3, 7, 40}, {1, 5, 1, 3, 4}, {70, 10, 2, 9, 70}, {300, 8, 2, 5, 301}};
+    for (size_t s = 0; s < 4; s++) {
         size_t N = shapes[s][0], D = shapes[s][1], H = shapes[s][2], kp = shapes[s][3];
         size_t n_max = shapes[s][4], ld = 3 * D, nq = N * ld, ne = kp * n_max;
         uint64_t rng = 40 + s;
