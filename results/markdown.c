@@ -231,7 +231,10 @@ static void distinct_values(char *buf, size_t n, const RunSummary *s, size_t k, 
 
 static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInfo *info) {
     const char *task = s[0].task;
-    md_printf(m, "## Task `%s`\n\n", task);
+    md_printf(m, "## Task `");
+    for (const char *q = task; *q; q++)   // one line, no stray backtick closing the code span
+        md_printf(m, "%c", *q == '`' || (unsigned char)*q < ' ' ? ' ' : *q);
+    md_printf(m, "`\n\n");
     char a[64], b[64], c[64], d[64], e[64];
     distinct_values(a, sizeof a, s, k, offsetof(RunSummary, max_len));
     distinct_values(b, sizeof b, s, k, offsetof(RunSummary, mean_tokens));

@@ -46,8 +46,13 @@ __attribute__((format(printf, 2, 3))) static void tx(Txt *t, const char *fmt, ..
 // A gnuplot single-quoted string: only ' needs doubling.
 static void tx_quoted(Txt *t, const char *s) {
     tx(t, "'");
-    for (const char *q = s; *q; q++) tx(t, *q == '\'' ? "''" : "%c", *q);
+    for (const char *q = s; *q; q++) tx(t, *q == '\'' ? "''" : "%c", (unsigned char)*q < ' ' ? ' ' : *q);
     tx(t, "'");
+}
+
+// Text for a '#' comment line: control characters (a newline would end the comment) become spaces.
+static void tx_comment(Txt *t, const char *s) {
+    for (const char *q = s; *q; q++) tx(t, "%c", (unsigned char)*q < ' ' ? ' ' : *q);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,8 +261,9 @@ int plot_acc_vs_flops(const char *gnuplot, const char *outdir, const char *task,
     snprintf(base, sizeof base, "%s", rel + strlen(PLOT_DIR "/"));
     base[strlen(base) - 4] = 0;   // drop ".png"
     Txt data = {0}, sc = {0};
-    tx(&data, "# task %s: one block per method\n# inference_flops_per_sample accuracy_pct stderr_pct\n",
-       task);
+    tx(&data, "# task ");
+    tx_comment(&data, task);
+    tx(&data, ": one block per method\n# inference_flops_per_sample accuracy_pct stderr_pct\n");
     // Ranges with margins: a decade-aligned x range around the points, y padded by 10% of span.
     double lx0 = floor(log10(xmin) - 0.15), lx1 = ceil(log10(xmax) + 0.15);
     double pad = fmax(2.0, 0.12 * (ymax - ymin));
@@ -281,8 +287,9 @@ int plot_acc_vs_flops(const char *gnuplot, const char *outdir, const char *task,
     for (size_t i = 0; i < n; i++) {
         if (strcmp(s[i].task, task) || !isfinite(s[i].acc) || !(s[i].flops_infer > 0)) continue;
         double e = isfinite(s[i].acc_err) ? s[i].acc_err : 0;
-        tx(&data, "# %s\n%.17g %.17g %.17g\n\n\n", s[i].method, s[i].flops_infer, 100 * s[i].acc,
-           100 * e);
+        tx(&data, "# ");
+        tx_comment(&data, s[i].method);
+        tx(&data, "\n%.17g %.17g %.17g\n\n\n", s[i].flops_infer, 100 * s[i].acc, 100 * e);
         tx(&sc, "    '%s.dat' index %zu using 1:2:3 with yerrorbars pt %d ps 2.2 lw 2 lc rgb '%s' title ",
            base, idx, method_point(s[i].method, i), method_color(s[i].method, i));
         tx_quoted(&sc, s[i].method);
@@ -409,7 +416,9 @@ int plot_scaling(const char *gnuplot, const char *outdir, const Table *p, int me
     for (size_t i = 0; i < k;) {
         size_t j = i;
         while (j < k && !strcmp(pt[j].method, pt[i].method)) j++;
-        tx(&data, "# %s\n", pt[i].method);
+        tx(&data, "# ");
+        tx_comment(&data, pt[i].method);
+        tx(&data, "\n");
         int has_i = 0, has_t = 0;
         for (size_t q = i; q < j; q++) {
             tx(&data, "%.17g %.17g %.17g\n", pt[q].len, pt[q].infer, pt[q].train);

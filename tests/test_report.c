@@ -453,3 +453,26 @@ Test(report, cli_unwritable_output_is_exit_4) {
     cr_assert(strstr(err, "plainfile"), "%s", err);
     free(err);
 }
+
+Test(report, cli_takes_files_and_odd_names) {
+    NEED_BIN();
+    write_inputs();
+    char p[512], *err;
+    // A task name with a newline, a backtick and a quote must not break the Markdown or the plot.
+    in_dir(p, sizeof p, "odd.csv");
+    spit(p, "task,method,seed,accuracy,accuracy_stderr,flops_infer_per_sample\n"
+            "\"we`ird\n'task\",vanilla,1,0.5,0.1,1e6\n\"we`ird\n'task\",\"m'2\",1,0.6,0.1,5e5\n");
+    int rc = report(NULL, "a/results.csv odd.csv p/profile.csv --out out", &err);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+    free(err);
+    in_dir(p, sizeof p, "out/report.md");
+    char *md = slurp(p);
+    cr_assert(strstr(md, "## Task `we ird 'task`\n"), "%s", md);
+    cr_assert(strstr(md, "- `odd.csv`"), "%s", md);
+    cr_assert(strstr(md, "### Sequence length 1024"), "the profile file was taken as a profile");
+    free(md);
+    if (have_gnuplot()) {
+        in_dir(p, sizeof p, "out/plots/acc_vs_flops_we_ird__task.png");
+        cr_assert(is_png(p), "odd task name: no PNG");
+    }
+}
