@@ -30,6 +30,7 @@ int gz_inflate(const unsigned char *in, size_t n, size_t max_out, unsigned char 
                       (size_t)in[n - 1] << 24;
         if (hint + 1 > cap && hint < max_out && hint / 64 < n) cap = hint + 1;
     }
+    if (cap > max_out + 1) cap = max_out + 1;  // room for max_out bytes and the NUL
     unsigned char *buf = mem_alloc(cap);
     if (!buf) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory inflating %zu bytes", n);
     size_t used = 0, pos = 0;
@@ -49,13 +50,13 @@ int gz_inflate(const unsigned char *in, size_t n, size_t max_out, unsigned char 
         int zr = Z_OK;
         while (zr != Z_STREAM_END) {
             if (used + 1 >= cap) {  // keep room for the NUL
-                if (cap >= max_out) {
+                if (cap >= max_out + 1) {
                     inflateEnd(&zs);
                     rc = mb_fail(err, errlen, MB_ERR_DATA, "byte %zu: inflates to more than %zu bytes",
                                  pos, max_out);
                     goto fail;
                 }
-                size_t ncap = cap * 2 > max_out ? max_out : cap * 2;
+                size_t ncap = cap * 2 > max_out + 1 ? max_out + 1 : cap * 2;
                 if (!(buf = grow(buf, used, ncap))) {
                     inflateEnd(&zs);
                     return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory inflating to %zu bytes", ncap);

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "loaders/gz.h"
+#include "loaders/media.h"
 #include "loaders/seqset.h"
 #include "loaders/text.h"
 #include "loaders/tokenizer.h"
@@ -18,9 +19,15 @@ static const char *const words[LO_VOCAB] = {
     "<pad>", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "[MIN", "[MAX", "[MED", "[SM", "]", "(", ")"};
 
 int listops_word_id(const char *w, size_t n) {
-    if (n == 1 && w[0] >= '0' && w[0] <= '9') return LO_DIGIT0 + (w[0] - '0');
-    for (int i = LO_MIN; i < LO_VOCAB; i++)
-        if (strlen(words[i]) == n && !memcmp(words[i], w, n)) return i;
+    if (n == 1) {
+        if (w[0] >= '0' && w[0] <= '9') return LO_DIGIT0 + (w[0] - '0');
+        return w[0] == ']' ? LO_END : w[0] == '(' ? LO_LPAREN : w[0] == ')' ? LO_RPAREN : -1;
+    }
+    if (n == 3 && w[0] == '[' && w[1] == 'S' && w[2] == 'M') return LO_SM;
+    if (n != 4 || w[0] != '[' || w[1] != 'M') return -1;
+    if (w[2] == 'I' && w[3] == 'N') return LO_MIN;
+    if (w[2] == 'A' && w[3] == 'X') return LO_MAX;
+    if (w[2] == 'E' && w[3] == 'D') return LO_MED;
     return -1;
 }
 
@@ -300,18 +307,48 @@ typedef struct {
     int32_t *ids;
     size_t cap;
     Evaluator ev;
+    const unsigned char *keep;  // rows to load (NULL = all), by row index
+    size_t row;
+    int32_t *labels;            // the first pass of a limited load only records targets here
+    size_t n_labels, cap_labels;
 } LoadCtx;
 
-static int load_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
-                    const unsigned char *text, size_t text_n, char *err, size_t errlen) {
-    LoadCtx *c = vctx;
+static int parse_target(const char *file, size_t line, const char *label, size_t label_n, int *target,
+                        char *err, size_t errlen) {
     while (label_n && (*label == ' ' || *label == '\r')) label++, label_n--;
     while (label_n && (label[label_n - 1] == ' ' || label[label_n - 1] == '\r')) label_n--;
     if (label_n != 1 || label[0] < '0' || label[0] > '9') {
         size_t show = label_n > 20 ? 20 : label_n;
         return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: target '%.*s' is not a digit 0-9", file, line, (int)show, label);
     }
-    int target = label[0] - '0';
+    *target = label[0] - '0';
+    return MB_OK;
+}
+
+static int label_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
+                     const unsigned char *text, size_t text_n, char *err, size_t errlen) {
+    LoadCtx *c = vctx;
+    int target;
+    int rc = parse_target(file, line, label, label_n, &target, err, errlen);
+    if (rc) return rc;
+    if (c->n_labels == c->cap_labels) {
+        size_t nc = c->cap_labels ? 2 * c->cap_labels : 1024;
+        int32_t *nl = realloc(c->labels, nc * sizeof *nl);
+        if (!nl) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+        c->labels = nl;
+        c->cap_labels = nc;
+    }
+    c->labels[c->n_labels++] = target;
+    return MB_OK;
+}
+
+static int load_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
+                    const unsigned char *text, size_t text_n, char *err, size_t errlen) {
+    LoadCtx *c = vctx;
+    if (c->keep && !c->keep[c->row++]) return MB_OK;
+    int target;
+    int rc = parse_target(file, line, label, label_n, &target, err, errlen);
+    if (rc) return rc;
     size_t need = text_n / 2 + 1;
     if (need > c->cap) {
         size_t ncap = need > 2 * c->cap ? need : 2 * c->cap;
@@ -326,7 +363,7 @@ static int load_row(void *vctx, const char *file, size_t line, const char *label
     }
     size_t k;
     char e[160];
-    int rc = map_words((const char *)text, text_n, c->ids, &k, e, sizeof e);
+    rc = map_words((const char *)text, text_n, c->ids, &k, e, sizeof e);
     int value = -1;
     if (!rc) rc = eval_ids(&c->ev, c->ids, k, &value, e, sizeof e);
     if (rc) return mb_fail(err, errlen, rc, "%s:%zu: %s", file, line, e);
@@ -349,13 +386,30 @@ static int load_row(void *vctx, const char *file, size_t line, const char *label
 static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
 int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep_parens,
-                  size_t max_len, SeqSet *out, char *err, size_t errlen) {
+                  size_t max_len, size_t limit, SeqSet *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     int rc = seqset_set_classes(out, digit_names, 10, err, errlen);
     if (rc) return rc;
     out->vocab = LO_VOCAB;
-    LoadCtx c = {out, keep_parens, max_len, NULL, 0, {0}};
-    rc = text_table_walk(file, buf, n, '\t', load_row, &c, err, errlen);
+    LoadCtx c = {out, keep_parens, max_len, NULL, 0, {0}, NULL, 0, NULL, 0, 0};
+    unsigned char *keep = NULL;
+    size_t *pick = NULL;
+    if (limit) {  // first pass: targets only, to choose the rows before tokenising any
+        rc = text_table_walk(file, buf, n, '\t', label_row, &c, err, errlen);
+        if (!rc && c.n_labels > limit) {
+            keep = calloc(c.n_labels, 1);
+            pick = malloc(c.n_labels * sizeof *pick);
+            size_t n_pick = 0;
+            if (!keep || !pick) rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+            else rc = media_pick_balanced(c.labels, c.n_labels, 10, limit, pick, &n_pick, err, errlen);
+            for (size_t j = 0; !rc && j < n_pick; j++) keep[pick[j]] = 1;
+            c.keep = keep;
+        }
+    }
+    if (!rc) rc = text_table_walk(file, buf, n, '\t', load_row, &c, err, errlen);
+    free(keep);
+    free(pick);
+    free(c.labels);
     free(c.ids);
     free(c.ev.vals);
     free(c.ev.frames);
@@ -377,7 +431,8 @@ int listops_dataset_load(const DataSpec *spec, const char *data_root, Split spli
     size_t n;
     int rc = gz_read_file(path, &buf, &n, err, errlen);
     if (rc) return rc;
-    rc = listops_parse(path, buf, n, !strcmp(spec->source, "listops-parens"), spec->max_len, out, err, errlen);
+    rc = listops_parse(path, buf, n, !strcmp(spec->source, "listops-parens"), spec->max_len, spec->limit, out, err,
+                       errlen);
     mem_free(buf);
     return rc;
 }

@@ -46,9 +46,10 @@ int listops_eval(const char *src, size_t n, int *value, char *err, size_t errlen
 // Parses a ListOps TSV from memory. Each source must be a well-formed expression whose value is
 // its Target (a damaged file is refused with its line). keep_parens 0 drops "(" and ")" (the
 // PyTorch LRA reproductions' tokenisation: a tree of 501-1999 tokens then fits max length 2000);
-// 1 keeps them. vocab = LO_VOCAB, classes "0".."9".
+// 1 keeps them. vocab = LO_VOCAB, classes "0".."9". limit > 0: only the rows DataSpec.limit
+// picks (media_pick_balanced over the targets) are tokenised and checked.
 int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep_parens,
-                  size_t max_len, SeqSet *out, char *err, size_t errlen);
+                  size_t max_len, size_t limit, SeqSet *out, char *err, size_t errlen);
 
 // source "listops" (parentheses dropped) or "listops-parens": <root>/<path>/basic_<split>.tsv.
 int listops_dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSet *out,
