@@ -76,7 +76,41 @@ bench: $(BUILD)/maelre-bench $(BUILD)/bench/sgemm_rate
 	@scripts/install-deps.sh python3-torch
 	MAELRE_BIN=$(BUILD)/maelre-bench SGEMM_BIN=$(BUILD)/bench/sgemm_rate bench/compare_pytorch.sh
 
+# Fuzzing (fuzz/README.md): `make fuzz` builds build/fuzz/fuzz_<name> from every fuzz/fuzz_*.c with
+# clang + libFuzzer, ASan and UBSan, against the library sources compiled with the same flags into
+# build/fuzz/obj (so the sanitizers see inside the loaders). Run e.g. build/fuzz/fuzz_wav CORPUS_DIR.
+FUZZ_CC     ?= clang
+FUZZ_DIR    := build/fuzz
+FUZZ_OPENMP := $(shell printf 'int main(void){return 0;}' | $(FUZZ_CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I. -I/usr/include/stb \
+               $(FUZZ_OPENMP) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer -Wno-pass-failed
+FUZZ_SRC    := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN    := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIBOBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+fuzz: $(FUZZ_BIN) $(FUZZ_DIR)/make_seeds
+
+# Seed inputs (fuzz/make_seeds.c): a plain build, it only writes files.
+$(FUZZ_DIR)/make_seeds: fuzz/make_seeds.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -I/usr/include/stb $< -o $@ -lsndfile -lm
+
+$(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libmaelre.a: $(FUZZ_LIBOBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/fuzz/fuzz_%.o $(FUZZ_DIR)/libmaelre.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ -o $@ $(LDLIBS)
+
 clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)
+ifneq ($(filter fuzz $(FUZZ_DIR)/%,$(MAKECMDGOALS)),)
+-include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_SRC:%.c=$(FUZZ_DIR)/obj/%.d)
+endif
