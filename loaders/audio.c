@@ -18,6 +18,7 @@
 #include <math.h>
 #include <samplerate.h>
 #include <sndfile.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,10 +155,13 @@ int audio_decode(const char *name, const unsigned char *b, size_t n, int rate, s
                      name, info.samplerate, rate);
         goto done;
     }
-    // Source frames needed: enough for max_samples output plus the filter's look-ahead.
-    size_t want = max_samples ? max_samples : AUDIO_MAX_SAMPLES;
-    double need_d = ceil((double)want / ratio) + (ratio != 1.0 ? 64 : 0);
-    size_t need = need_d > (double)AUDIO_MAX_SAMPLES ? AUDIO_MAX_SAMPLES + 1 : (size_t)need_d;
+    // Source frames needed: enough for max_samples output plus the filter's look-ahead; without
+    // max_samples, one more than the limit, so that an over-long file is noticed, not cut.
+    size_t need = AUDIO_MAX_SAMPLES + 1;
+    if (max_samples) {
+        double need_d = ceil((double)max_samples / ratio) + (ratio != 1.0 ? 64 : 0);
+        if (need_d < (double)need) need = (size_t)need_d;
+    }
     const size_t chunk = 4096;
     tmp = mem_alloc(chunk * (size_t)info.channels * sizeof(float));
     if (!tmp) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory", name); goto done; }
@@ -203,7 +207,7 @@ int audio_decode(const char *name, const unsigned char *b, size_t n, int rate, s
         rc = mb_fail(err, errlen, MB_ERR_DATA, "%s: no sample frames", name);
         goto done;
     }
-    if (got > AUDIO_MAX_SAMPLES && !max_samples) {
+    if (got > AUDIO_MAX_SAMPLES) {
         rc = mb_fail(err, errlen, MB_ERR_DATA, "%s: more than %zu sample frames (over the limit)", name,
                      AUDIO_MAX_SAMPLES);
         goto done;
