@@ -47,13 +47,16 @@ int cmd_list(int argc, char **argv) {
         int generated = !strncmp(t.data.source, "listops", 7);
         size_t classes = t.classes, max_len = t.data.max_len;
         if (present && (!classes || !max_len)) {
-            // ts-<name>: classes and series length come from the files (small; load the train split).
-            SeqSet s;
-            if (runner_load_split(&t, root, SPLIT_TRAIN, 0, 0, &s, err, sizeof err) == MB_OK) {
+            // ts-<name>: classes and series length come from the files (small: load both splits).
+            size_t longest = 0;
+            for (int sp = 0; sp < 2; sp++) {
+                SeqSet s;
+                if (runner_load_split(&t, root, sp ? SPLIT_TEST : SPLIT_TRAIN, 0, 0, &s, err, sizeof err) != MB_OK) continue;
                 if (!classes) classes = s.n_classes;
-                if (!max_len) for (size_t k = 0; k < s.n; k++) if (s.items[k].len > max_len) max_len = s.items[k].len;
+                for (size_t k = 0; k < s.n; k++) if (s.items[k].len > longest) longest = s.items[k].len;
                 seqset_free(&s);
             }
+            if (!max_len) max_len = longest;
         }
         char cl[24] = "?", ml[24] = "?";
         if (classes) snprintf(cl, sizeof cl, "%zu", classes);
