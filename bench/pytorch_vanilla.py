@@ -44,7 +44,7 @@ class Block(nn.Module):
         att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(d)), dim=-1)
         y = (att @ v).transpose(1, 2).reshape(b, n, dim)
         x = x + self.proj(y)
-        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))  # the C model's GELU
 
 
 class Classifier(nn.Module):
