@@ -41,7 +41,12 @@ static int apply_op(int op, int *v, size_t k) {
     case LO_MAX: for (size_t i = 1; i < k; i++) if (v[i] > r) r = v[i]; return r;
     case LO_SM: r = 0; for (size_t i = 0; i < k; i++) r = (r + v[i]) % 10; return r;
     default:
-        qsort(v, k, sizeof *v, cmp_int);
+        if (k <= 16) {  // insertion sort: LRA's nodes have at most 10 arguments
+            for (size_t i = 1; i < k; i++)
+                for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) { int t = v[j]; v[j] = v[j - 1]; v[j - 1] = t; }
+        } else {
+            qsort(v, k, sizeof *v, cmp_int);
+        }
         return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
     }
 }
@@ -127,6 +132,7 @@ int listops_eval(const char *src, size_t n, int *value, char *err, size_t errlen
 
 typedef struct {
     int32_t tok[LISTOPS_MAX_LEN + 1];  // prefix form without parentheses: op args... ]
+    size_t end[LISTOPS_MAX_LEN + 1];   // end[p]: one past the last token of the node at p
     size_t n;
     int overflow;                      // the tree reached LISTOPS_MAX_LEN + 1 tokens: rejected
     uint64_t rng;
@@ -138,6 +144,7 @@ static int gen_tree(Gen *g, int depth) {
     float r = depth < LISTOPS_MAX_DEPTH ? rng_uniform(&g->rng) : 1.0f;
     if (r > 0.25f) {
         int v = (int)rng_below(&g->rng, 10);
+        g->end[g->n] = g->n + 1;
         g->tok[g->n++] = LO_DIGIT0 + v;
         return v;
     }
@@ -152,28 +159,22 @@ static int gen_tree(Gen *g, int depth) {
     g->tok[at] = op;
     if (g->n >= LISTOPS_MAX_LEN + 1) { g->overflow = 1; return 0; }
     g->tok[g->n++] = LO_END;
+    g->end[at] = g->n;
     return apply_op(op, vals, k);
-}
-
-static size_t skip_node(const int32_t *t, size_t p) {
-    if (t[p] < LO_MIN) return p + 1;
-    p++;
-    while (t[p] != LO_END) p = skip_node(t, p);
-    return p + 1;
 }
 
 static char *put(char *o, const char *s) { while (*s) *o++ = *s++; return o; }
 
 // LRA's to_string: an operator with k arguments is "( "*(k+1) "[OP" (" " arg " )")*k " ] )".
-static char *render(const int32_t *t, size_t p, char *o) {
+static char *render(const int32_t *t, const size_t *end, size_t p, char *o) {
     if (t[p] < LO_MIN) { *o++ = (char)('0' + t[p] - LO_DIGIT0); return o; }
     size_t k = 0;
-    for (size_t q = p + 1; t[q] != LO_END; q = skip_node(t, q)) k++;
+    for (size_t q = p + 1; t[q] != LO_END; q = end[q]) k++;
     for (size_t i = 0; i <= k; i++) o = put(o, "( ");
     o = put(o, words[t[p]]);
-    for (size_t q = p + 1; t[q] != LO_END; q = skip_node(t, q)) {
+    for (size_t q = p + 1; t[q] != LO_END; q = end[q]) {
         *o++ = ' ';
-        o = render(t, q, o);
+        o = render(t, end, q, o);
         o = put(o, " )");
     }
     return put(o, " ] )");
@@ -256,7 +257,7 @@ int listops_generate(const char *dir, uint64_t seed, size_t n_train, size_t n_va
             while (seen[slot] && seen[slot] != h) slot = (slot + 1) & (cap - 1);
             if (seen[slot]) { st.duplicates++; continue; }
             seen[slot] = h;
-            char *o = render(g->tok, 0, line);
+            char *o = render(g->tok, g->end, 0, line);
             o += sprintf(o, "\t%d\n", v);
             fwrite(line, 1, (size_t)(o - line), f[s]);
             ss->n++;
