@@ -63,6 +63,32 @@ static int check_png(const char *name, const unsigned char *b, size_t n, char *e
     }
 }
 
+// JPEG Huffman tables (DHT segment payload b[p..end)): class 0-1, slot 0-3, and at most 256 codes
+// per table. stb_image 2.27 does not check the count and writes past its 257-entry size table
+// (found by fuzz/fuzz_image.c: tests/fuzz-regressions/image-jpeg-dht-over-256-codes.bin).
+static int check_dht(const char *name, const unsigned char *b, size_t p, size_t end, char *err,
+                     size_t errlen) {
+    while (p < end) {
+        size_t at = p;
+        if (end - p < 17)
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table header runs past its segment",
+                           name, at);
+        unsigned tc = b[p] >> 4, th = b[p] & 15;
+        if (tc > 1 || th > 3)
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table class %u, slot %u (corrupt)",
+                           name, at, tc, th);
+        size_t codes = 0;
+        for (int i = 1; i <= 16; i++) codes += b[p + (size_t)i];
+        if (codes > 256)
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table with %zu codes (at most 256; "
+                           "corrupt)", name, at, codes);
+        p += 17 + codes;
+        if (p > end)
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table runs past its segment", name, at);
+    }
+    return MB_OK;
+}
+
 // JPEG: markers from SOI; segments carry a 16-bit length; after SOS comes entropy-coded data in
 // which 0xFF is always followed by 0x00 or a restart marker, so the next real marker is found by
 // scanning. The image is complete only if the EOI marker (FF D9) is reached.
@@ -83,6 +109,10 @@ static int check_jpeg(const char *name, const unsigned char *b, size_t n, char *
             return mb_fail(err, errlen, MB_ERR_DATA,
                            "%s:%zu: JPEG segment 0xFF%02X declares %zu bytes, the file ends at byte %zu "
                            "(cut short)", name, off - 2, m, len, n);
+        if (m == 0xC4) {
+            int rc = check_dht(name, b, off + 2, off + len, err, errlen);
+            if (rc) return rc;
+        }
         off += len;
         if (m != 0xDA) continue;
         scan_start = off;
