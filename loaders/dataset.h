@@ -37,6 +37,9 @@ typedef struct {
 
 // Loads one split of a task's data and tokenizes it. MB_OK, or MB_ERR_DATA with
 // "<file>:<line or offset>: <what is wrong>" in err (a missing dataset says where to get it).
+// A split the dataset does not have (IMDb and UCR have no validation split) is MB_OK with n = 0
+// (classes, vocab/feat_dim still set). Items, ids and feats come from mem_alloc, class names from
+// malloc (loaders/seqset.h builds them that way).
 int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSet *out,
                  char *err, size_t errlen);
 void seqset_free(SeqSet *s);
