@@ -1,5 +1,6 @@
 // `maelre-bench eval`: evaluate a saved checkpoint on a task's test split, print accuracy +- stderr.
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 #include "tasks/runner.h"
 #include "tasks/task.h"
 
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+
 static void eval_usage(FILE *f) {
     fprintf(f,
         "usage: maelre-bench eval --checkpoint FILE --task T [--data-root DIR] [--quick | --test-limit N]\n"
@@ -18,7 +22,7 @@ static void eval_usage(FILE *f) {
         "binomial standard error. --quick uses the quick budget's test subset (the one `run --quick`\n"
         "evaluated on), --test-limit N a class-balanced subset of N. A checkpoint whose input kind or\n"
         "class count does not fit the task is refused (exit 2).\n"
-        "Exit: 0 ok, 1 internal, 2 usage, 3 bad/missing data, 4 I/O, 5 memory.\n");
+        "Exit: 0 ok, 1 internal, 2 usage, 3 bad/missing data, 4 I/O, 5 memory, 130 interrupted.\n");
 }
 
 static int eval_err(const char *fmt, const char *a) {
@@ -87,8 +91,13 @@ int cmd_eval(int argc, char **argv) {
     char what[1200];
     snprintf(what, sizeof what, "%s does not fit task %s", ckpt, t.name);
     if ((rc = runner_check_fit(c, &test, what, err, sizeof err))) goto fail;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
     EvalResult ev;
-    if ((rc = runner_evaluate(m, &test, batch, &ev, err, sizeof err))) goto fail;
+    if ((rc = runner_evaluate(m, &test, batch, &g_stop, &ev, err, sizeof err))) goto fail;
     printf("task %s  method %s  test samples %zu\naccuracy %.4f +- %.4f  (%zu correct; %.1f samples/s, %.4g FLOPs/sample)\n",
            t.name, method_name(c->method), ev.n, ev.accuracy, ev.accuracy_stderr, ev.correct,
            ev.samples_per_s, ev.flops_per_sample);

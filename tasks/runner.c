@@ -164,7 +164,8 @@ int runner_ensure_data(const Task *t, const char *root, FILE *note, char *err, s
 
 // ---------------------------------------------------------------- evaluation
 
-int runner_evaluate(Model *m, const SeqSet *test, size_t batch, EvalResult *r, char *err, size_t errlen) {
+int runner_evaluate(Model *m, const SeqSet *test, size_t batch, volatile sig_atomic_t *stop, EvalResult *r,
+                    char *err, size_t errlen) {
     // test: n samples; logits (batch, classes)
     memset(r, 0, sizeof *r);
     const ModelConfig *c = model_config(m);
@@ -186,6 +187,7 @@ int runner_evaluate(Model *m, const SeqSet *test, size_t batch, EvalResult *r, c
     double tok = 0;
     double t0 = clock_seconds();
     for (size_t start = 0; start < test->n; start += batch) {
+        if (stop && *stop) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); goto done; }
         size_t n = test->n - start < batch ? test->n - start : batch;
         for (size_t i = 0; i < n; i++) idx[i] = start + i;
         if (packer_fill(&pk, test, idx, n)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
@@ -412,7 +414,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     if (!ckpt_path) base_i = mem_current();   // model already resident: count activations only
     if (stopped(rs)) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); goto done; }
     EvalResult ev;
-    if ((rc = runner_evaluate(m, &test, B, &ev, err, errlen))) goto done;
+    if ((rc = runner_evaluate(m, &test, B, rs->stop, &ev, err, errlen))) goto done;
     row->peak_mem_infer_bytes = mem_peak() - base_i;
     row->accuracy = ev.accuracy;
     row->accuracy_stderr = ev.accuracy_stderr;

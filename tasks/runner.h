@@ -72,7 +72,9 @@ int runner_load_split(const Task *t, const char *data_root, Split split, size_t 
 // Refuses a model whose input kind, vocabulary, patch width or classes do not fit the data.
 int runner_check_fit(const ModelConfig *c, const SeqSet *s, const char *what, char *err, size_t errlen);
 // Evaluates in order, batches of `batch`; counts FLOPs and attention usage; times it.
-int runner_evaluate(Model *m, const SeqSet *test, size_t batch, EvalResult *r, char *err, size_t errlen);
+// MB_ERR_INTERRUPTED when *stop (may be NULL) becomes set.
+int runner_evaluate(Model *m, const SeqSet *test, size_t batch, volatile sig_atomic_t *stop, EvalResult *r,
+                    char *err, size_t errlen);
 // Trains one method in this process and evaluates it; saves the checkpoint at ckpt_path (atomically)
 // when it is not NULL. MB_ERR_INTERRUPTED when *rs->stop was set.
 int runner_train_eval(const Task *t, const char *data_root, Method method, const RunSpec *rs,

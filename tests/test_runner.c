@@ -180,7 +180,7 @@ Test(runner, same_seed_same_numbers_and_checkpoint_reproduces, .init = make_toy,
     cr_assert_eq(runner_load_split(&t, g_dir, SPLIT_TEST, t.quick.test_limit, model_config(m)->max_len, &test,
                                    err, sizeof err), MB_OK, "%s", err);
     EvalResult ev;
-    cr_assert_eq(runner_evaluate(m, &test, 3, &ev, err, sizeof err), MB_OK, "%s", err);
+    cr_assert_eq(runner_evaluate(m, &test, 3, NULL, &ev, err, sizeof err), MB_OK, "%s", err);
     cr_assert_eq(ev.n, 40);
     cr_assert_eq(ev.accuracy, a.accuracy, "eval %g vs run %g", ev.accuracy, a.accuracy);
     cr_assert_float_eq(ev.flops_per_sample, a.flops_infer_per_sample, 1e-6 * a.flops_infer_per_sample);
