@@ -91,12 +91,15 @@ static int check_dht(const char *name, const unsigned char *b, size_t p, size_t 
 
 // JPEG: markers from SOI; segments carry a 16-bit length; after SOS comes entropy-coded data in
 // which 0xFF is always followed by 0x00 or a restart marker, so the next real marker is found by
-// scanning. The image is complete only if the EOI marker (FF D9) is reached.
+// scanning. The image is complete only if the EOI marker (FF D9) is reached. Every DHT segment
+// met on the way is validated (check_dht).
 static int check_jpeg(const char *name, const unsigned char *b, size_t n, char *err, size_t errlen) {
     size_t off = 2, scan_start = 0;
     for (;;) {
         if (off >= n) break;
-        if (b[off] != 0xFF) return MB_OK;  // not a marker: let the decoder judge the stream
+        // Bytes that are not a marker are skipped up to the next 0xFF, as stb_image does; so this
+        // walk sees every segment the decoder will parse (the DHT check depends on it).
+        while (off < n && b[off] != 0xFF) off++;
         while (off < n && b[off] == 0xFF) off++;  // fill bytes
         if (off >= n) break;
         unsigned m = b[off++];
