@@ -306,6 +306,12 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     mem_reset_peak();
     if ((rc = model_create(&m, &cfg, rs->seed, err, errlen))) goto done;
     row->params = model_num_params(m);
+    if (rs->time_budget > 0)
+        progress_note(&pg, "%zu params; %zu train / %zu test samples (max_len %zu); %.0f s of training, batch %zu",
+                      row->params, train.n, test.n, max_len, rs->time_budget, B);
+    else
+        progress_note(&pg, "%zu params; %zu train / %zu test samples (max_len %zu); %zu steps of batch %zu",
+                      row->params, train.n, test.n, max_len, rs->steps, B);
     idx = mem_alloc(B * sizeof *idx);
     logits = mem_alloc(B * cfg.classes * sizeof *logits);
     dlogits = mem_alloc(B * cfg.classes * sizeof *dlogits);
