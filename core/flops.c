@@ -1,6 +1,8 @@
 #include "core/flops.h"
 
-static FlopCounter *g_counter;
+// Thread-local: a thread that installs a counter counts only its own ops, so a parallel
+// region can give each worker a private counter and sum them in a fixed order afterwards.
+static _Thread_local FlopCounter *g_counter;
 
 void flops_install(FlopCounter *c) { g_counter = c; }
 FlopCounter *flops_active(void) { return g_counter; }

@@ -26,6 +26,12 @@
 #include "core/ops.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "core/threads.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void openblas_set_num_threads(int);  // from OpenBLAS (cblas.h); declared here as core/threads.c does
 
 #define NONE ((size_t)-1)
 #define ALIGN_F 16  // floats per 64 bytes
@@ -55,6 +61,7 @@ typedef struct {
     size_t off;       // (blocks + 1) x (n + 1) token offsets per level
     size_t kind;      // blocks x n attention kinds
     size_t save;      // blocks x n float offsets of attention saves
+    size_t sstride;   // blocks x 1: per-thread stride of the save region (0 when kept per sample)
     size_t dst;       // blocks x 1: offset of this block's merge assignment (T_b entries) or NONE
     size_t iwork;     // merge planner size_t work
     size_t ix_total;
@@ -64,7 +71,7 @@ typedef struct {
     // backward arena
     size_t g_dx0, g_dx1, g_dg, g_dh, g_dc, g_datt, g_dqkv, g_da, g_sm, g_dpool, g_dpln;
     size_t gw_total;
-    size_t t_max, n_max;
+    size_t t_max, n_max, sm_max, nthr;
 } Plan;
 
 struct Model {
@@ -356,6 +363,7 @@ static size_t up(size_t n) { return (n + ALIGN_F - 1) / ALIGN_F * ALIGN_F; }
 static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, const size_t *len,
                       int keep, Plan *P, BlockLayout *bl, size_t *ix) {
     size_t B = c->blocks, D = c->dim, M = c->mlp;
+    size_t nthr = (size_t)(threads_get() > 0 ? threads_get() : 1);
     memset(P, 0, sizeof *P);
     P->n = n; P->blocks = B;
     // size_t arena: off, kind, save, dst offsets, then the dst storage, then iwork
@@ -363,6 +371,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
     P->off = xo;   xo += (B + 1) * (n + 1);
     P->kind = xo;  xo += B * n;
     P->save = xo;  xo += B * n;
+    P->sstride = xo; xo += B;
     P->dst = xo;   xo += B;
     size_t *cnt = ix ? NULL : malloc(((B + 1) * (n + 1) + B) * sizeof(size_t));
     size_t *off = ix ? ix + P->off : cnt;
@@ -431,12 +440,15 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
                 save_max = sf > save_max ? sf : save_max;
             }
         }
-        if (!keep) fo += save_max;
+        if (ix) ix[P->sstride + b] = keep ? 0 : save_max;
+        if (!keep) fo += save_max * nthr;  // one slot per thread (samples run in parallel)
         temp_end = fo > temp_end ? fo : temp_end;
     }
     P->act_total = temp_end;
     P->t_max = t_max;
     P->n_max = n_max;
+    P->sm_max = sm_max;
+    P->nthr = nthr;
     if (keep) {
         size_t go = 0;
         P->g_dx0 = go;   go += up(t_max * D);
@@ -447,7 +459,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
         P->g_datt = go;  go += up(t_max * D);
         P->g_dqkv = go;  go += up(t_max * 3 * D);
         P->g_da = go;    go += up(t_max * D);
-        P->g_sm = go;    go += up(sm_max);  // attn_softmax_work_floats(N) = N * N
+        P->g_sm = go;    go += up(sm_max) * nthr;  // attn_softmax_work_floats(N) = N * N per thread
         P->g_dpool = go; go += up(n * D);
         P->g_dpln = go;  go += up(n * D);
         P->gw_total = go;
@@ -481,6 +493,86 @@ static int grow(void **buf, size_t *cap, size_t need, size_t elem) {
     *buf = mem_alloc((need ? need : 1) * elem);
     *cap = *buf ? need : 0;
     return *buf ? MB_OK : MB_ERR_NOMEM;
+}
+
+// ---------------------------------------------------------------- per-sample attention
+
+// Attention forward (backward when dqkv != NULL) of sample i in block bk, on thread slot tid.
+static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, const float *datt,
+                     float *dqkv) {
+    const ModelConfig *c = &m->cfg;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = c->dim, H = c->heads;
+    const size_t *ix = m->ix, *o = ix + P->off + bk * (P->n + 1);
+    const BlockLayout *L = &m->bl[bk];
+    const BlockParams *bp = &m->bp[bk];
+    float *A = m->act, *p = m->params, *g = m->grads;
+    size_t Ni = o[i + 1] - o[i];
+    const float *q = A + L->qkv + o[i] * 3 * D;
+    float *save = A + ix[P->save + bk * n + i] + (size_t)tid * ix[P->sstride + bk];
+    const float *ls = merged_before ? A + L->logs + o[i] : NULL;
+    AttnKind k = (AttnKind)ix[P->kind + bk * n + i];
+    if (!dqkv) {
+        float *out = A + L->att + o[i] * D;
+        if (k == ATTN_SOFTMAX) attn_softmax_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+        else if (k == ATTN_EFFICIENT) attn_efficient_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+        else attn_linformer_forward(out, save, q, q + D, q + 2 * D, 3 * D, p + bp->E, p + bp->F,
+                                    c->max_len, c->linformer_k, Ni, D, H);
+        return;
+    }
+    float *dq = dqkv + o[i] * 3 * D;
+    const float *dout = datt + o[i] * D;
+    if (k == ATTN_SOFTMAX)
+        attn_softmax_backward_ws(dq, dq + D, dq + 2 * D, dout, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H,
+                                 m->gw + P->g_sm + (size_t)tid * up(P->sm_max));
+    else if (k == ATTN_EFFICIENT)
+        attn_efficient_backward(dq, dq + D, dq + 2 * D, dout, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+    else
+        attn_linformer_backward(dq, dq + D, dq + 2 * D, g + bp->E, g + bp->F, dout, save, q, q + D, q + 2 * D,
+                                3 * D, p + bp->E, p + bp->F, c->max_len, c->linformer_k, Ni, D, H);
+}
+
+// Runs every sample's attention of block bk. With several threads and samples, samples run
+// in parallel (each on one thread, BLAS single-threaded inside), so a sample's numbers never
+// depend on the others or on scheduling. Workers count FLOPs into private counters that are
+// added to the caller's in sample order. Linformer's backward accumulates into shared dE/dF,
+// so it stays sequential (BLAS-threaded).
+static void run_samples(Model *m, size_t bk, int merged_before, int backward, const float *datt,
+                        float *dqkv) {
+    const Plan *P = &m->plan;
+    size_t n = P->n;
+    int nthr = (int)P->nthr;
+    int par = n > 1 && nthr > 1 && !(backward && m->cfg.method == METHOD_LINFORMER);
+#ifndef _OPENMP
+    par = 0;
+#endif
+    if (!par) {
+        for (size_t i = 0; i < n; i++) attn_one(m, bk, i, 0, merged_before, datt, backward ? dqkv : NULL);
+        return;
+    }
+    FlopCounter *fmain = flops_active();
+    FlopCounter *loc = fmain ? calloc(n, sizeof *loc) : NULL;
+    if (fmain && !loc) {  // cannot count in parallel: run sequentially instead
+        for (size_t i = 0; i < n; i++) attn_one(m, bk, i, 0, merged_before, datt, backward ? dqkv : NULL);
+        return;
+    }
+    openblas_set_num_threads(1);
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
+    for (size_t i = 0; i < n; i++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        if (loc) flops_install(&loc[i]);
+        attn_one(m, bk, i, tid, merged_before, datt, backward ? dqkv : NULL);
+        if (loc) flops_install(NULL);
+    }
+    openblas_set_num_threads(nthr);
+    flops_install(fmain);
+    if (loc) {
+        for (size_t i = 0; i < n; i++) { fmain->flops += loc[i].flops; fmain->macs += loc[i].macs; }
+        free(loc);
+    }
 }
 
 // ---------------------------------------------------------------- forward
@@ -545,18 +637,9 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
         float *qkv = A + L->qkv, *att = A + L->att, *xmid = A + L->xmid, *xm = A + L->xm;
         layernorm_forward(A + L->a, A + L->ln1_m, A + L->ln1_r, x, p + bp->ln1_g, p + bp->ln1_b, T, D, c->ln_eps);
         linear_forward(qkv, A + L->a, p + bp->wqkv, p + bp->bqkv, T, D, 3 * D);
-        for (size_t i = 0; i < n; i++) {
-            size_t Ni = o[i + 1] - o[i];
-            const float *q = qkv + o[i] * 3 * D;
-            float *out = att + o[i] * D, *save = A + ix[P.save + bk * n + i];
-            const float *ls = merged_before ? logs + o[i] : NULL;
-            AttnKind k = (AttnKind)ix[P.kind + bk * n + i];
-            m->usage.count[k]++;
-            if (k == ATTN_SOFTMAX) attn_softmax_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
-            else if (k == ATTN_EFFICIENT) attn_efficient_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
-            else attn_linformer_forward(out, save, q, q + D, q + 2 * D, 3 * D, p + bp->E, p + bp->F,
-                                        c->max_len, c->linformer_k, Ni, D, H);
-        }
+        for (size_t i = 0; i < n; i++) m->usage.count[ix[P.kind + bk * n + i]]++;
+        (void)att; (void)logs; (void)H;
+        run_samples(m, bk, merged_before, 0, NULL, NULL);
         linear_forward(xmid, att, p + bp->wo, p + bp->bo, T, D, D);
         residual_forward(xmid, x, T * D);
         float *sn = A + Ln->s, *logsn = A + Ln->logs;
@@ -603,7 +686,7 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     if (!m->kept) abort();  // contract: forward with keep_for_backward first
     const ModelConfig *c = &m->cfg;
     const Plan *P = &m->plan;
-    size_t n = P->n, D = c->dim, M = c->mlp, H = c->heads, B = c->blocks;
+    size_t n = P->n, D = c->dim, M = c->mlp, B = c->blocks;
     float *A = m->act, *p = m->params, *g = m->grads, *W = m->gw;
     size_t *ix = m->ix;
     const BlockLayout *Lf = &m->bl[B];
@@ -657,24 +740,7 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         memset(dqkv, 0, T * 3 * D * sizeof(float));
         memset(da, 0, T * D * sizeof(float));
         linear_backward(datt, g + bp->wo, g + bp->bo, dxmid, A + L->att, p + bp->wo, T, D, D);
-        const float *qkv = A + L->qkv;
-        for (size_t i = 0; i < n; i++) {
-            size_t Ni = o[i + 1] - o[i];
-            const float *q = qkv + o[i] * 3 * D;
-            float *dq = dqkv + o[i] * 3 * D;
-            const float *dout = datt + o[i] * D, *save = A + ix[P->save + bk * n + i];
-            const float *ls = mb[bk] ? A + L->logs + o[i] : NULL;
-            AttnKind k = (AttnKind)ix[P->kind + bk * n + i];
-            if (k == ATTN_SOFTMAX)
-                attn_softmax_backward_ws(dq, dq + D, dq + 2 * D, dout, save, q, q + D, q + 2 * D, 3 * D, ls,
-                                         Ni, D, H, W + P->g_sm);
-            else if (k == ATTN_EFFICIENT)
-                attn_efficient_backward(dq, dq + D, dq + 2 * D, dout, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
-            else
-                attn_linformer_backward(dq, dq + D, dq + 2 * D, g + bp->E, g + bp->F, dout, save, q, q + D,
-                                        q + 2 * D, 3 * D, p + bp->E, p + bp->F, c->max_len, c->linformer_k,
-                                        Ni, D, H);
-        }
+        run_samples(m, bk, mb[bk], 1, datt, dqkv);
         linear_backward(da, g + bp->wqkv, g + bp->bqkv, dqkv, A + L->a, p + bp->wqkv, T, D, 3 * D);
         layernorm_backward(dxmid, g + bp->ln1_g, g + bp->ln1_b, da, A + L->x, A + L->ln1_m, A + L->ln1_r,
                            p + bp->ln1_g, T, D);

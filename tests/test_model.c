@@ -14,6 +14,7 @@
 #include "core/model.h"
 #include "core/ops.h"
 #include "core/status.h"
+#include "core/threads.h"
 #include "tests/gradcheck.h"
 
 static void tiny_config(ModelConfig *c, Method m, size_t vocab, size_t feat) {
@@ -411,4 +412,45 @@ Test(model, checkpoint_round_trip_and_refusals) {
     free(buf);
     free(big);
     model_destroy(m);
+}
+
+// Two threads: samples' attention runs in parallel. Same numbers run to run (bit-identical),
+// the same FLOP count as one thread, and the same results as one thread up to BLAS rounding.
+static void run_counted(Method method, int threads, float *logits, float *grads, FlopCounter *fc) {
+    threads_set(threads);
+    ModelConfig c;
+    tiny_config(&c, method, 7, 0);
+    Model *m;
+    char err[256];
+    cr_assert_eq(model_create(&m, &c, 21, err, sizeof err), MB_OK);
+    Batch b = make_batch(0);
+    float dl[NS * 3];
+    memset(fc, 0, sizeof *fc);
+    flops_install(fc);
+    cr_assert_eq(model_forward(m, &b, 1, logits, err, sizeof err), MB_OK, "%s", err);
+    model_loss(logits, g_labels, NS, 3, dl);
+    model_zero_grad(m);
+    model_backward(m, &b, dl);
+    flops_install(NULL);
+    memcpy(grads, model_grads(m), model_num_params(m) * sizeof(float));
+    model_destroy(m);
+}
+
+Test(model, two_threads_deterministic_same_flops) {
+    for (int mth = 0; mth < METHOD_COUNT; mth++) {
+        float l1[NS * 3], l2a[NS * 3], l2b[NS * 3];
+        static float g1[1 << 16], g2a[1 << 16], g2b[1 << 16];
+        FlopCounter f1, f2a, f2b;
+        run_counted((Method)mth, 1, l1, g1, &f1);
+        run_counted((Method)mth, 2, l2a, g2a, &f2a);
+        run_counted((Method)mth, 2, l2b, g2b, &f2b);
+        const char *nm = method_name((Method)mth);
+        cr_expect_eq(memcmp(l2a, l2b, sizeof l2a), 0, "%s: 2-thread logits differ run to run", nm);
+        cr_expect_eq(memcmp(g2a, g2b, sizeof g2a), 0, "%s: 2-thread grads differ run to run", nm);
+        cr_expect(f1.flops == f2a.flops && f1.macs == f2a.macs && f2a.flops == f2b.flops,
+                  "%s: flops 1 thread %.0f, 2 threads %.0f", nm, f1.flops, f2a.flops);
+        cr_expect(f1.flops > 0);
+        for (int i = 0; i < NS * 3; i++)
+            cr_expect(fabsf(l1[i] - l2a[i]) <= 1e-5f * (1 + fabsf(l1[i])), "%s logit %d: %g vs %g", nm, i, l1[i], l2a[i]);
+    }
 }
