@@ -170,6 +170,16 @@ Test(text, gzip_whole_multi_member_and_cut_short) {
     cr_assert_eq(on, 2 * strlen(t));
     mem_free(out);
     free(two);
+    // bytes after the stream that are not another member are refused; zero padding is fine
+    unsigned char *tail = malloc(gn + 4);
+    memcpy(tail, g, gn);
+    memcpy(tail + gn, "junk", 4);
+    cr_assert_eq(gz_inflate(tail, gn + 4, 1 << 20, &out, &on, err, sizeof err), MB_ERR_DATA);
+    cr_assert(strstr(err, "unexpected bytes after the gzip stream"), "%s", err);
+    memset(tail + gn, 0, 4);
+    cr_assert_eq(gz_inflate(tail, gn + 4, 1 << 20, &out, &on, err, sizeof err), MB_OK, "%s", err);
+    mem_free(out);
+    free(tail);
     // every cut short of the end is refused with a byte offset, never a crash or partial text
     for (size_t cut = 2; cut < gn; cut += 3) {
         err[0] = 0;
