@@ -54,7 +54,7 @@ static int usage_err(const char *fmt, const char *a) {
 }
 
 static void print_summary(const Table *t) {
-    printf("\n%-14s %-10s %7s %7s %6s %8s %9s %9s %10s %10s %9s %9s %8s %5s %5s\n", "task", "method", "acc",
+    printf("\n%-17s %-10s %7s %7s %6s %8s %9s %9s %10s %10s %9s %9s %8s %5s %5s\n", "task", "method", "acc",
            "+-", "steps", "train_s", "train/s", "infer/s", "GFLOP/inf", "GFLOP/trn", "memtr_MB", "meminf_MB",
            "rss_MB", "soft", "eff");
     for (size_t r = 0; r < table_rows(t); r++) {
@@ -65,7 +65,7 @@ static void print_summary(const Table *t) {
                               "blocks_softmax", "blocks_efficient"};
         for (int i = 0; i < 13; i++) table_get_num(t, r, cols[i], &v[i]);
         const char *task = table_get_str(t, r, "task"), *m = table_get_str(t, r, "method");
-        printf("%-14s %-10s %7.4f %7.4f %6.0f %8.1f %9.2f %9.2f %10.4f %10.4f %9.1f %9.1f %8.1f %5.2f %5.2f\n",
+        printf("%-17s %-10s %7.4f %7.4f %6.0f %8.1f %9.2f %9.2f %10.4f %10.4f %9.1f %9.1f %8.1f %5.2f %5.2f\n",
                task ? task : "?", m ? m : "?", v[0], v[1], v[2], v[3], v[4], v[5], v[6] / 1e9, v[7] / 1e9,
                v[8] / 1048576.0, v[9] / 1048576.0, v[10] / 1048576.0, v[11], v[12]);
     }
