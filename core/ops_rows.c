@@ -144,20 +144,20 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
 
 void gelu_forward(float *out, const float *in, size_t n) {
     // in (n), out (n)
-    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_C * (x + GELU_A * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + ops_tanhf(GELU_C * (x + GELU_A * x * x * x)));
     }
     flops_elem((double)n);
 }
 
 void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
     // dout (n), in (n), din (n) accumulates
-    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
-        float th = tanhf(GELU_C * (x + GELU_A * x * x * x));
+        float th = ops_tanhf(GELU_C * (x + GELU_A * x * x * x));
         float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_C * (1.0f + 3.0f * GELU_A * x * x);
         din[i] += dout[i] * d;
     }
