@@ -154,7 +154,13 @@ static int check_bmp(const char *name, const unsigned char *b, size_t n, char *e
     } else {
         return MB_OK;  // unknown header: the decoder refuses it
     }
-    if (comp != 0 && comp != 3 && comp != 6) return MB_OK;        // RLE etc.: stb refuses them
+    // stb_image 2.27 refuses RLE (1, 2) but decodes any other unknown compression as if it were
+    // uncompressed (fuzz_image: tests/fuzz-regressions/image-bmp-unknown-compression.bin), so only
+    // the uncompressed kinds pass: 0 (RGB), 3 (BITFIELDS), 6 (ALPHABITFIELDS).
+    if (comp == 1 || comp == 2) return MB_OK;  // the decoder refuses RLE itself, with its reason
+    if (comp != 0 && comp != 3 && comp != 6)
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s:30: BMP compression %llu is not supported", name,
+                       (unsigned long long)comp);
     if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE) return MB_OK;  // the size limit reports it
     if (data_off < 14 + hsz) return MB_OK;
     uint64_t stride = (w * bpp + 31) / 32 * 4, need = (uint64_t)data_off + stride * h;
