@@ -102,7 +102,8 @@ int cmd_run(int argc, char **argv) {
                 if (parse_u64(v, &batch) || batch == 0 || batch > 1000000) return usage_err("--batch needs a positive integer, not '%s'", v);
                 have_batch = 1;
             } else if (!strcmp(a, "--seed")) {
-                if (parse_u64(v, &seed)) return usage_err("--seed needs a non-negative integer, not '%s'", v);
+                if (parse_u64(v, &seed) || seed > (1ULL << 53))   // recorded exactly in JSON
+                    return usage_err("--seed needs an integer 0 to 2^53, not '%s'", v);
             } else if (!strcmp(a, "--threads")) {
                 if (parse_u64(v, &threads) || threads > 1024) return usage_err("--threads needs an integer 0-1024, not '%s'", v);
             } else {

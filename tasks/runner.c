@@ -289,7 +289,6 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
         }
     ModelConfig cfg = task_model_config(t, method, train.vocab, train.feat_dim, max_len, train.n_classes);
     if ((rc = model_config_check(&cfg, err, errlen))) goto done;
-    if (rc) goto done;
 
     size_t B = rs->batch < train.n ? rs->batch : train.n;
     snprintf(row->task, sizeof row->task, "%s", t->name);
