@@ -281,11 +281,20 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
                      data_root, t->data.path);
         goto done;
     }
+    // No max length in the task (ts-<name>): the longest sample of the whole data set, subsets or
+    // not, so a quick run and a full evaluation of its checkpoint see the same series.
     size_t max_len = t->data.max_len;
     if (!max_len)
         for (int s = 0; s < 2; s++) {
             const SeqSet *q = s ? &test : &train;
+            size_t lim = s ? rs->test_limit : rs->train_limit;
+            SeqSet all = {0};
+            if (lim && q->n == lim) {   // a subset: measure the whole split (series sets are small)
+                if ((rc = runner_load_split(t, data_root, s ? SPLIT_TEST : SPLIT_TRAIN, 0, 0, &all, err, errlen))) goto done;
+                q = &all;
+            }
             for (size_t i = 0; i < q->n; i++) if (q->items[i].len > max_len) max_len = q->items[i].len;
+            seqset_free(&all);
         }
     ModelConfig cfg = task_model_config(t, method, train.vocab, train.feat_dim, max_len, train.n_classes);
     if ((rc = model_config_check(&cfg, err, errlen))) goto done;
