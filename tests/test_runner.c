@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "tasks/progress.h"
 #include "tasks/runner.h"
 #include "tasks/task.h"
 
@@ -232,4 +233,29 @@ Test(runner, stop_flag_interrupts_and_missing_data_is_explained, .init = make_to
     cr_assert(strstr(err, "written by tests/test_runner.c") && strstr(err, "empty/toy"), "%s", err);
     cr_assert_eq(runner_ensure_data(&t, g_dir, NULL, err, sizeof err), MB_OK);
     task_free(&t);
+}
+
+Test(progress, log_lines_and_durations) {
+    char buf[32];
+    format_duration(buf, sizeof buf, 65.4);
+    cr_assert_str_eq(buf, "1:05");
+    format_duration(buf, sizeof buf, 3725);
+    cr_assert_str_eq(buf, "1:02:05");
+    format_duration(buf, sizeof buf, NAN);
+    cr_assert_str_eq(buf, "?");
+    FILE *f = tmpfile();
+    cr_assert(f);
+    Progress p;
+    progress_init(&p, f, "t/m", 10, 0);
+    cr_assert_eq(p.tty, 0, "a file is not a terminal: plain log lines");
+    progress_step(&p, 1, 2.5, 3.0, 0);     // within the interval: nothing
+    progress_step(&p, 10, 1.25, 4.0, 1);   // forced
+    progress_step(&p, 10, 1.25, 4.0, 1);   // same step again: not repeated
+    progress_note(&p, "accuracy %.2f", 0.5);
+    rewind(f);
+    char all[512] = "";
+    size_t n = fread(all, 1, sizeof all - 1, f);
+    all[n] = 0;
+    fclose(f);
+    cr_assert_str_eq(all, "t/m: step 10/10 loss 1.2500 4.0 samples/s ETA 0:00\nt/m: accuracy 0.50\n", "%s", all);
 }
