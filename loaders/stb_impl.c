@@ -1,5 +1,6 @@
 // The one translation unit that compiles stb_image (STYLE: exactly one defines
-// STB_IMAGE_IMPLEMENTATION). Only the formats the image loader promises are built, which keeps
+// STB_IMAGE_IMPLEMENTATION). It is the copy in loaders/vendor/: Debian's 2.27 with the JPEG
+// bit-reader and Huffman-table fixes fuzzing showed it needs (listed at the top of that file). Only the formats the image loader promises are built, which keeps
 // the decoder surface (and the fuzzing target) small: PNG, JPEG, BMP. Every loader call goes
 // through memory (stbi_*_from_memory), so stdio support is left out. The dimension cap here sits
 // above loaders/image.c's own limit (IMAGE_MAX_SIDE, checked on stbi_info's answer before any
@@ -21,7 +22,7 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #endif
-#include <stb_image.h>
+#include "loaders/vendor/stb_image.h"
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
