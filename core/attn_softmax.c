@@ -1,7 +1,7 @@
 // Exact softmax attention per sample (SPEC §3): softmax(Q K^T / sqrt(d) + log s_j) V.
-// Fast path: per head, S = Q K^T and O = P V are CBLAS sgemms; the row softmax is the only
-// hand-written loop (BLAS has no softmax). save holds P (H, N, N) for backward; backward
-// needs one more N x N scratch (dP -> dS in place), shared by the heads.
+// Fast path: per head and per block of ROW_BLOCK query rows, S = Q K^T and O = P V are CBLAS
+// sgemms; the row softmax is the only hand-written loop (BLAS has no softmax). save holds P
+// (H, N, N) for backward; backward needs ROW_BLOCK x N scratch (dP -> dS in place).
 // FLOPs per head: Q K^T and P V as matrix products, plus 2 per score element (exp and
 // normalisation; the log s add is a third when sizes are given). Backward: four matrix
 // products plus 2 per score element.
@@ -14,16 +14,20 @@
 #include "core/mem.h"
 #include "core/ops.h"
 
-#define PAR_MIN_ROWS 256  // rows of an N x N score matrix worth an OpenMP region
+// Rows of the score matrix handled per step: S, P and dS are produced and consumed a block of
+// rows at a time, so the block stays in cache between the sgemm that writes it, the row
+// softmax, and the sgemm that reads it. Only P itself (saved for backward) goes to memory.
+#define ROW_BLOCK 64
+#define PAR_MIN_ELEMS 65536  // score elements worth an OpenMP region
 
 size_t attn_softmax_save_floats(size_t N, size_t D, size_t H) { (void)D; return H * N * N; }
-size_t attn_softmax_work_floats(size_t N) { return N * N; }
+size_t attn_softmax_work_floats(size_t N) { return (N < ROW_BLOCK ? N : ROW_BLOCK) * N; }
 
-// In place: row i of S (N x N, already scaled) becomes softmax_j(S_ij + log_s_j).
-// Starts from the row maximum; sums in float in a fixed order (deterministic).
-static void softmax_rows(float *S, const float *log_s, size_t N) {
-    #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-    for (size_t i = 0; i < N; i++) {
+// In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j).
+// Starts from the row maximum. The sums are vectorised in a fixed lane order (deterministic).
+static void softmax_rows(float *S, const float *log_s, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < nr; i++) {
         float *r = S + i * N;
         if (log_s) {
             #pragma omp simd
@@ -47,12 +51,15 @@ void attn_softmax_forward(float *out, float *save, const float *q, const float *
     size_t d = D / H;
     float scale = 1.0f / sqrtf((float)d);
     for (size_t h = 0; h < H; h++) {
-        float *P = save + h * N * N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, (int)d, scale,
-                    q + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)N);
-        softmax_rows(P, log_s, N);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)N, 1.0f, P,
-                    (int)N, v + h * d, (int)ld, 0.0f, out + h * d, (int)D);
+        for (size_t i0 = 0; i0 < N; i0 += ROW_BLOCK) {
+            size_t nb = N - i0 < ROW_BLOCK ? N - i0 : ROW_BLOCK;
+            float *P = save + h * N * N + i0 * N;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
+                        q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)N);
+            softmax_rows(P, log_s, nb, N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, 1.0f, P,
+                        (int)N, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
+        }
         flops_matmul(N, N, d);
         flops_matmul(N, d, N);
         flops_elem((log_s ? 3.0 : 2.0) * (double)N * N);
@@ -62,35 +69,39 @@ void attn_softmax_forward(float *out, float *save, const float *q, const float *
 void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,
                               const float *q, const float *k, const float *v, size_t ld,
                               const float *log_s, size_t N, size_t D, size_t H, float *work) {
-    // dout (N, D); save P (H, N, N); dq,dk,dv (N, ld) accumulate; work (N, N)
+    // dout (N, D); save P (H, N, N); dq,dk,dv (N, ld) accumulate; work (min(N, ROW_BLOCK), N)
     (void)log_s;  // sizes are constants: no gradient flows through log s
     size_t d = D / H;
     float scale = 1.0f / sqrtf((float)d);
     for (size_t h = 0; h < H; h++) {
-        const float *P = save + h * N * N;
-        float *dS = work;
-        // dV_h += P^T dO_h
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)N, 1.0f, P,
-                    (int)N, dout + h * d, (int)D, 1.0f, dv + h * d, (int)ld);
-        // dP = dO_h V_h^T
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, (int)d, 1.0f,
-                    dout + h * d, (int)D, v + h * d, (int)ld, 0.0f, dS, (int)N);
-        // dS = P * (dP - rowsum(P * dP))
-        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-        for (size_t i = 0; i < N; i++) {
-            const float *p = P + i * N;
-            float *g = dS + i * N;
-            float dot = 0.0f;
-            #pragma omp simd reduction(+ : dot)
-            for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
-            #pragma omp simd
-            for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
+        for (size_t i0 = 0; i0 < N; i0 += ROW_BLOCK) {
+            size_t nb = N - i0 < ROW_BLOCK ? N - i0 : ROW_BLOCK;
+            const float *P = save + h * N * N + i0 * N;
+            const float *dO = dout + i0 * D + h * d;
+            float *dS = work;
+            // dV_h += P_b^T dO_b
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)nb, 1.0f, P,
+                        (int)N, dO, (int)D, 1.0f, dv + h * d, (int)ld);
+            // dP_b = dO_b V_h^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, 1.0f, dO,
+                        (int)D, v + h * d, (int)ld, 0.0f, dS, (int)N);
+            // dS = P * (dP - rowsum(P * dP))
+            #pragma omp parallel for schedule(static) if (nb * N >= PAR_MIN_ELEMS)
+            for (size_t i = 0; i < nb; i++) {
+                const float *p = P + i * N;
+                float *g = dS + i * N;
+                float dot = 0.0f;
+                #pragma omp simd reduction(+ : dot)
+                for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
+                #pragma omp simd
+                for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
+            }
+            // dQ_b += scale dS K_h ; dK_h += scale dS^T Q_b
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, scale, dS,
+                        (int)N, k + h * d, (int)ld, 1.0f, dq + i0 * ld + h * d, (int)ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)nb, scale, dS,
+                        (int)N, q + i0 * ld + h * d, (int)ld, 1.0f, dk + h * d, (int)ld);
         }
-        // dQ_h += scale dS K_h ; dK_h += scale dS^T Q_h
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)N, scale, dS,
-                    (int)N, k + h * d, (int)ld, 1.0f, dq + h * d, (int)ld);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)N, scale, dS,
-                    (int)N, q + h * d, (int)ld, 1.0f, dk + h * d, (int)ld);
         flops_matmul(N, d, N);
         flops_matmul(N, N, d);
         flops_matmul(N, d, N);

@@ -431,7 +431,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
             AttnKind k = block_kind(c, Ni);
             size_t sf = up(attn_save_floats(c, k, Ni));
             if (ix) { ix[P->kind + b * n + i] = (size_t)k; }
-            if (k == ATTN_SOFTMAX && Ni * Ni > sm_max) sm_max = Ni * Ni;
+            if (k == ATTN_SOFTMAX && attn_softmax_work_floats(Ni) > sm_max) sm_max = attn_softmax_work_floats(Ni);
             if (keep) {
                 if (ix) ix[P->save + b * n + i] = fo;
                 fo += sf;
@@ -459,7 +459,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
         P->g_datt = go;  go += up(t_max * D);
         P->g_dqkv = go;  go += up(t_max * 3 * D);
         P->g_da = go;    go += up(t_max * D);
-        P->g_sm = go;    go += up(sm_max) * nthr;  // attn_softmax_work_floats(N) = N * N per thread
+        P->g_sm = go;    go += up(sm_max) * nthr;  // max attn_softmax_work_floats(N), per thread
         P->g_dpool = go; go += up(n * D);
         P->g_dpln = go;  go += up(n * D);
         P->gw_total = go;
