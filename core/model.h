@@ -5,6 +5,18 @@
 //
 // Contract for callers (tasks/, cli/, tests/): this header is stable; implementations may
 // add fields/functions but not change the meaning of these.
+//
+// Implementation choices (core/model.c): GELU is the tanh approximation; linear weights are
+// (out, in) like PyTorch and initialised N(0, 1/in), token/position embeddings N(0, 0.02^2),
+// Linformer E/F Xavier-normal, LayerNorm gains 1, biases 0. Weight decay (model_decay_mask)
+// applies to the weights of linears: QKV, output, MLP, head, the patch projection and
+// Linformer's E/F; not to biases, LayerNorms, token or position embeddings. Attention runs
+// per sample; with threads_get() > 1 and several samples, samples run in parallel (one
+// thread each, BLAS single-threaded inside), otherwise one after another with threaded
+// BLAS; numbers are the same run to run for a fixed thread count. TOME merges in every
+// block (r = floor(frac * N), at least 1 token left); MAELRE merges at each stage's last
+// block to round(keep * N) (at least 1). model_forward refuses samples longer than max_len
+// (callers truncate) and empty samples.
 #ifndef MAELRE_MODEL_H
 #define MAELRE_MODEL_H
 #include <stddef.h>
