@@ -7,8 +7,8 @@ max_len = N, size-weighted (here: plain) mean pool, LayerNorm, Linear(D, 2).
 Differences from the C run, on purpose: PyTorch gets a fixed-length [B, N] batch (all samples
 have length N, so packing and padding are the same thing here); attention is written out as
 Q K^T -> softmax -> A V (torch 1.13 has no fused CPU attention). Timing: one warm-up step
-excluded, then steps repeated until at least --min-time seconds on time.perf_counter
-(monotonic); the median step time divided by the batch is ms per sample.
+excluded, then steps repeated until at least --min-time seconds and --min-reps steps on
+time.perf_counter (monotonic); the median step time divided by the batch is ms per sample.
 
 Run with Debian's interpreter (python3-torch 1.13): /usr/bin/python3 bench/pytorch_vanilla.py
 Output: one CSV header line, then one line per N on stdout.
@@ -63,10 +63,10 @@ class Classifier(nn.Module):
         return self.head(self.ln(x.mean(dim=1)))
 
 
-def time_to(fn, min_time):
+def time_to(fn, min_time, min_reps):
     fn()  # warm-up, excluded
     times = []
-    while sum(times) < min_time or len(times) < 1:
+    while sum(times) < min_time or len(times) < min_reps:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-time", type=float, default=1.0)
+    ap.add_argument("--min-reps", type=int, default=3, help="at least this many timed steps (as the C side)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-infer", action="store_true", help="skip the inference timing")
     a = ap.parse_args()
@@ -109,12 +110,12 @@ def main():
                 model(ids)
 
         print(f"pytorch: N={n} training...", file=sys.stderr, flush=True)
-        tm, tmin, tmax, tr = time_to(train_step, a.min_time)
+        tm, tmin, tmax, tr = time_to(train_step, a.min_time, a.min_reps)
         im = imin = imax = float("nan")
         ir = 0
         if not a.no_infer:
             print(f"pytorch: N={n} inference...", file=sys.stderr, flush=True)
-            im, imin, imax, ir = time_to(infer, a.min_time)
+            im, imin, imax, ir = time_to(infer, a.min_time, a.min_reps)
         ms = 1e3 / a.batch
         print(f"{n},{a.batch},{a.threads},{params},{tm*ms:.4f},{tmin*ms:.4f},{tmax*ms:.4f},{tr},"
               f"{im*ms:.4f},{imin*ms:.4f},{imax*ms:.4f},{ir}", flush=True)
