@@ -13,6 +13,11 @@
 #include "core/flops.h"
 #include "core/mem.h"
 #include "core/ops.h"
+#include "core/threads.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 
 // Rows of the score matrix handled per step: S, P and dS are produced and consumed a block of
 // rows at a time, so the block stays in cache between the sgemm that writes it, the row
@@ -25,8 +30,8 @@ size_t attn_softmax_work_floats(size_t N) { return (N < ROW_BLOCK ? N : ROW_BLOC
 
 // In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j).
 // Starts from the row maximum. The sums are vectorised in a fixed lane order (deterministic).
-static void softmax_rows(float *S, const float *log_s, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
+static void softmax_rows(float *S, const float *log_s, size_t nr, size_t N, int par) {
+    #pragma omp parallel for schedule(static) if (par && nr * N >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < nr; i++) {
         float *r = S + i * N;
         if (log_s) {
@@ -45,21 +50,47 @@ static void softmax_rows(float *S, const float *log_s, size_t nr, size_t N) {
     }
 }
 
+// One row block of one head: S = scale Q_b K_h^T into its place in save, row softmax, O_b = P_b V_h.
+static void forward_block(float *out, float *save, const float *q, const float *k, const float *v,
+                          size_t ld, const float *log_s, size_t N, size_t D, size_t d, size_t h,
+                          size_t i0, float scale, int par_rows) {
+    // q,k,v (N, ld); out (N, D); save P (H, N, N); rows [i0, i0 + nb) of head h
+    size_t nb = N - i0 < ROW_BLOCK ? N - i0 : ROW_BLOCK;
+    float *P = save + h * N * N + i0 * N;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
+                q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)N);
+    softmax_rows(P, log_s, nb, N, par_rows);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, 1.0f, P,
+                (int)N, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
+}
+
+// Row blocks are independent, so when this runs outside a parallel region with several threads
+// (one sample at a time: batch 1, or a caller that does not parallelise samples), the blocks of
+// all heads are spread over OpenMP threads with single-threaded BLAS inside. Alternating
+// OpenMP regions (softmax) with multi-threaded OpenBLAS calls 64 rows at a time made two
+// thread pools hand over thousands of times per pass: 12x slower than one thread at N = 1024
+// on the shared 2-core box. Every block is computed the same way either way (same numbers).
 void attn_softmax_forward(float *out, float *save, const float *q, const float *k, const float *v,
                           size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
     // q,k,v (N, ld) head h at cols [h*d,(h+1)*d); out (N, D); save P (H, N, N)
-    size_t d = D / H;
+    size_t d = D / H, nblk = (N + ROW_BLOCK - 1) / ROW_BLOCK;
     float scale = 1.0f / sqrtf((float)d);
+    int nthr = threads_get(), spread = 0;
+#ifdef _OPENMP
+    spread = nthr > 1 && !omp_in_parallel() && H * nblk > 1;
+#endif
+    if (spread) {
+        openblas_set_num_threads(1);
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
+        for (size_t it = 0; it < H * nblk; it++)
+            forward_block(out, save, q, k, v, ld, log_s, N, D, d, it / nblk, (it % nblk) * ROW_BLOCK, scale, 0);
+        openblas_set_num_threads(nthr);
+    } else {
+        for (size_t h = 0; h < H; h++)
+            for (size_t b = 0; b < nblk; b++)
+                forward_block(out, save, q, k, v, ld, log_s, N, D, d, h, b * ROW_BLOCK, scale, 1);
+    }
     for (size_t h = 0; h < H; h++) {
-        for (size_t i0 = 0; i0 < N; i0 += ROW_BLOCK) {
-            size_t nb = N - i0 < ROW_BLOCK ? N - i0 : ROW_BLOCK;
-            float *P = save + h * N * N + i0 * N;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
-                        q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)N);
-            softmax_rows(P, log_s, nb, N);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, 1.0f, P,
-                        (int)N, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
-        }
         flops_matmul(N, N, d);
         flops_matmul(N, d, N);
         flops_elem((log_s ? 3.0 : 2.0) * (double)N * N);

@@ -364,6 +364,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
                       int keep, Plan *P, BlockLayout *bl, size_t *ix) {
     size_t B = c->blocks, D = c->dim, M = c->mlp;
     size_t nthr = (size_t)(threads_get() > 0 ? threads_get() : 1);
+    if (nthr > n && n > 0) nthr = n;  // samples run one per thread: more slots than samples go unused
     memset(P, 0, sizeof *P);
     P->n = n; P->blocks = B;
     // size_t arena: off, kind, save, dst offsets, then the dst storage, then iwork
@@ -567,7 +568,7 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
         attn_one(m, bk, i, tid, merged_before, datt, backward ? dqkv : NULL);
         if (loc) flops_install(NULL);
     }
-    openblas_set_num_threads(nthr);
+    openblas_set_num_threads(threads_get());  // P->nthr may be capped at the sample count
     flops_install(fmain);
     if (loc) {
         for (size_t i = 0; i < n; i++) { fmain->flops += loc[i].flops; fmain->macs += loc[i].macs; }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "core/attention.h"
 #include "core/flops.h"
+#include "core/threads.h"
 #include "tests/gradcheck.h"
 
 typedef struct {
@@ -106,4 +107,30 @@ Test(attn_softmax, flop_count_formula) {
     flops_install(NULL);
     cr_expect_float_eq(fc.macs, 2 * macs, 1e-9);
     cr_expect_float_eq(fc.flops, 4 * macs + H * 2.0 * N * N, 1e-9);
+}
+
+// With several threads and no enclosing parallel region, forward spreads (head, row block) items
+// over threads with single-threaded BLAS: same numbers as one thread, bit for bit, also for a
+// last block shorter than the others (N = 200 = 3 x 64 + 8), and still matching the reference.
+Test(attn_softmax, forward_spread_over_threads_is_bitwise_equal) {
+    size_t N = 200, D = 16, H = 2, ld = 3 * D;
+    float *qkv = malloc(N * ld * sizeof(float)), *o1 = malloc(N * D * sizeof(float)), *o2 = malloc(N * D * sizeof(float));
+    float *ref = malloc(N * D * sizeof(float));
+    float *s1 = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float)), *s2 = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float));
+    float *ls = malloc(N * sizeof(float));
+    uint64_t s = 99;
+    gc_fill(qkv, N * ld, &s, 2.0f);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 3));
+    int before = threads_get();
+    threads_set(1);
+    attn_softmax_forward(o1, s1, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+    threads_set(2);
+    attn_softmax_forward(o2, s2, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+    threads_set(before);
+    cr_assert(memcmp(o1, o2, N * D * sizeof(float)) == 0, "outputs differ between 1 and 2 threads");
+    cr_assert(memcmp(s1, s2, attn_softmax_save_floats(N, D, H) * sizeof(float)) == 0, "saved P differs");
+    attn_softmax_forward_ref(ref, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+    double e = max_rel(o2, ref, N * D);
+    cr_assert(e < 1e-5, "spread forward rel err %g", e);
+    free(qkv); free(o1); free(o2); free(ref); free(s1); free(s2); free(ls);
 }
