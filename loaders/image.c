@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "loaders/vendor/stb_image.h"
+#include <stb_image.h>
 #include "core/mem.h"
 #include "core/status.h"
 #include "loaders/media.h"

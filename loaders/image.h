@@ -1,5 +1,5 @@
 // Image datasets through stb_image: folder-per-class and CIFAR-10 binary.   -- loaders/image.c
-// (stb_image is the copy in loaders/vendor/: Debian's 2.27 plus fuzzing-driven JPEG fixes.)
+// (stb_image is Debian's libstb-dev 2.27; see loaders/stb_impl.c for the faults fuzzing found in it.)
 // Promises: PNG, JPEG and BMP of any channel count (1-4, 8 or 16 bit; 16-bit is reduced to 8) are
 // decoded; each image's size is checked against the limits below from its header (stbi_info)
 // BEFORE any pixel is decoded; a file cut short is refused with the byte offset where it ends
