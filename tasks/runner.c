@@ -515,7 +515,14 @@ cJSON *run_key_json(const Task *t, const RunSpec *rs) {
     cJSON_AddNumberToObject(j, "batch", (double)rs->batch);
     cJSON_AddNumberToObject(j, "train_limit", (double)rs->train_limit);
     cJSON_AddNumberToObject(j, "test_limit", (double)rs->test_limit);
-    cJSON_AddItemToObject(j, "task_config", t->json ? cJSON_Duplicate(t->json, 1) : cJSON_CreateNull());
+    // Only what changes the numbers: data, model and optimizer (not names, notes or budgets,
+    // whose effective values are the fields above).
+    cJSON *tc = cJSON_AddObjectToObject(j, "task_config");
+    const char *keys[] = {"classes", "data", "model", "optim"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const cJSON *v = t->json ? cJSON_GetObjectItemCaseSensitive(t->json, keys[i]) : NULL;
+        if (v) cJSON_AddItemToObject(tc, keys[i], cJSON_Duplicate(v, 1));
+    }
     return j;
 }
 
