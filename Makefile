@@ -61,7 +61,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmaelre.a
 # Tests run from the repo root (fixtures live in tests/reference/). The CLI is built first
 # because some tests exercise it end to end.
 test: $(TESTS) $(BUILD)/maelre-bench
-	@MAELRE_BIN=$(BUILD)/maelre-bench scripts/run-tests.sh $(TESTS)
+	@MAELRE_BIN=$(BUILD)/maelre-bench TEST_JOBS=$(if $(SANITIZE),1,2) scripts/run-tests.sh $(TESTS)
 
 run: $(BUILD)/maelre-bench
 	$(BUILD)/maelre-bench run --task lra-listops --quick --data-root $${MAELRE_DATA:-data} --out out/listops-quick
