@@ -1,12 +1,11 @@
 // Whole-file reads with transparent gzip (zlib), for loaders/text.c and loaders/timeseries.c.
 #include "loaders/gz.h"
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 #include "core/mem.h"
 #include "core/status.h"
+#include "loaders/media.h"
 
 int gz_is_gzip(const unsigned char *in, size_t n) { return n >= 2 && in[0] == 0x1f && in[1] == 0x8b; }
 
@@ -108,39 +107,17 @@ fail:
 int gz_read_file(const char *path, unsigned char **buf, size_t *n, char *err, size_t errlen) {
     *buf = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mb_fail(err, errlen, MB_ERR_DATA, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return mb_fail(err, errlen, MB_ERR_DATA, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    if (size > GZ_MAX_BYTES) {
-        fclose(f);
-        return mb_fail(err, errlen, MB_ERR_DATA, "%s: %zu bytes is larger than the %zu this loader reads",
-                       path, size, (size_t)GZ_MAX_BYTES);
-    }
-    unsigned char *raw = mem_alloc(size + 1);
-    if (!raw) {
-        fclose(f);
-        return mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
-    }
-    size_t got = fread(raw, 1, size, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != size) {
-        mem_free(raw);
-        return mb_fail(err, errlen, MB_ERR_DATA, "%s: read %zu of %zu bytes", path, got, size);
-    }
-    raw[size] = 0;
-    if (!gz_is_gzip(raw, size)) {
+    unsigned char *raw;
+    size_t size;
+    int rc = media_read_file(path, GZ_MAX_BYTES, &raw, &size, err, errlen);
+    if (rc) return rc;
+    if (!gz_is_gzip(raw, size)) {  // plain text: hand over the NUL-terminated buffer as is
         *buf = raw;
         *n = size;
         return MB_OK;
     }
     char e[256];
-    int rc = gz_inflate(raw, size, GZ_MAX_BYTES, buf, n, e, sizeof e);
+    rc = gz_inflate(raw, size, GZ_MAX_BYTES, buf, n, e, sizeof e);
     mem_free(raw);
     if (rc) return mb_fail(err, errlen, rc, "%s:%s", path, e);
     return MB_OK;

@@ -96,7 +96,7 @@ int media_read_file(const char *path, size_t max_bytes, unsigned char **bytes, s
         return mb_fail(err, errlen, MB_ERR_DATA, "%s:0: file of %lld bytes is over the %zu-byte limit",
                        path, (long long)st.st_size, max_bytes);
     }
-    unsigned char *buf = mem_alloc(size ? size : 1);
+    unsigned char *buf = mem_alloc(size + 1);  // + a NUL, so text parsers may treat it as a string
     if (!buf) {
         fclose(f);
         return mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory for %zu bytes", path, size);
@@ -109,6 +109,7 @@ int media_read_file(const char *path, size_t max_bytes, unsigned char **bytes, s
         return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: read failed after %zu of %zu bytes", path,
                        got, got, size);
     }
+    buf[size] = 0;
     *bytes = buf;
     *n = size;
     return MB_OK;

@@ -15,8 +15,8 @@ int media_list_dir(const char *dir, char want, char ***names, size_t *n, char *e
 void media_free_names(char **names, size_t n);
 int media_is_dir(const char *path);
 
-// Reads a whole file into a mem_alloc buffer (*bytes, free with mem_free). Refuses files larger
-// than max_bytes before reading them. Missing/unreadable/too large: MB_ERR_DATA naming the file.
+// Reads a whole file into a mem_alloc buffer (*bytes, free with mem_free), NUL-terminated after
+// its n bytes. Refuses files larger than max_bytes before reading them. Missing/unreadable/too large: MB_ERR_DATA naming the file.
 int media_read_file(const char *path, size_t max_bytes, unsigned char **bytes, size_t *n,
                     char *err, size_t errlen);
 
