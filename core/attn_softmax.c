@@ -1,10 +1,23 @@
 // Exact softmax attention per sample (SPEC §3): softmax(Q K^T / sqrt(d) + log s_j) V.
-// Fast path: per head and per block of ROW_BLOCK query rows, S = Q K^T and O = P V are CBLAS
-// sgemms; the row softmax is the only hand-written loop (BLAS has no softmax). save holds P
-// (H, N, N) for backward; backward needs ROW_BLOCK x N scratch (dP -> dS in place).
+// Work goes a block of query rows at a time per head: S = Q K^T for the block, the row
+// softmax in place, then O = P V. P is never stored whole: save keeps, per head and row, the
+// row maximum m_i and the inverse row sum 1/l_i (2 H N floats), and backward recomputes each
+// block of P = exp(S - m) / l from Q K^T with the forward's own score arithmetic,
+// flash-attention style. Storing P (H N^2 floats, 128 MiB per sample and block at N = 4096)
+// made the activations of a batch-8 training step at N = 4096 about 4.8 GB.
+// Two implementations of the products, chosen by head width:
+//  - d = 32 built with AVX-512 (the default model, D = 64, H = 2): the fused kernels below.
+//    They read Q, K, V, dO in place and K^T, V^T from copies made once per forward call and
+//    kept in save for backward, so nothing is re-packed per row block; the log s add, the row
+//    maximum and backward's exp run on each tile of scores while it is in registers, and
+//    forward's 1/l is applied to O instead of P.
+//  - any other d, or no AVX-512: CBLAS sgemms per block plus plain softmax loops.
+// Forward needs one block x N scratch per thread (the tail of save for the first); backward
+// 2 blocks x N in work (P and dS), and the fused path 2 N d more from mem_alloc.
 // FLOPs per head: Q K^T and P V as matrix products, plus 2 per score element (exp and
 // normalisation; the log s add is a third when sizes are given). Backward: four matrix
-// products plus 2 per score element.
+// products plus 2 per score element. Backward's recomputation of Q K^T is not counted: the
+// count is of the algorithm, not of this implementation's memory/time trade.
 #include "core/attention.h"
 #include <cblas.h>
 #include <math.h>
@@ -21,19 +34,234 @@
 
 // Rows of the score matrix handled per step: S, P and dS are produced and consumed a block of
 // rows at a time, so the block stays in cache between the sgemm that writes it, the row
-// softmax, and the sgemm that reads it. Only P itself (saved for backward) goes to memory.
+// softmax, and the sgemm that reads it.
 #define ROW_BLOCK 64
 #define PAR_MIN_ELEMS 65536  // score elements worth an OpenMP region
+#define FUSED_ROWS 64         // rows per block in the fused kernels (measured: 16, 32, 64 -> 64 fastest)
+_Static_assert(FUSED_ROWS <= ROW_BLOCK, "fused blocks use the ROW_BLOCK-sized scratch");
+#define CHUNK 64              // columns per packed chunk of K^T, V^T (fused kernels)
+static size_t pad_n(size_t N) { return (N + CHUNK - 1) / CHUNK * CHUNK; }
+// Row stride of the S/P/dS blocks: N plus 16 floats, so that the rows of a block (N = 4096:
+// 16 KiB apart) do not all fall into the same L1 set when a kernel walks down a column.
+static size_t row_ld(size_t N) { return N + 16; }
 
-size_t attn_softmax_save_floats(size_t N, size_t D, size_t H) { (void)D; return H * N * N; }
-size_t attn_softmax_work_floats(size_t N) { return (N < ROW_BLOCK ? N : ROW_BLOCK) * N; }
+// ---- fused d = 32 kernels (AVX-512): no per-block packing ----
+// Why by hand: with d = 32 every product here is skinny (inner or outer size 32), and OpenBLAS
+// re-packed the N x 32 operand and the 64 x N block for every 64-row block (22 % of a training
+// step at N = 4096). These kernels read Q, K, V, dO in place (row stride ld), K^T and V^T from
+// a copy made once per head, and S, P, dS in place. Each sum runs over its index in order
+// (deterministic, independent of threads).
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define FUSED 1
+#define FD 32  // the head width these kernels are written for
 
-// In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j).
-// Starts from the row maximum. The sums are vectorised in a fixed lane order (deterministic).
-static void softmax_rows(float *S, const float *log_s, size_t nr, size_t N, int par) {
+static inline __mmask16 tail_mask(size_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
+
+// ops_expf's algorithm (core/ops.h: Cody-Waite reduction, Cephes degree-6 polynomial, same
+// clamping) on 16 lanes with FMAs: GCC vectorises ops_expf to 8 lanes and, in ISO C mode,
+// without contracting its multiply-adds. Its accuracy is
+// checked through the d = 32 comparisons with the double reference (tests/test_softmax_attn.c).
+static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.7f)), _mm512_set1_ps(-87.3f));
+    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, kf);
+}
+
+// What kA does to a finished tile of scores before it leaves L1.
+enum { EPI_NONE, EPI_MAX, EPI_EXP };
+
+// S[r][j] = alpha sum_c X[r][c] YT[c][j] for r < nr, j < N. YT is packed in column chunks of
+// 64: chunk t holds YT[0:32][64t : 64t+64] contiguously (8 KiB, zero padded past N), so a
+// chunk stays in L1 while every row tile of the block uses it. Epilogues (with + log_s[j]
+// first when log_s is given): EPI_MAX raises st[r] to the row maximum; EPI_EXP replaces the
+// scores by exp(S - st[r]) * st2[r] (P from the saved statistics, as softmax_rows_saved).
+static inline __attribute__((always_inline)) void kA_tile(float *S, size_t lds, const float *X, size_t ldx,
+                                                          const float *Yc, const __mmask16 *m,
+                                                          float alpha, const float *ls, int epi, float *st,
+                                                          const float *st2, int R) {
+    __m512 acc[4][4];
+    #pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
+    for (size_t c = 0; c < FD; c++) {
+        __m512 y[4];
+        #pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) y[v] = _mm512_loadu_ps(Yc + c * CHUNK + 16 * v);
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            if (r >= R) break;
+            __m512 x = _mm512_set1_ps(X[r * ldx + c]);
+            #pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm512_fmadd_ps(x, y[v], acc[r][v]);
+        }
+    }
+    __m512 a = _mm512_set1_ps(alpha), l[4];
+    #pragma GCC unroll 4
+    for (int v = 0; v < 4; v++) l[v] = ls ? _mm512_maskz_loadu_ps(m[v], ls + 16 * v) : _mm512_setzero_ps();
+    #pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        if (r >= R) break;
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        __m512 mr = epi == EPI_EXP ? _mm512_set1_ps(st[r]) : mx, iv = epi == EPI_EXP ? _mm512_set1_ps(st2[r]) : mx;
+        #pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            __m512 o = _mm512_mul_ps(a, acc[r][v]);
+            if (ls) o = _mm512_add_ps(o, l[v]);
+            if (epi == EPI_EXP) o = _mm512_mul_ps(exp512(_mm512_sub_ps(o, mr)), iv);
+            _mm512_mask_storeu_ps(S + r * lds + 16 * v, m[v], o);
+            if (epi == EPI_MAX) mx = _mm512_mask_max_ps(mx, m[v], mx, o);
+        }
+        if (epi == EPI_MAX) {
+            float t = _mm512_reduce_max_ps(mx);
+            if (t > st[r]) st[r] = t;
+        }
+    }
+}
+
+static void kA(float *S, size_t lds, const float *X, size_t ldx, const float *YT, size_t nr, size_t N,
+               float alpha, const float *log_s, int epi, float *st, const float *st2) {
+    // X (nr, 32) stride ldx; YT (32, pad_n(N)) in chunks; S (nr, N) stride lds; st, st2 (nr)
+    for (size_t j0 = 0; j0 < N; j0 += CHUNK) {
+        const float *Yc = YT + j0 * FD, *ls = log_s ? log_s + j0 : NULL;
+        __mmask16 m[4];
+        for (int v = 0; v < 4; v++) m[v] = j0 + 16 * (size_t)v < N ? tail_mask(N - j0 - 16 * (size_t)v) : 0;
+        size_t r = 0;
+        for (; r + 4 <= nr; r += 4)
+            kA_tile(S + r * lds + j0, lds, X + r * ldx, ldx, Yc, m, alpha, ls, epi, st + r, st2 + r, 4);
+        for (; r < nr; r++)
+            kA_tile(S + r * lds + j0, lds, X + r * ldx, ldx, Yc, m, alpha, ls, epi, st + r, st2 + r, 1);
+    }
+}
+
+// C[r][0:32] (= or +=) alpha rs[r] sum_j P[r][j] Y[j][0:32] (rs NULL: 1); P (nr, N) stride ldp,
+// Y (N, 32) stride ldy, nr <= ROW_BLOCK. j runs in chunks of KB_J rows of Y (16 KiB, stays in
+// L1 for all row tiles); partial sums wait in acc_buf between chunks, so every sum still runs
+// over j in order.
+#define KB_J 128
+static inline __attribute__((always_inline)) void kB_tile(float *accb, const float *P, size_t ldp,
+                                                          const float *Y, size_t ldy, size_t j0, size_t j1,
+                                                          int R) {
+    __m512 acc[8][2];
+    #pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        if (r >= R) break;
+        acc[r][0] = _mm512_load_ps(accb + r * FD);
+        acc[r][1] = _mm512_load_ps(accb + r * FD + 16);
+    }
+    for (size_t j = j0; j < j1; j++) {
+        __m512 y0 = _mm512_loadu_ps(Y + j * ldy), y1 = _mm512_loadu_ps(Y + j * ldy + 16);
+        #pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            if (r >= R) break;
+            __m512 p = _mm512_set1_ps(P[r * ldp + j]);
+            acc[r][0] = _mm512_fmadd_ps(p, y0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(p, y1, acc[r][1]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        if (r >= R) break;
+        _mm512_store_ps(accb + r * FD, acc[r][0]);
+        _mm512_store_ps(accb + r * FD + 16, acc[r][1]);
+    }
+}
+
+static void kB(float *C, size_t ldc, const float *P, size_t ldp, const float *Y, size_t ldy, size_t nr,
+               size_t N, float alpha, const float *rs, int accumulate) {
+    // P (nr, N) stride ldp; Y (N, 32) stride ldy; C (nr, 32) stride ldc; nr <= ROW_BLOCK
+    _Alignas(64) float accb[ROW_BLOCK * FD];
+    memset(accb, 0, nr * FD * sizeof(float));
+    for (size_t j0 = 0; j0 < N; j0 += KB_J) {
+        size_t j1 = N - j0 < KB_J ? N : j0 + KB_J, r = 0;
+        for (; r + 8 <= nr; r += 8) kB_tile(accb + r * FD, P + r * ldp, ldp, Y, ldy, j0, j1, 8);
+        for (; r < nr; r++) kB_tile(accb + r * FD, P + r * ldp, ldp, Y, ldy, j0, j1, 1);
+    }
+    for (size_t r = 0; r < nr; r++) {
+        float s = alpha * (rs ? rs[r] : 1.0f), *c = C + r * ldc;
+        for (size_t t = 0; t < FD; t++) c[t] = (accumulate ? c[t] : 0.0f) + s * accb[r * FD + t];
+    }
+}
+
+// CT[c][j] += alpha sum_{r < nr} X[r][c] P[r][j] for c < 32, j < N: the transpose of P^T X,
+// so that P is read along its rows. CT (32, N) stride ldct; P (nr, N) stride ldp; X (nr, 32)
+// stride ldx. Per tile of 4 c x 64 j, the block's sum over r is formed in registers and then
+// added (scaled) to CT, so each CT element is a sum over blocks in block order.
+static inline __attribute__((always_inline)) void kC_tile(float *CT, size_t ldct, const float *P, size_t ldp,
+                                                          const float *X, size_t ldx, size_t nr,
+                                                          const __mmask16 *m, float alpha) {
+    __m512 acc[4][4];
+    #pragma GCC unroll 4
+    for (int c = 0; c < 4; c++)
+        #pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) acc[c][v] = _mm512_setzero_ps();
+    for (size_t r = 0; r < nr; r++) {
+        __m512 p[4];
+        #pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) p[v] = _mm512_maskz_loadu_ps(m[v], P + r * ldp + 16 * v);
+        #pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            __m512 x = _mm512_set1_ps(X[r * ldx + c]);
+            #pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) acc[c][v] = _mm512_fmadd_ps(x, p[v], acc[c][v]);
+        }
+    }
+    __m512 a = _mm512_set1_ps(alpha);
+    #pragma GCC unroll 4
+    for (int c = 0; c < 4; c++)
+        #pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) {
+            float *o = CT + c * ldct + 16 * v;
+            _mm512_mask_storeu_ps(o, m[v], _mm512_fmadd_ps(a, acc[c][v], _mm512_maskz_loadu_ps(m[v], o)));
+        }
+}
+
+static void kC(float *CT, size_t ldct, const float *P, size_t ldp, const float *X, size_t ldx, size_t nr,
+               size_t N, float alpha) {
+    // P (nr, N) stride ldp; X (nr, 32) stride ldx; CT (32, N) stride ldct, accumulated
+    for (size_t j0 = 0; j0 < N; j0 += CHUNK) {
+        __mmask16 m[4];
+        for (int v = 0; v < 4; v++) m[v] = j0 + 16 * (size_t)v < N ? tail_mask(N - j0 - 16 * (size_t)v) : 0;
+        for (size_t c0 = 0; c0 < FD; c0 += 4) kC_tile(CT + c0 * ldct + j0, ldct, P + j0, ldp, X + c0, ldx, nr, m, alpha);
+    }
+}
+#else
+#define FUSED 0
+#define FD 32
+#endif
+
+static int fused_ok(size_t d) { return FUSED && d == FD; }
+
+static size_t blk_rows(size_t N) { return N < ROW_BLOCK ? N : ROW_BLOCK; }
+// (m, 1/l) per head and row, one block of scratch, and K^T, V^T for the fused kernels
+size_t attn_softmax_save_floats(size_t N, size_t D, size_t H) {
+    return 2 * H * N + blk_rows(N) * row_ld(N) + (fused_ok(D / H) ? 2 * D * pad_n(N) : 0);
+}
+// Where K^T of head h starts in save (V^T of head h: H heads further on); fused kernels only.
+static size_t kt_off(size_t N, size_t d, size_t H, size_t h) {
+    return 2 * H * N + blk_rows(N) * row_ld(N) + h * d * pad_n(N);
+}
+size_t attn_softmax_work_floats(size_t N) { return 2 * blk_rows(N) * row_ld(N); }
+
+// In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j);
+// the row maximum and inverse sum go to mx[i], inv[i]. Starts from the row maximum. The sums
+// are vectorised in a fixed lane order (deterministic).
+static void softmax_rows(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
+                         size_t nr, size_t N, int par) {
     #pragma omp parallel for schedule(static) if (par && nr * N >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < nr; i++) {
-        float *r = S + i * N;
+        float *r = S + i * lds;
         if (log_s) {
             #pragma omp simd
             for (size_t j = 0; j < N; j++) r[j] += log_s[j];
@@ -47,21 +275,77 @@ static void softmax_rows(float *S, const float *log_s, size_t nr, size_t N, int 
         float inv = 1.0f / sum;
         #pragma omp simd
         for (size_t j = 0; j < N; j++) r[j] *= inv;
+        mx_out[i] = mx;
+        inv_out[i] = inv;
     }
 }
 
-// One row block of one head: S = scale Q_b K_h^T into its place in save, row softmax, O_b = P_b V_h.
-static void forward_block(float *out, float *save, const float *q, const float *k, const float *v,
-                          size_t ld, const float *log_s, size_t N, size_t D, size_t d, size_t h,
-                          size_t i0, float scale, int par_rows) {
-    // q,k,v (N, ld); out (N, D); save P (H, N, N); rows [i0, i0 + nb) of head h
-    size_t nb = N - i0 < ROW_BLOCK ? N - i0 : ROW_BLOCK;
-    float *P = save + h * N * N + i0 * N;
+// Backward's recomputation (sgemm path): the same element operations as softmax_rows with the
+// saved statistics, so P comes out bitwise equal to forward's.
+static void softmax_rows_saved(float *S, size_t lds, const float *mx, const float *inv,
+                               const float *log_s, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < nr; i++) {
+        float *r = S + i * lds, m = mx[i], iv = inv[i];
+        if (log_s) {
+            #pragma omp simd
+            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
+        }
+        #pragma omp simd
+        for (size_t j = 0; j < N; j++) r[j] = ops_expf(r[j] - m) * iv;
+    }
+}
+
+// One row block of one head: P = softmax(scale Q_b K_h^T) in scratch P (nb, N), O_b = P V_h.
+static void forward_block(float *out, float *save, float *P, const float *q, const float *k,
+                          const float *v, size_t ld, const float *log_s, size_t N, size_t D,
+                          size_t d, size_t h, size_t i0, float scale, int par_rows) {
+    // q,k,v (N, ld); out (N, D); save (m, 1/l) (2, H, N); P (nb, N); rows [i0, i0 + nb) of head h
+    size_t H = D / d, rb = fused_ok(d) ? FUSED_ROWS : ROW_BLOCK, nb = N - i0 < rb ? N - i0 : rb, lp = row_ld(N);
+#if FUSED
+    if (fused_ok(d)) {
+        // S + log s with the row maxima (kA), exp and sums (one pass), O = (1/l) E V (kB)
+        float *mx = save + h * N + i0, *inv = save + (H + h) * N + i0;
+        for (size_t i = 0; i < nb; i++) mx[i] = -INFINITY;
+        kA(P, lp, q + i0 * ld + h * d, ld, save + kt_off(N, d, H, h), nb, N, scale, log_s, EPI_MAX, mx, NULL);
+        for (size_t i = 0; i < nb; i++) {
+            float *r = P + i * lp;
+            __m512 m = _mm512_set1_ps(mx[i]), sum = _mm512_setzero_ps();
+            for (size_t j = 0; j < N; j += 16) {
+                __mmask16 k = tail_mask(N - j);
+                __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, r + j), m));
+                _mm512_mask_storeu_ps(r + j, k, e);
+                sum = _mm512_mask_add_ps(sum, k, sum, e);
+            }
+            inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
+        }
+        kB(out + i0 * D + h * d, D, P, lp, v + h * d, ld, nb, N, 1.0f, inv, 0);
+        return;
+    }
+#endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
-                q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)N);
-    softmax_rows(P, log_s, nb, N, par_rows);
+                q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)lp);
+    softmax_rows(P, lp, save + h * N + i0, save + (H + h) * N + i0, log_s, nb, N, par_rows);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, 1.0f, P,
-                (int)N, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
+                (int)lp, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
+}
+
+// K^T and V^T of every head into save after the statistics and the scratch, each head's
+// (d, N) matrix in chunks of CHUNK columns ((d, CHUNK) contiguous), zero padded to pad_n(N).
+static void pack_transposed(float *save, const float *k, const float *v, size_t ld, size_t N,
+                            size_t D, size_t H) {
+    // k,v (N, ld); per head h: KT_h, VT_h (pad_n(N) / CHUNK, d, CHUNK)
+    size_t d = D / H, np = pad_n(N);
+    for (size_t h = 0; h < H; h++) {
+        float *KT = save + kt_off(N, d, H, h), *VT = save + kt_off(N, d, H, H + h);
+        for (size_t j = 0; j < np; j++) {
+            size_t at = (j / CHUNK) * CHUNK * d + j % CHUNK;
+            for (size_t c = 0; c < d; c++) {
+                KT[at + c * CHUNK] = j < N ? k[j * ld + h * d + c] : 0.0f;
+                VT[at + c * CHUNK] = j < N ? v[j * ld + h * d + c] : 0.0f;
+            }
+        }
+    }
 }
 
 // Row blocks are independent, so when this runs outside a parallel region with several threads
@@ -70,25 +354,36 @@ static void forward_block(float *out, float *save, const float *q, const float *
 // OpenMP regions (softmax) with multi-threaded OpenBLAS calls 64 rows at a time made two
 // thread pools hand over thousands of times per pass: 12x slower than one thread at N = 1024
 // on the shared 2-core box. Every block is computed the same way either way (same numbers).
+// The extra threads' scratch comes from mem_alloc; if that fails, the blocks run in sequence.
 void attn_softmax_forward(float *out, float *save, const float *q, const float *k, const float *v,
                           size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
-    // q,k,v (N, ld) head h at cols [h*d,(h+1)*d); out (N, D); save P (H, N, N)
-    size_t d = D / H, nblk = (N + ROW_BLOCK - 1) / ROW_BLOCK;
-    float scale = 1.0f / sqrtf((float)d);
+    // q,k,v (N, ld) head h at cols [h*d,(h+1)*d); out (N, D); save (m, 1/l) (2, H, N) + scratch (nb, N)
+    size_t d = D / H, rb = fused_ok(d) ? FUSED_ROWS : ROW_BLOCK, nblk = (N + rb - 1) / rb, sc = blk_rows(N) * row_ld(N);
+    float scale = 1.0f / sqrtf((float)d), *P0 = save + 2 * H * N, *extra = NULL;
     int nthr = threads_get(), spread = 0;
+    if (fused_ok(d)) pack_transposed(save, k, v, ld, N, D, H);
 #ifdef _OPENMP
     spread = nthr > 1 && !omp_in_parallel() && H * nblk > 1;
+    if (spread) extra = mem_alloc((size_t)(nthr - 1) * sc * sizeof(float));
+    if (!extra) spread = 0;
 #endif
     if (spread) {
         openblas_set_num_threads(1);
         #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
-        for (size_t it = 0; it < H * nblk; it++)
-            forward_block(out, save, q, k, v, ld, log_s, N, D, d, it / nblk, (it % nblk) * ROW_BLOCK, scale, 0);
+        for (size_t it = 0; it < H * nblk; it++) {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            float *P = t == 0 ? P0 : extra + (size_t)(t - 1) * sc;
+            forward_block(out, save, P, q, k, v, ld, log_s, N, D, d, it / nblk, (it % nblk) * rb, scale, 0);
+        }
         openblas_set_num_threads(nthr);
+        mem_free(extra);
     } else {
         for (size_t h = 0; h < H; h++)
             for (size_t b = 0; b < nblk; b++)
-                forward_block(out, save, q, k, v, ld, log_s, N, D, d, h, b * ROW_BLOCK, scale, 1);
+                forward_block(out, save, P0, q, k, v, ld, log_s, N, D, d, h, b * rb, scale, 1);
     }
     for (size_t h = 0; h < H; h++) {
         flops_matmul(N, N, d);
@@ -97,48 +392,84 @@ void attn_softmax_forward(float *out, float *save, const float *q, const float *
     }
 }
 
+// In place: dS = P * (dP - rowsum(P * dP)) for nr rows of width N (dS holds dP on entry).
+static void ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < nr; i++) {
+        const float *p = P + i * lds;
+        float *g = dS + i * lds;
+        float dot = 0.0f;
+        #pragma omp simd reduction(+ : dot)
+        for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
+        #pragma omp simd
+        for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
+    }
+}
+
 void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,
                               const float *q, const float *k, const float *v, size_t ld,
                               const float *log_s, size_t N, size_t D, size_t H, float *work) {
-    // dout (N, D); save P (H, N, N); dq,dk,dv (N, ld) accumulate; work (min(N, ROW_BLOCK), N)
-    (void)log_s;  // sizes are constants: no gradient flows through log s
-    size_t d = D / H;
+    // dout (N, D); save (m, 1/l) (2, H, N); dq,dk,dv (N, ld) accumulate; work (2, min(N, ROW_BLOCK), N)
+    // no gradient flows through log s (sizes are constants); it only shapes P
+    size_t d = D / H, rb = fused_ok(d) ? FUSED_ROWS : ROW_BLOCK;
     float scale = 1.0f / sqrtf((float)d);
+    size_t lp = row_ld(N);
+    float *P = work, *dS = work + blk_rows(N) * lp, *acc = NULL;
+#if FUSED
+    // dK_h^T, dV_h^T gathered as (32, N) over the row blocks, then added to dk, dv (the fused
+    // kernels accumulate along rows of P and dS). Without this memory: the sgemm path (its
+    // scores differ from the fused forward's by rounding only).
+    if (fused_ok(d)) acc = mem_alloc(2 * N * FD * sizeof(float));
+#endif
     for (size_t h = 0; h < H; h++) {
-        for (size_t i0 = 0; i0 < N; i0 += ROW_BLOCK) {
-            size_t nb = N - i0 < ROW_BLOCK ? N - i0 : ROW_BLOCK;
-            const float *P = save + h * N * N + i0 * N;
-            const float *dO = dout + i0 * D + h * d;
-            float *dS = work;
+        float *dKT = acc, *dVT = acc ? acc + N * FD : NULL;
+        if (acc) memset(acc, 0, 2 * N * FD * sizeof(float));
+        for (size_t i0 = 0; i0 < N; i0 += rb) {
+            size_t nb = N - i0 < rb ? N - i0 : rb;
+            const float *dO = dout + i0 * D + h * d, *qb = q + i0 * ld + h * d;
+            const float *mx = save + h * N + i0, *inv = save + (H + h) * N + i0;
+#if FUSED
+            if (acc) {
+                const float *KT = save + kt_off(N, d, H, h), *VT = save + kt_off(N, d, H, H + h);
+                kA(P, lp, qb, ld, KT, nb, N, scale, log_s, EPI_EXP, (float *)mx, inv);  // P_b from (m, 1/l)
+                kC(dVT, N, P, lp, dO, D, nb, N, 1.0f);     // dV_h^T += (P_b^T dO_b)^T
+                kA(dS, lp, dO, D, VT, nb, N, 1.0f, NULL, EPI_NONE, NULL, NULL);  // dP_b = dO_b V_h^T
+                ds_rows(dS, P, lp, nb, N);
+                kB(dq + i0 * ld + h * d, ld, dS, lp, k + h * d, ld, nb, N, scale, NULL, 1);  // dQ_b += scale dS K_h
+                kC(dKT, N, dS, lp, qb, ld, nb, N, scale);  // dK_h^T += scale (dS^T Q_b)^T
+                continue;
+            }
+#endif
+            // P_b recomputed exactly as forward made it
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
+                        qb, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)lp);
+            softmax_rows_saved(P, lp, mx, inv, log_s, nb, N);
             // dV_h += P_b^T dO_b
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)nb, 1.0f, P,
-                        (int)N, dO, (int)D, 1.0f, dv + h * d, (int)ld);
+                        (int)lp, dO, (int)D, 1.0f, dv + h * d, (int)ld);
             // dP_b = dO_b V_h^T
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, 1.0f, dO,
-                        (int)D, v + h * d, (int)ld, 0.0f, dS, (int)N);
-            // dS = P * (dP - rowsum(P * dP))
-            #pragma omp parallel for schedule(static) if (nb * N >= PAR_MIN_ELEMS)
-            for (size_t i = 0; i < nb; i++) {
-                const float *p = P + i * N;
-                float *g = dS + i * N;
-                float dot = 0.0f;
-                #pragma omp simd reduction(+ : dot)
-                for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
-                #pragma omp simd
-                for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
-            }
+                        (int)D, v + h * d, (int)ld, 0.0f, dS, (int)lp);
+            ds_rows(dS, P, lp, nb, N);
             // dQ_b += scale dS K_h ; dK_h += scale dS^T Q_b
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, scale, dS,
-                        (int)N, k + h * d, (int)ld, 1.0f, dq + i0 * ld + h * d, (int)ld);
+                        (int)lp, k + h * d, (int)ld, 1.0f, dq + i0 * ld + h * d, (int)ld);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)N, (int)d, (int)nb, scale, dS,
-                        (int)N, q + i0 * ld + h * d, (int)ld, 1.0f, dk + h * d, (int)ld);
+                        (int)lp, qb, (int)ld, 1.0f, dk + h * d, (int)ld);
         }
+        if (acc)
+            for (size_t j = 0; j < N; j++)
+                for (size_t c = 0; c < d; c++) {
+                    dk[j * ld + h * d + c] += dKT[c * N + j];
+                    dv[j * ld + h * d + c] += dVT[c * N + j];
+                }
         flops_matmul(N, d, N);
         flops_matmul(N, N, d);
         flops_matmul(N, d, N);
         flops_matmul(N, d, N);
         flops_elem(2.0 * (double)N * N);
     }
+    mem_free(acc);
 }
 
 void attn_softmax_backward(float *dq, float *dk, float *dv, const float *dout, const float *save,

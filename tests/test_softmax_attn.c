@@ -1,6 +1,7 @@
-// Exact softmax attention: the sgemm kernel against the plain reference on awkward shapes
+// Exact softmax attention: the fast kernels against the plain reference on awkward shapes
 // (N not a multiple of anything, fused QKV stride), finite differences, proportional
-// attention (log s), and FLOP counts against the formula.
+// attention (log s), and FLOP counts against the formula. Head width d = 32 takes the fused
+// AVX-512 kernels (when built with AVX-512), every other d the sgemm path: both are covered.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -59,10 +60,24 @@ Test(attn_softmax, fast_matches_reference_awkward_shapes) {
     fast_vs_ref(130, 10, 2, 1);
 }
 
-static void gradcheck(int with_sizes) {
-    size_t N = 6, D = 6, H = 2, ld = 3 * D;
-    float qkv[6 * 18], out[36], R[36], g[6 * 18] = {0}, save[2 * 36], ls[6];
-    uint64_t s = 99 + (uint64_t)with_sizes;
+// d = 32: N = 1, below one 16-lane vector, one past a 64-row block / 64-column chunk, several
+// blocks with a ragged tail; 1, 2 and 3 heads; with and without log s.
+Test(attn_softmax, fused_d32_matches_reference_awkward_shapes) {
+    fast_vs_ref(1, 32, 1, 0);
+    fast_vs_ref(1, 64, 2, 1);
+    fast_vs_ref(7, 32, 1, 1);
+    fast_vs_ref(65, 64, 2, 0);
+    fast_vs_ref(65, 64, 2, 1);
+    fast_vs_ref(200, 96, 3, 1);
+    fast_vs_ref(333, 64, 2, 0);
+}
+
+static void gradcheck(size_t N, size_t D, size_t H, int with_sizes) {
+    size_t ld = 3 * D;
+    float *qkv = malloc(N * ld * sizeof(float)), *out = malloc(N * D * sizeof(float));
+    float *R = malloc(N * D * sizeof(float)), *g = calloc(N * ld, sizeof(float));
+    float *save = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float)), *ls = malloc(N * sizeof(float));
+    uint64_t s = 99 + (uint64_t)with_sizes + D;
     gc_fill(qkv, N * ld, &s, 1.5f);
     gc_fill(R, N * D, &s, 1.0f);
     for (size_t j = 0; j < N; j++) ls[j] = logf((float)(1 + j));
@@ -71,17 +86,21 @@ static void gradcheck(int with_sizes) {
     attn_softmax_backward(g, g + D, g + 2 * D, R, save, qkv, qkv + D, qkv + 2 * D, ld, c.log_s, N, D, H);
     size_t at;
     double e = gc_check(fwd_attn, &c, qkv, N * ld, g, out, R, N * D, 1e-2f, &at);
-    cr_expect(e < 1e-2, "softmax attention (sizes %d) FD error %g at row %zu col %zu", with_sizes, e, at / ld, at % ld);
+    cr_expect(e < 1e-2, "softmax attention D=%zu H=%zu (sizes %d) FD error %g at row %zu col %zu", D, H,
+              with_sizes, e, at / ld, at % ld);
+    free(qkv); free(out); free(R); free(g); free(save); free(ls);
 }
 
-Test(attn_softmax, finite_differences) { gradcheck(0); }
-Test(attn_softmax, finite_differences_with_sizes) { gradcheck(1); }
+Test(attn_softmax, finite_differences) { gradcheck(6, 6, 2, 0); }
+Test(attn_softmax, finite_differences_with_sizes) { gradcheck(6, 6, 2, 1); }
+Test(attn_softmax, finite_differences_d32) { gradcheck(5, 64, 2, 0); gradcheck(5, 32, 1, 1); }
 
 Test(attn_softmax, proportional_attention_equals_duplicated_tokens) {
     // A token of size 2 attends like two identical tokens of size 1 (ToMe's log s term).
     size_t D = 4, H = 1, ld = 3 * D;
-    float a[3 * 12], b[4 * 12], oa[3 * 4], ob[4 * 4], sa[3 * 9], sb[16], ls[3] = {0, logf(2.0f), 0};
+    float a[3 * 12], b[4 * 12], oa[3 * 4], ob[4 * 4], sa[256], sb[256], ls[3] = {0, logf(2.0f), 0};
     uint64_t s = 5;
+    cr_assert(attn_softmax_save_floats(4, D, H) <= 256);
     gc_fill(a, 36, &s, 1.0f);
     memcpy(b, a, 36 * sizeof(float));
     memcpy(b + 36, a + 12, 12 * sizeof(float));  // duplicate token 1
@@ -92,8 +111,9 @@ Test(attn_softmax, proportional_attention_equals_duplicated_tokens) {
 
 Test(attn_softmax, flop_count_formula) {
     size_t N = 9, D = 8, H = 2, d = 4, ld = 24;
-    float qkv[9 * 24] = {0}, out[72], save[2 * 81], g[9 * 24] = {0}, dout[72] = {0};
+    float qkv[9 * 24] = {0}, out[72], save[512], g[9 * 24] = {0}, dout[72] = {0};
     FlopCounter fc = {0};
+    cr_assert(attn_softmax_save_floats(N, D, H) <= 512);
     flops_install(&fc);
     attn_softmax_forward(out, save, qkv, qkv + D, qkv + 2 * D, ld, NULL, N, D, H);
     flops_install(NULL);
@@ -112,8 +132,8 @@ Test(attn_softmax, flop_count_formula) {
 // With several threads and no enclosing parallel region, forward spreads (head, row block) items
 // over threads with single-threaded BLAS: same numbers as one thread, bit for bit, also for a
 // last block shorter than the others (N = 200 = 3 x 64 + 8), and still matching the reference.
-Test(attn_softmax, forward_spread_over_threads_is_bitwise_equal) {
-    size_t N = 200, D = 16, H = 2, ld = 3 * D;
+static void spread_bitwise(size_t N, size_t D, size_t H) {
+    size_t ld = 3 * D;
     float *qkv = malloc(N * ld * sizeof(float)), *o1 = malloc(N * D * sizeof(float)), *o2 = malloc(N * D * sizeof(float));
     float *ref = malloc(N * D * sizeof(float));
     float *s1 = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float)), *s2 = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float));
@@ -127,10 +147,16 @@ Test(attn_softmax, forward_spread_over_threads_is_bitwise_equal) {
     threads_set(2);
     attn_softmax_forward(o2, s2, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
     threads_set(before);
-    cr_assert(memcmp(o1, o2, N * D * sizeof(float)) == 0, "outputs differ between 1 and 2 threads");
-    cr_assert(memcmp(s1, s2, attn_softmax_save_floats(N, D, H) * sizeof(float)) == 0, "saved P differs");
+    cr_assert(memcmp(o1, o2, N * D * sizeof(float)) == 0, "D=%zu: outputs differ between 1 and 2 threads", D);
+    // the saved statistics (row max, inverse sum: 2 H N floats); the rest of save is scratch
+    cr_assert(memcmp(s1, s2, 2 * H * N * sizeof(float)) == 0, "D=%zu: saved softmax statistics differ", D);
     attn_softmax_forward_ref(ref, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
     double e = max_rel(o2, ref, N * D);
-    cr_assert(e < 1e-5, "spread forward rel err %g", e);
+    cr_assert(e < 1e-5, "D=%zu: spread forward rel err %g", D, e);
     free(qkv); free(o1); free(o2); free(ref); free(s1); free(s2); free(ls);
+}
+
+Test(attn_softmax, forward_spread_over_threads_is_bitwise_equal) {
+    spread_bitwise(200, 16, 2);  // sgemm path
+    spread_bitwise(200, 64, 2);  // fused d = 32 path
 }
