@@ -246,9 +246,10 @@ static int fused_ok(size_t d) { return FUSED && d == FD; }
 static size_t blk_rows(size_t N) { return N < ROW_BLOCK ? N : ROW_BLOCK; }
 // (m, 1/l) per head and row, one block of scratch, and K^T, V^T for the fused kernels
 size_t attn_softmax_save_floats(size_t N, size_t D, size_t H) {
-    return 2 * H * N + blk_rows(N) * row_ld(N) + (fused_ok(D / H) ? 2 * D * pad_n(N) : 0);
+    return 2 * H * N + blk_rows(N) * row_ld(N) + (fused_ok(D / H) ? 4 * D * pad_n(N) : 0);
 }
-// Where K^T of head h starts in save (V^T of head h: H heads further on); fused kernels only.
+// Where K^T of head h starts in save; V^T of head h, K_h and V_h (row-major, contiguous) are
+// H, 2H and 3H heads further on. Fused kernels only.
 static size_t kt_off(size_t N, size_t d, size_t H, size_t h) {
     return 2 * H * N + blk_rows(N) * row_ld(N) + h * d * pad_n(N);
 }
@@ -319,7 +320,7 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
             }
             inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
         }
-        kB(out + i0 * D + h * d, D, P, lp, v + h * d, ld, nb, N, 1.0f, inv, 0);
+        kB(out + i0 * D + h * d, D, P, lp, save + kt_off(N, d, H, 3 * H + h), d, nb, N, 1.0f, inv, 0);
         return;
     }
 #endif
@@ -331,7 +332,8 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
 }
 
 // K^T and V^T of every head into save after the statistics and the scratch, each head's
-// (d, N) matrix in chunks of CHUNK columns ((d, CHUNK) contiguous), zero padded to pad_n(N).
+// (d, N) matrix in chunks of CHUNK columns ((d, CHUNK) contiguous), zero padded to pad_n(N);
+// then K_h and V_h as contiguous (N, d) copies (kB streams them; rows ld apart stalled it).
 static void pack_transposed(float *save, const float *k, const float *v, size_t ld, size_t N,
                             size_t D, size_t H) {
     // k,v (N, ld); per head h: KT_h, VT_h (pad_n(N) / CHUNK, d, CHUNK)
@@ -345,6 +347,12 @@ static void pack_transposed(float *save, const float *k, const float *v, size_t 
                 VT[at + c * CHUNK] = j < N ? v[j * ld + h * d + c] : 0.0f;
             }
         }
+        float *KR = save + kt_off(N, d, H, 2 * H + h), *VR = save + kt_off(N, d, H, 3 * H + h);
+        for (size_t j = 0; j < N; j++)
+            for (size_t c = 0; c < d; c++) {
+                KR[j * d + c] = k[j * ld + h * d + c];
+                VR[j * d + c] = v[j * ld + h * d + c];
+            }
     }
 }
 
@@ -435,7 +443,8 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
                 kC(dVT, N, P, lp, dO, D, nb, N, 1.0f);     // dV_h^T += (P_b^T dO_b)^T
                 kA(dS, lp, dO, D, VT, nb, N, 1.0f, NULL, EPI_NONE, NULL, NULL);  // dP_b = dO_b V_h^T
                 ds_rows(dS, P, lp, nb, N);
-                kB(dq + i0 * ld + h * d, ld, dS, lp, k + h * d, ld, nb, N, scale, NULL, 1);  // dQ_b += scale dS K_h
+                kB(dq + i0 * ld + h * d, ld, dS, lp, save + kt_off(N, d, H, 2 * H + h), d, nb, N, scale, NULL,
+                   1);  // dQ_b += scale dS K_h
                 kC(dKT, N, dS, lp, qb, ld, nb, N, scale);  // dK_h^T += scale (dS^T Q_b)^T
                 continue;
             }
