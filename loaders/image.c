@@ -89,11 +89,37 @@ static int check_dht(const char *name, const unsigned char *b, size_t p, size_t 
     return MB_OK;
 }
 
+// stb_image 2.27 finds markers in more places than a strict walk does (it resynchronises on any
+// 0xFF after an entropy-coded scan), so check_jpeg's walk can miss a DHT that stb will build
+// (fuzz_image: tests/fuzz-regressions/image-jpeg-dht-resync-over-256-codes.bin). This pass is
+// independent of any walk: every FF C4 in the file is read as a DHT segment and any table in it
+// claiming more than 256 codes is refused. Nothing else refuses here, so stray FF C4 bytes in
+// metadata cannot reject a valid image.
+static int check_every_dht(const char *name, const unsigned char *b, size_t n, char *err,
+                           size_t errlen) {
+    for (size_t i = 0; i + 4 <= n; i++) {
+        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        size_t end = i + 2 + len < n ? i + 2 + len : n;
+        for (size_t p = i + 4; p + 17 <= end;) {
+            size_t codes = 0;
+            for (int k = 1; k <= 16; k++) codes += b[p + (size_t)k];
+            if (codes > 256)
+                return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table with %zu codes "
+                               "(at most 256; corrupt)", name, p, codes);
+            p += 17 + codes;
+        }
+    }
+    return MB_OK;
+}
+
 // JPEG: markers from SOI; segments carry a 16-bit length; after SOS comes entropy-coded data in
 // which 0xFF is always followed by 0x00 or a restart marker, so the next real marker is found by
 // scanning. The image is complete only if the EOI marker (FF D9) is reached. Every DHT segment
 // met on the way is validated (check_dht).
 static int check_jpeg(const char *name, const unsigned char *b, size_t n, char *err, size_t errlen) {
+    int rc0 = check_every_dht(name, b, n, err, errlen);
+    if (rc0) return rc0;
     size_t off = 2, scan_start = 0;
     for (;;) {
         if (off >= n) break;

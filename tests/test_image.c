@@ -221,6 +221,11 @@ Test(image, fuzz_regressions_do_not_crash_or_leak) {
     Image img;
     cr_assert_eq(decode_file("tests/fuzz-regressions/image-bmp-unknown-compression.bin", &img), MB_ERR_DATA);
     cr_assert(strstr(err, ":30: BMP compression 4278190083 is not supported"), "%s", err);
+    // A DHT that stb_image reaches by resynchronising after a scan, where a strict marker walk
+    // does not look: refused before stb overflows its 257-entry size table.
+    cr_assert_eq(decode_file("tests/fuzz-regressions/image-jpeg-dht-resync-over-256-codes.bin", &img),
+                 MB_ERR_DATA);
+    cr_assert(strstr(err, "JPEG Huffman table with") && strstr(err, "codes (at most 256"), "%s", err);
 }
 
 // ---- folder per class
