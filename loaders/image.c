@@ -188,13 +188,19 @@ static int check_bmp(const char *name, const unsigned char *b, size_t n, char *e
         return mb_fail(err, errlen, MB_ERR_DATA, "%s:30: BMP compression %llu is not supported", name,
                        (unsigned long long)comp);
     if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE) return MB_OK;  // the size limit reports it
-    if (data_off < 14 + hsz) return MB_OK;
-    uint64_t stride = (w * bpp + 31) / 32 * 4, need = (uint64_t)data_off + stride * h;
+    // The header itself must be there, and pixels cannot start inside it: a pixel offset that
+    // points into the header made stb_image read (zero-filled) bytes past the end of a 37-byte
+    // file as a 4230 x 1798 image (fuzz_image: tests/fuzz-regressions/image-bmp-offset-in-header.bin).
+    if ((uint64_t)14 + hsz > n)
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: BMP header of %u bytes is cut short", name, n,
+                       14 + hsz);
+    uint64_t start = data_off < 14 + (uint64_t)hsz ? 14 + (uint64_t)hsz : data_off;
+    uint64_t stride = (w * bpp + 31) / 32 * 4, need = start + stride * h;
     if (need > n)
         return mb_fail(err, errlen, MB_ERR_DATA,
-                       "%s:%zu: BMP pixel data (%llu x %llu, %llu bit) needs bytes %u..%llu, the file "
+                       "%s:%zu: BMP pixel data (%llu x %llu, %llu bit) needs bytes %llu..%llu, the file "
                        "ends at byte %zu (cut short)", name, n, (unsigned long long)w,
-                       (unsigned long long)h, (unsigned long long)bpp, data_off,
+                       (unsigned long long)h, (unsigned long long)bpp, (unsigned long long)start,
                        (unsigned long long)need, n);
     return MB_OK;
 }
