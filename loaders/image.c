@@ -99,11 +99,12 @@ static int check_every_dht(const char *name, const unsigned char *b, size_t n, c
                            size_t errlen) {
     for (size_t i = 0; i + 4 <= n; i++) {
         if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
-        size_t end = i + 2 + len < n ? i + 2 + len : n;
-        for (size_t p = i + 4; p + 17 <= end;) {
+        // stb reads tables while the segment's declared length has bytes left, taking a table
+        // header from whatever follows, even past the segment or the file (which reads as 0).
+        size_t seg_end = i + 2 + ((size_t)b[i + 2] << 8 | b[i + 3]);
+        for (size_t p = i + 4; p < seg_end;) {
             size_t codes = 0;
-            for (int k = 1; k <= 16; k++) codes += b[p + (size_t)k];
+            for (size_t k = 1; k <= 16; k++) codes += p + k < n ? b[p + k] : 0;
             if (codes > 256)
                 return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table with %zu codes "
                                "(at most 256; corrupt)", name, p, codes);
