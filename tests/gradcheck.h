@@ -19,25 +19,36 @@ static inline double gc_loss(GcForward f, void *ctx, float *out, const float *R,
     return s;
 }
 
+// rms of the analytic gradient (+ a floor), the scale of the error measure.
+static inline double gc_rms(const float *analytic, size_t nx) {
+    double rms = 0.0;
+    for (size_t i = 0; i < nx; i++) rms += (double)analytic[i] * analytic[i];
+    return sqrt(rms / (double)(nx ? nx : 1)) + 1e-12;
+}
+
+// One element's central difference at step `step`, against its analytic gradient `a`:
+// |a - num| / (max(|a|, |num|) + rms), the scale-aware error both checks below use.
+static inline double gc_probe(GcForward f, void *ctx, float *x, size_t i, double a, float *out,
+                              const float *R, size_t nout, float step, double rms) {
+    float save = x[i];
+    float xp = save + step, xm = save - step;
+    x[i] = xp;
+    double lp = gc_loss(f, ctx, out, R, nout);
+    x[i] = xm;
+    double lm = gc_loss(f, ctx, out, R, nout);
+    x[i] = save;
+    double num = (lp - lm) / ((double)xp - (double)xm);
+    return fabs(a - num) / (fmax(fabs(a), fabs(num)) + rms);
+}
+
 // Checks analytic (nx) against central differences of x; returns the max error and where.
 static inline double gc_check(GcForward f, void *ctx, float *x, size_t nx, const float *analytic,
                               float *out, const float *R, size_t nout, float eps, size_t *where) {
-    double rms = 0.0;
-    for (size_t i = 0; i < nx; i++) rms += (double)analytic[i] * analytic[i];
-    rms = sqrt(rms / (double)(nx ? nx : 1)) + 1e-12;
+    double rms = gc_rms(analytic, nx);
     double worst = 0.0;
     if (where) *where = 0;
     for (size_t i = 0; i < nx; i++) {
-        float save = x[i];
-        float xp = save + eps, xm = save - eps;
-        x[i] = xp;
-        double lp = gc_loss(f, ctx, out, R, nout);
-        x[i] = xm;
-        double lm = gc_loss(f, ctx, out, R, nout);
-        x[i] = save;
-        double num = (lp - lm) / ((double)xp - (double)xm);
-        double a = analytic[i];
-        double err = fabs(a - num) / (fmax(fabs(a), fabs(num)) + rms);
+        double err = gc_probe(f, ctx, x, i, analytic[i], out, R, nout, eps, rms);
         if (err > worst) { worst = err; if (where) *where = i; }
     }
     f(ctx, out);
@@ -52,9 +63,7 @@ static inline double gc_check_piecewise(GcForward f, void *ctx, float *x, size_t
                                         const float *analytic, float *out, const float *R,
                                         size_t nout, float eps, double tol, size_t *where,
                                         size_t *retried) {
-    double rms = 0.0;
-    for (size_t i = 0; i < nx; i++) rms += (double)analytic[i] * analytic[i];
-    rms = sqrt(rms / (double)(nx ? nx : 1)) + 1e-12;
+    double rms = gc_rms(analytic, nx);
     double worst = 0.0;
     if (where) *where = 0;
     if (retried) *retried = 0;
@@ -63,16 +72,7 @@ static inline double gc_check_piecewise(GcForward f, void *ctx, float *x, size_t
         float step = eps;
         for (int k = 0; k < 3 && best > tol; k++, step /= 4.0f) {
             if (k == 1 && retried) (*retried)++;
-            float save = x[i];
-            float xp = save + step, xm = save - step;
-            x[i] = xp;
-            double lp = gc_loss(f, ctx, out, R, nout);
-            x[i] = xm;
-            double lm = gc_loss(f, ctx, out, R, nout);
-            x[i] = save;
-            double num = (lp - lm) / ((double)xp - (double)xm);
-            double err = fabs(analytic[i] - num) / (fmax(fabs(analytic[i]), fabs(num)) + rms);
-            best = fmin(best, err);
+            best = fmin(best, gc_probe(f, ctx, x, i, analytic[i], out, R, nout, step, rms));
         }
         if (best > worst) { worst = best; if (where) *where = i; }
     }
