@@ -29,6 +29,17 @@ void attn_softmax_backward_ref(float *dq, float *dk, float *dv, const float *dou
                                const float *k, const float *v, size_t ld, const float *log_s,
                                size_t N, size_t D, size_t H);
 
+// The same softmax attention, textbook ("dense") form: S and P of every head materialised,
+// P (H, N, N) kept in save for backward as autograd keeps it; backward scratch work is one
+// head's dP (N, N). Same FLOP count as the tiled kernel above (the default). -- core/attn_softmax_dense.c
+size_t attn_softmax_dense_save_floats(size_t N, size_t D, size_t H);  // H N N
+void attn_softmax_dense_forward(float *out, float *save, const float *q, const float *k, const float *v,
+                                size_t ld, const float *log_s, size_t N, size_t D, size_t H);
+size_t attn_softmax_dense_work_floats(size_t N);                        // N N
+void attn_softmax_dense_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,
+                                    const float *q, const float *k, const float *v, size_t ld,
+                                    const float *log_s, size_t N, size_t D, size_t H, float *work);
+
 // rho_q(Q) (rho_k(K)^T V): rho_q softmax over the d features of each query row, rho_k
 // softmax over the N tokens of each key column with + log s_j added first.  -- core/attn_efficient.c
 size_t attn_efficient_save_floats(size_t N, size_t D, size_t H);
