@@ -18,7 +18,8 @@
 
 #define SIM_BLOCK 32   // A rows per sgemm block of the global similarity matrix
 
-size_t merge_plan_work_floats(size_t N, size_t D) { return 2 * N * D + 3 * N + SIM_BLOCK * N; }
+// the metric and its next round (N x d each), sizes twice, best similarities, one similarity block
+size_t merge_plan_work_floats(size_t N, size_t D, size_t H) { return 2 * N * (D / H) + 3 * N + SIM_BLOCK * N; }
 size_t merge_plan_work_sizes(size_t N) { return 4 * N; }
 
 // L2-normalise n rows of width d in place (a zero row stays zero).
@@ -130,8 +131,8 @@ void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s
     for (size_t i = 0; i < N; i++) plan->dst[i] = i;
     if (n_target == N) return;
 
-    float *m = work, *m_next = work + N * D;
-    float *sz = m_next + N * D, *sz_next = sz + N, *best_sim = sz_next + N;
+    float *m = work, *m_next = work + N * d;
+    float *sz = m_next + N * d, *sz_next = sz + N, *best_sim = sz_next + N;
     float *simblk = best_sim + N;
     size_t *best_b = iwork, *order = iwork + N, *tmp = iwork + 2 * N, *out = iwork + 3 * N;
 

@@ -18,8 +18,8 @@ typedef struct {
 // (needed to carry the metric across rounds as size-weighted means). Each round removes
 // r = min(N_cur - n_target, |A|) tokens; round kind: `kind`, except that with MATCH_LOCAL a round
 // whose current N <= local_until uses global matching (MAELRE: local while N > D).
-// Ties are broken by lower index, deterministically. work: merge_plan_work_floats(N, D) floats.
-size_t merge_plan_work_floats(size_t N, size_t D);
+// Ties are broken by lower index, deterministically. work: merge_plan_work_floats(N, D, H) floats.
+size_t merge_plan_work_floats(size_t N, size_t D, size_t H);
 size_t merge_plan_work_sizes(size_t N);
 void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
                       size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,

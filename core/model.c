@@ -53,6 +53,7 @@ typedef struct {
     size_t xm;                               // (T_{b+1}, D); == xmid when the block does not merge
     size_t ln2_m, ln2_r, c, h, g;            // (T_{b+1}, ...)
     size_t mwork;                            // merge planner work
+    size_t rt;                               // inference: W_o / W_2 output of one row chunk
 } BlockLayout;
 
 typedef struct {
@@ -72,6 +73,7 @@ typedef struct {
     size_t g_dx0, g_dx1, g_dg, g_dh, g_dc, g_datt, g_dqkv, g_da, g_sm, g_dpool, g_dpln;
     size_t gw_total;
     size_t t_max, n_max, sm_max, nthr;
+    size_t chunk;     // inference: rows per chunk of the row-wise ops
 } Plan;
 
 struct Model {
@@ -126,6 +128,8 @@ int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
     if (c->classes < 2) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: classes %zu must be >= 2", c->classes);
     if (!(c->ln_eps > 0.0f)) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: ln_eps must be > 0");
     if ((unsigned)c->method >= METHOD_COUNT) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: unknown method %d", (int)c->method);
+    if ((unsigned)c->softmax_impl >= SOFTMAX_IMPL_COUNT)
+        return mb_fail(err, errlen, MB_ERR_USAGE, "model config: unknown softmax implementation %d", (int)c->softmax_impl);
     if (c->method == METHOD_LINFORMER && c->linformer_k == 0)
         return mb_fail(err, errlen, MB_ERR_USAGE, "model config: linformer_k must be > 0");
     if (c->method == METHOD_TOME && !(c->tome_r_frac >= 0.0f && c->tome_r_frac < 1.0f))
@@ -157,6 +161,14 @@ int method_parse(const char *s, Method *out) {
 const char *attn_kind_name(AttnKind k) {
     static const char *const names[ATTN_KIND_COUNT] = {"softmax", "linformer", "efficient"};
     return (unsigned)k < ATTN_KIND_COUNT ? names[k] : "?";
+}
+
+static const char *const SOFTMAX_IMPL_NAMES[SOFTMAX_IMPL_COUNT] = {"tiled", "dense"};
+const char *softmax_impl_name(SoftmaxImpl s) { return (unsigned)s < SOFTMAX_IMPL_COUNT ? SOFTMAX_IMPL_NAMES[s] : "?"; }
+int softmax_impl_parse(const char *s, SoftmaxImpl *out) {
+    for (int i = 0; i < SOFTMAX_IMPL_COUNT; i++)
+        if (!strcmp(s, SOFTMAX_IMPL_NAMES[i])) { *out = (SoftmaxImpl)i; return 0; }
+    return -1;
 }
 
 static size_t switch_threshold(const ModelConfig *c) {
@@ -207,8 +219,15 @@ static size_t attn_save_floats(const ModelConfig *c, AttnKind k, size_t n) {
     switch (k) {
     case ATTN_LINFORMER: return attn_linformer_save_floats(n, c->dim, c->heads, c->linformer_k);
     case ATTN_EFFICIENT: return attn_efficient_save_floats(n, c->dim, c->heads);
-    default: return attn_softmax_save_floats(n, c->dim, c->heads);
+    default:
+        return c->softmax_impl == SOFTMAX_DENSE ? attn_softmax_dense_save_floats(n, c->dim, c->heads)
+                                                : attn_softmax_save_floats(n, c->dim, c->heads);
     }
+}
+
+// Backward scratch of one softmax sample of n tokens.
+static size_t softmax_work_floats(const ModelConfig *c, size_t n) {
+    return c->softmax_impl == SOFTMAX_DENSE ? attn_softmax_dense_work_floats(n) : attn_softmax_work_floats(n);
 }
 
 // ---------------------------------------------------------------- parameter layout
@@ -315,9 +334,8 @@ int model_create(Model **out, const ModelConfig *cfg, uint64_t seed, char *err, 
     if (!m->tensors || !m->bp || !m->merges || !m->bl) { model_destroy(m); return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory creating the model"); }
     m->n_params = layout_params(cfg, m);
     m->params = mem_alloc(m->n_params * sizeof(float));
-    m->grads = mem_alloc(m->n_params * sizeof(float));
     m->decay = mem_alloc(m->n_params);
-    if (!m->params || !m->grads || !m->decay) {
+    if (!m->params || !m->decay) {
         model_destroy(m);
         return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for %zu parameters", layout_params(cfg, NULL));
     }
@@ -338,11 +356,19 @@ void model_destroy(Model *m) {
 }
 
 const ModelConfig *model_config(const Model *m) { return &m->cfg; }
+void model_set_softmax_impl(Model *m, SoftmaxImpl s) { if ((unsigned)s < SOFTMAX_IMPL_COUNT) m->cfg.softmax_impl = s; }
 size_t model_num_params(const Model *m) { return m->n_params; }
 float *model_params(Model *m) { return m->params; }
-float *model_grads(Model *m) { return m->grads; }
+// Gradients exist from the first forward that keeps activations (or the first model_grads
+// call) on: a model that only runs inference never holds them.
+static int ensure_grads(Model *m) {
+    if (m->grads) return MB_OK;
+    m->grads = mem_alloc(m->n_params * sizeof(float));  // zeroed by mem_alloc
+    return m->grads ? MB_OK : MB_ERR_NOMEM;
+}
+float *model_grads(Model *m) { return ensure_grads(m) == MB_OK ? m->grads : NULL; }
 const uint8_t *model_decay_mask(const Model *m) { return m->decay; }
-void model_zero_grad(Model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void model_zero_grad(Model *m) { if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float)); }
 AttnUsage model_last_usage(const Model *m) { return m->usage; }
 size_t model_num_tensors(const Model *m) { return m->n_tensors; }
 const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count) {
@@ -355,6 +381,13 @@ const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count
 // ---------------------------------------------------------------- batch planning
 
 static size_t up(size_t n) { return (n + ALIGN_F - 1) / ALIGN_F * ALIGN_F; }
+
+// Rows per chunk of inference's row-wise ops: a sixteenth of the tokens, at least 256 (small
+// chunks make the products too skinny for BLAS), at most all of them.
+static size_t row_chunk(size_t t_max) {
+    size_t ch = t_max / 16 > 256 ? t_max / 16 : 256;
+    return ch < t_max ? ch : (t_max ? t_max : 1);
+}
 
 // Plans token counts, kinds and arena layouts for samples of the given lengths. When ix is
 // NULL only the totals are computed (sizes come from a scratch copy of the counts).
@@ -398,41 +431,82 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
     size_t fo = 0;
     for (size_t b = 0; b <= B; b++) {
         size_t T = off[b * (n + 1) + n];
-        bl[b].x = fo;    fo += up(T * D);
+        if (keep) { bl[b].x = fo; fo += up(T * D); }
         bl[b].s = fo;    fo += up(T);
         bl[b].logs = fo; fo += up(T);
+    }
+    if (!keep) {
+        // Inference keeps no level: the residual stream is updated in place in region 0,
+        // and a merge writes its (shorter) output into the other region, so levels alternate
+        // between two regions only when blocks merge.
+        size_t rsz[2] = {t_max, 0};
+        for (size_t b = 0, r = 0; b < B; b++) {
+            if (merges[b]) r ^= 1;
+            size_t Tn = off[(b + 1) * (n + 1) + n];
+            if (Tn > rsz[r]) rsz[r] = Tn;
+        }
+        size_t base[2] = {fo, fo + up(rsz[0] * D)};
+        fo = base[1] + up(rsz[1] * D);
+        for (size_t b = 0, r = 0; b <= B; b++) {
+            bl[b].x = base[r];
+            if (b < B && merges[b]) r ^= 1;
+        }
     }
     P->pooled = fo; fo += up(n * D);
     P->lnf_m = fo;  fo += up(n);
     P->lnf_r = fo;  fo += up(n);
     P->pln = fo;    fo += up(n * D);
-    size_t temp_base = fo, temp_end = fo, sm_max = 0;
+    size_t temp_base = fo, temp_end = fo, sm_max = 0, any_merge = 0;
+    for (size_t b = 0; b < B; b++) any_merge |= merges[b];
+    size_t chunk = row_chunk(t_max), qkv0 = 0, att0 = 0, rows0 = 0;
+    if (!keep) {
+        // Inference temporaries, shared by every block: QKV and the attention output for all
+        // tokens (attention needs every key), the merge planner's work over the attention
+        // output (dead once W_o has read it), and the row-wise ops' scratch for one chunk of
+        // `chunk` rows (LN1 -> QKV, W_o -> residual, LN2 -> MLP -> residual run a chunk at a time).
+        size_t mw = any_merge ? up(merge_plan_work_floats(n_max, D, c->heads)) : 0;
+        qkv0 = fo;  fo += up(t_max * 3 * D);
+        att0 = fo;  fo += up(t_max * D) > mw ? up(t_max * D) : mw;
+        rows0 = fo; fo += 2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M);
+        temp_base = temp_end = fo;
+    }
     for (size_t b = 0; b < B; b++) {
         size_t *o = off + b * (n + 1);
         size_t T = o[n], Tn = off[(b + 1) * (n + 1) + n];
-        if (!keep) fo = temp_base;
         BlockLayout *L = &bl[b];
-        L->ln1_m = fo; fo += up(T);
-        L->ln1_r = fo; fo += up(T);
-        L->a = fo;     fo += up(T * D);
-        L->qkv = fo;   fo += up(T * 3 * D);
-        L->att = fo;   fo += up(T * D);
-        L->xmid = fo;  fo += up(T * D);
-        if (merges[b]) { L->xm = fo; fo += up(Tn * D); } else L->xm = L->xmid;
-        L->ln2_m = fo; fo += up(Tn);
-        L->ln2_r = fo; fo += up(Tn);
-        L->c = fo;     fo += up(Tn * D);
-        L->h = fo;     fo += up(Tn * M);
-        L->g = fo;     fo += up(Tn * M);
-        L->mwork = fo;
-        if (merges[b]) fo += up(merge_plan_work_floats(n_max, D));
+        if (keep) {
+            L->ln1_m = fo; fo += up(T);
+            L->ln1_r = fo; fo += up(T);
+            L->a = fo;     fo += up(T * D);
+            L->qkv = fo;   fo += up(T * 3 * D);
+            L->att = fo;   fo += up(T * D);
+            L->xmid = fo;  fo += up(T * D);
+            if (merges[b]) { L->xm = fo; fo += up(Tn * D); } else L->xm = L->xmid;
+            L->ln2_m = fo; fo += up(Tn);
+            L->ln2_r = fo; fo += up(Tn);
+            L->c = fo;     fo += up(Tn * D);
+            L->h = fo;     fo += up(Tn * M);
+            L->g = fo;     fo += up(Tn * M);
+            L->mwork = fo;
+            if (merges[b]) fo += up(merge_plan_work_floats(n_max, D, c->heads));
+        } else {  // chunk scratch: LN statistics, LN output (also W_o's and W_2's output), MLP hidden
+            fo = temp_base;
+            L->qkv = qkv0; L->att = att0; L->mwork = att0;
+            L->xmid = L->x;
+            L->xm = bl[b + 1].x;
+            L->ln1_m = L->ln2_m = rows0;
+            L->ln1_r = L->ln2_r = rows0 + up(chunk);
+            L->a = L->c = rows0 + 2 * up(chunk);
+            L->rt = rows0 + 2 * up(chunk) + up(chunk * D);
+            L->h = L->g = rows0 + 2 * up(chunk) + 2 * up(chunk * D);
+        }
         size_t save_base = fo, save_max = 0;
         for (size_t i = 0; i < n; i++) {
             size_t Ni = o[i + 1] - o[i];
             AttnKind k = block_kind(c, Ni);
             size_t sf = up(attn_save_floats(c, k, Ni));
             if (ix) { ix[P->kind + b * n + i] = (size_t)k; }
-            if (k == ATTN_SOFTMAX && attn_softmax_work_floats(Ni) > sm_max) sm_max = attn_softmax_work_floats(Ni);
+            if (k == ATTN_SOFTMAX && softmax_work_floats(c, Ni) > sm_max) sm_max = softmax_work_floats(c, Ni);
             if (keep) {
                 if (ix) ix[P->save + b * n + i] = fo;
                 fo += sf;
@@ -450,6 +524,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
     P->n_max = n_max;
     P->sm_max = sm_max;
     P->nthr = nthr;
+    P->chunk = chunk;
     if (keep) {
         size_t go = 0;
         P->g_dx0 = go;   go += up(t_max * D);
@@ -460,7 +535,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
         P->g_datt = go;  go += up(t_max * D);
         P->g_dqkv = go;  go += up(t_max * 3 * D);
         P->g_da = go;    go += up(t_max * D);
-        P->g_sm = go;    go += up(sm_max) * nthr;  // max attn_softmax_work_floats(N), per thread
+        P->g_sm = go;    go += up(sm_max) * nthr;  // max softmax_work_floats(N), per thread
         P->g_dpool = go; go += up(n * D);
         P->g_dpln = go;  go += up(n * D);
         P->gw_total = go;
@@ -473,8 +548,8 @@ size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training) {
     size_t np = layout_params(c, NULL);
     size_t bytes = sizeof(Model) + count_tensors(c) * sizeof(Tensor) + c->blocks * (sizeof(BlockParams) + 1)
                  + (c->blocks + 1) * sizeof(BlockLayout);
-    bytes += np * (2 * sizeof(float) + 1);         // params, grads, decay mask
-    if (training) bytes += 2 * np * sizeof(float);  // AdamW moments
+    bytes += np * (sizeof(float) + 1);             // params, decay mask
+    if (training) bytes += 3 * np * sizeof(float);  // grads, AdamW moments
     uint8_t *merges = malloc(c->blocks ? c->blocks : 1);
     BlockLayout *bl = malloc((c->blocks + 1) * sizeof *bl);
     if (!merges || !bl) { free(merges); free(bl); return (size_t)-1; }
@@ -515,7 +590,9 @@ static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, 
     AttnKind k = (AttnKind)ix[P->kind + bk * n + i];
     if (!dqkv) {
         float *out = A + L->att + o[i] * D;
-        if (k == ATTN_SOFTMAX) attn_softmax_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+        if (k == ATTN_SOFTMAX && c->softmax_impl == SOFTMAX_DENSE)
+            attn_softmax_dense_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+        else if (k == ATTN_SOFTMAX) attn_softmax_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
         else if (k == ATTN_EFFICIENT) attn_efficient_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
         else attn_linformer_forward(out, save, q, q + D, q + 2 * D, 3 * D, p + bp->E, p + bp->F,
                                     c->max_len, c->linformer_k, Ni, D, H);
@@ -523,7 +600,10 @@ static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, 
     }
     float *dq = dqkv + o[i] * 3 * D;
     const float *dout = datt + o[i] * D;
-    if (k == ATTN_SOFTMAX)
+    if (k == ATTN_SOFTMAX && c->softmax_impl == SOFTMAX_DENSE)
+        attn_softmax_dense_backward_ws(dq, dq + D, dq + 2 * D, dout, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H,
+                                       m->gw + P->g_sm + (size_t)tid * up(P->sm_max));
+    else if (k == ATTN_SOFTMAX)
         attn_softmax_backward_ws(dq, dq + D, dq + 2 * D, dout, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H,
                                  m->gw + P->g_sm + (size_t)tid * up(P->sm_max));
     else if (k == ATTN_EFFICIENT)
@@ -578,10 +658,105 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
 
 // ---------------------------------------------------------------- forward
 
+// The merge point of block bk: per sample, plan on this block's keys (MAELRE: local matching
+// while N > the switch threshold, global after; ToMe: global) and merge xmid into xm with the
+// sizes of the next level; without merging the sizes carry over.
+static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
+    const ModelConfig *c = &m->cfg;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = c->dim, H = c->heads;
+    const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
+    float *A = m->act;
+    size_t *ix = m->ix;
+    const size_t *o = ix + P->off + bk * (n + 1), *on = o + (n + 1);
+    size_t T = o[n], Tn = on[n];
+    const float *s = A + L->s, *qkv = A + L->qkv;
+    float *sn = A + Ln->s, *logsn = A + Ln->logs;
+    if (!m->merges[bk]) {
+        memcpy(sn, s, T * sizeof(float));
+        memcpy(logsn, A + L->logs, T * sizeof(float));
+        return;
+    }
+    size_t *dst = ix + ix[P->dst + bk];
+    MatchKind mk = c->method == METHOD_MAELRE ? MATCH_LOCAL : MATCH_GLOBAL;
+    size_t until = c->method == METHOD_MAELRE ? switch_threshold(c) : 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t Ni = o[i + 1] - o[i];
+        MergePlan mp = {Ni, on[i + 1] - on[i], dst + o[i]};
+        merge_plan_build(&mp, qkv + o[i] * 3 * D + D, 3 * D, s + o[i], Ni, D, H, mp.n_out, mk,
+                         c->local_window, until, A + L->mwork, ix + P->iwork);
+        merge_forward(xm + on[i] * D, sn + on[i], xmid + o[i] * D, s + o[i], &mp, D);
+    }
+    for (size_t t = 0; t < Tn; t++) logsn[t] = logf(sn[t]);
+}
+
+// Block bk keeping every activation for backward (the training layout of plan_batch).
+static void train_block(Model *m, size_t bk, int merged_before) {
+    const ModelConfig *c = &m->cfg;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = c->dim, M = c->mlp;
+    const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
+    const BlockParams *bp = &m->bp[bk];
+    const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
+    size_t T = o[n], Tn = on[n];
+    float *A = m->act, *p = m->params;
+    float *x = A + L->x, *xmid = A + L->xmid, *xm = A + L->xm, *xn = A + Ln->x;
+    layernorm_forward(A + L->a, A + L->ln1_m, A + L->ln1_r, x, p + bp->ln1_g, p + bp->ln1_b, T, D, c->ln_eps);
+    linear_forward(A + L->qkv, A + L->a, p + bp->wqkv, p + bp->bqkv, T, D, 3 * D);
+    run_samples(m, bk, merged_before, 0, NULL, NULL);
+    linear_forward(xmid, A + L->att, p + bp->wo, p + bp->bo, T, D, D);
+    residual_forward(xmid, x, T * D);
+    merge_point(m, bk, xmid, xm);
+    layernorm_forward(A + L->c, A + L->ln2_m, A + L->ln2_r, xm, p + bp->ln2_g, p + bp->ln2_b, Tn, D, c->ln_eps);
+    linear_forward(A + L->h, A + L->c, p + bp->w1, p + bp->b1, Tn, D, M);
+    gelu_forward(A + L->g, A + L->h, Tn * M);
+    linear_forward(xn, A + L->g, p + bp->w2, p + bp->b2, Tn, M, D);
+    residual_forward(xn, xm, Tn * D);
+}
+
+// Block bk for inference (plan_batch's layout without keep): the residual stream x is updated
+// in place; the row-wise ops run a chunk of rows at a time through small scratch; a merge
+// writes its output into the other residual region (Ln->x). Every element goes through the
+// same operations in the same order as in train_block (x + t == t + x), so the logits agree
+// with a forward that keeps activations, while the memory held is QKV and the attention
+// output for all tokens plus chunk scratch instead of every activation of every block.
+static void infer_block(Model *m, size_t bk, int merged_before) {
+    const ModelConfig *c = &m->cfg;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = c->dim, M = c->mlp, ch = P->chunk;
+    const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
+    const BlockParams *bp = &m->bp[bk];
+    const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
+    size_t T = o[n], Tn = on[n];
+    float *A = m->act, *p = m->params;
+    float *x = A + L->x, *xm = A + Ln->x, *qkv = A + L->qkv, *att = A + L->att;
+    float *mean = A + L->ln1_m, *rstd = A + L->ln1_r, *a = A + L->a, *t = A + L->rt, *h = A + L->h;
+    for (size_t r = 0; r < T; r += ch) {
+        size_t nr = T - r < ch ? T - r : ch;
+        layernorm_forward(a, mean, rstd, x + r * D, p + bp->ln1_g, p + bp->ln1_b, nr, D, c->ln_eps);
+        linear_forward(qkv + r * 3 * D, a, p + bp->wqkv, p + bp->bqkv, nr, D, 3 * D);
+    }
+    run_samples(m, bk, merged_before, 0, NULL, NULL);
+    for (size_t r = 0; r < T; r += ch) {
+        size_t nr = T - r < ch ? T - r : ch;
+        linear_forward(t, att + r * D, p + bp->wo, p + bp->bo, nr, D, D);
+        residual_forward(x + r * D, t, nr * D);
+    }
+    merge_point(m, bk, x, xm);  // xm == x when the block does not merge
+    for (size_t r = 0; r < Tn; r += ch) {
+        size_t nr = Tn - r < ch ? Tn - r : ch;
+        layernorm_forward(a, mean, rstd, xm + r * D, p + bp->ln2_g, p + bp->ln2_b, nr, D, c->ln_eps);
+        linear_forward(h, a, p + bp->w1, p + bp->b1, nr, D, M);
+        gelu_forward(h, h, nr * M);
+        linear_forward(t, h, p + bp->w2, p + bp->b2, nr, M, D);
+        residual_forward(xm + r * D, t, nr * D);
+    }
+}
+
 int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits,
                   char *err, size_t errlen) {
     const ModelConfig *c = &m->cfg;
-    size_t n = b->n, D = c->dim, M = c->mlp, H = c->heads, B = c->blocks;
+    size_t n = b->n, D = c->dim, B = c->blocks;
     if (n == 0) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: empty batch");
     if (c->vocab && !b->ids) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: model takes token ids but the batch has none");
     if (c->feat_dim && (!b->feats || b->feat_dim != c->feat_dim))
@@ -609,6 +784,7 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     if (!rc) rc = grow((void **)&m->ix, &m->ix_cap, P.ix_total, sizeof(size_t));
     if (!rc) rc = grow((void **)&m->act, &m->act_cap, P.act_total, sizeof(float));
     if (!rc && keep_for_backward) rc = grow((void **)&m->gw, &m->gw_cap, P.gw_total, sizeof(float));
+    if (!rc && keep_for_backward) rc = ensure_grads(m);
     if (!rc) rc = plan_batch(c, m->merges, n, len, keep_for_backward, &P, m->bl, m->ix);
     free(len);
     if (rc) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for activations (%zu floats)", P.act_total + P.gw_total);
@@ -630,43 +806,10 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
 
     int merged_before = 0;
     for (size_t bk = 0; bk < B; bk++) {
-        const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
-        const BlockParams *bp = &m->bp[bk];
-        const size_t *o = ix + P.off + bk * (n + 1), *on = o + (n + 1);
-        size_t T = o[n], Tn = on[n];
-        float *x = A + L->x, *s = A + L->s, *logs = A + L->logs;
-        float *qkv = A + L->qkv, *att = A + L->att, *xmid = A + L->xmid, *xm = A + L->xm;
-        layernorm_forward(A + L->a, A + L->ln1_m, A + L->ln1_r, x, p + bp->ln1_g, p + bp->ln1_b, T, D, c->ln_eps);
-        linear_forward(qkv, A + L->a, p + bp->wqkv, p + bp->bqkv, T, D, 3 * D);
         for (size_t i = 0; i < n; i++) m->usage.count[ix[P.kind + bk * n + i]]++;
-        (void)att; (void)logs; (void)H;
-        run_samples(m, bk, merged_before, 0, NULL, NULL);
-        linear_forward(xmid, att, p + bp->wo, p + bp->bo, T, D, D);
-        residual_forward(xmid, x, T * D);
-        float *sn = A + Ln->s, *logsn = A + Ln->logs;
-        if (m->merges[bk]) {
-            size_t *dst = ix + ix[P.dst + bk];
-            MatchKind mk = c->method == METHOD_MAELRE ? MATCH_LOCAL : MATCH_GLOBAL;
-            size_t until = c->method == METHOD_MAELRE ? switch_threshold(c) : 0;
-            for (size_t i = 0; i < n; i++) {
-                size_t Ni = o[i + 1] - o[i];
-                MergePlan mp = {Ni, on[i + 1] - on[i], dst + o[i]};
-                merge_plan_build(&mp, qkv + o[i] * 3 * D + D, 3 * D, s + o[i], Ni, D, H, mp.n_out, mk,
-                                 c->local_window, until, A + L->mwork, ix + P.iwork);
-                merge_forward(xm + on[i] * D, sn + on[i], xmid + o[i] * D, s + o[i], &mp, D);
-            }
-            for (size_t t = 0; t < Tn; t++) logsn[t] = logf(sn[t]);
-            merged_before = 1;
-        } else {
-            memcpy(sn, s, T * sizeof(float));
-            memcpy(logsn, logs, T * sizeof(float));
-        }
-        float *xn = A + Ln->x;
-        layernorm_forward(A + L->c, A + L->ln2_m, A + L->ln2_r, xm, p + bp->ln2_g, p + bp->ln2_b, Tn, D, c->ln_eps);
-        linear_forward(A + L->h, A + L->c, p + bp->w1, p + bp->b1, Tn, D, M);
-        gelu_forward(A + L->g, A + L->h, Tn * M);
-        linear_forward(xn, A + L->g, p + bp->w2, p + bp->b2, Tn, M, D);
-        residual_forward(xn, xm, Tn * D);
+        if (keep_for_backward) train_block(m, bk, merged_before);
+        else infer_block(m, bk, merged_before);
+        if (m->merges[bk]) merged_before = 1;
     }
     // pool -> LayerNorm -> head
     const BlockLayout *Lf = &m->bl[B];

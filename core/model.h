@@ -26,6 +26,10 @@
 typedef enum { METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE, METHOD_COUNT } Method;
 typedef enum { ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT, ATTN_KIND_COUNT } AttnKind;
 typedef enum { MATCH_GLOBAL = 0, MATCH_LOCAL } MatchKind;
+// How exact softmax attention is computed (same function, same FLOP count, different memory):
+// tiled (default) never holds N x N scores; dense materialises and saves P of every head
+// (H N^2 floats per sample and block), the textbook form PyTorch autograd runs.
+typedef enum { SOFTMAX_TILED = 0, SOFTMAX_DENSE, SOFTMAX_IMPL_COUNT } SoftmaxImpl;
 
 #define MODEL_MAX_STAGES 16
 
@@ -55,6 +59,8 @@ typedef struct {
     MaelreStage stages[MODEL_MAX_STAGES];
     size_t switch_threshold;  // maelre: efficient while N > threshold (0 means D)
     size_t local_window;      // maelre: local matching window w (default 8)
+    SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
+                              // property of the trained function, so not stored in checkpoints
 } ModelConfig;
 
 // Fills the SPEC §5 defaults (D=64, H=2, M=128, 4 blocks, maelre 4 stages of 1 block keep 1/4).
@@ -65,16 +71,22 @@ int model_config_check(const ModelConfig *c, char *err, size_t errlen);
 const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre"
 int method_parse(const char *s, Method *out); // 0 on success
 const char *attn_kind_name(AttnKind k);
+const char *softmax_impl_name(SoftmaxImpl s);      // "tiled", "dense"
+int softmax_impl_parse(const char *s, SoftmaxImpl *out); // 0 on success
 
 typedef struct Model Model;
 
 int model_create(Model **out, const ModelConfig *cfg, uint64_t seed, char *err, size_t errlen);
 void model_destroy(Model *m);
 const ModelConfig *model_config(const Model *m);
+// Chooses how a (loaded) model computes its softmax blocks; the function it computes is the same.
+void model_set_softmax_impl(Model *m, SoftmaxImpl s);
 
 // Flat parameter/gradient vectors sharing one layout (SPEC: one allocation per role).
 size_t model_num_params(const Model *m);
 float *model_params(Model *m);
+// Gradients are allocated (zeroed) by the first forward that keeps activations or the first
+// model_grads call, so an inference-only model never holds them; NULL when that allocation fails.
 float *model_grads(Model *m);
 // The named tensors of that layout, in order (checkpoints, fixtures and tests use the names:
 // "tok_emb" | "patch_w","patch_b"; "pos"; "blk<b>.{ln1_g,ln1_b,wqkv,bqkv,wo,bo,ln2_g,ln2_b,w1,b1,
@@ -86,7 +98,9 @@ const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count
 const uint8_t *model_decay_mask(const Model *m);
 
 // Forward over a packed batch; logits is n x classes. With keep_for_backward the activations
-// are kept for model_backward. Grows activation buffers as needed (MB_ERR_NOMEM on failure).
+// are kept for model_backward. Without it (inference) only the running residual stream, the
+// current block's QKV and attention output and a chunk of row-op scratch are held; the logits
+// are the same either way. Grows activation buffers as needed (MB_ERR_NOMEM on failure).
 int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits,
                   char *err, size_t errlen);
 // Mean softmax cross-entropy over the batch; writes dloss/dlogits when dlogits != NULL.

@@ -19,7 +19,7 @@ static void fill(float *x, size_t n, float scale, uint64_t *rng) {
 static MergePlan plan(size_t *dst, const float *k, size_t ld, const float *s, size_t N, size_t D,
                       size_t H, size_t target, MatchKind kind, size_t w, size_t local_until) {
     MergePlan p = {.dst = dst};
-    float *work = malloc((merge_plan_work_floats(N, D) + 1) * sizeof(float));
+    float *work = malloc((merge_plan_work_floats(N, D, H) + 1) * sizeof(float));
     size_t *iwork = malloc((merge_plan_work_sizes(N) + 1) * sizeof(size_t));
     merge_plan_build(&p, k, ld, s, N, D, H, target, kind, w, local_until, work, iwork);
     free(work);

@@ -454,3 +454,120 @@ Test(model, two_threads_deterministic_same_flops) {
             cr_expect(fabsf(l1[i] - l2a[i]) <= 1e-5f * (1 + fabsf(l1[i])), "%s logit %d: %g vs %g", nm, i, l1[i], l2a[i]);
     }
 }
+
+// A ragged batch of 955 tokens (600, 5, 350): more rows than one inference chunk (256), with
+// chunk boundaries inside samples.
+static Batch long_batch(int32_t *ids, size_t *offs) {
+    static const size_t lens[3] = {600, 5, 350};
+    offs[0] = 0;
+    for (size_t i = 0; i < 3; i++) offs[i + 1] = offs[i] + lens[i];
+    for (size_t t = 0; t < offs[3]; t++) ids[t] = (int32_t)((t * 7 + t / 5) % 7);
+    return (Batch){3, offs, ids, NULL, 0, NULL};
+}
+
+static void long_config(ModelConfig *c, Method m, SoftmaxImpl impl) {
+    model_config_default(c, m, 7, 0, 700, 3);
+    c->dim = 16; c->heads = 2; c->mlp = 24; c->blocks = 3;
+    c->linformer_k = 8;
+    c->tome_r_frac = 0.3f;
+    c->n_stages = 3;
+    for (size_t i = 0; i < 3; i++) c->stages[i] = (MaelreStage){1, 0.3f};
+    c->switch_threshold = 40;   // 600 -> 180 -> 54 efficient, -> 16 softmax; 5 tokens softmax throughout
+    c->softmax_impl = impl;
+}
+
+// Inference (no activations kept: residual stream in place, row ops in chunks) computes the
+// same logits and uses the same attention kinds as the training forward, for every method
+// and both softmax implementations.
+Test(model, inference_path_matches_training_forward) {
+    int32_t ids[955];
+    size_t offs[4];
+    Batch b = long_batch(ids, offs);
+    for (int mth = 0; mth < METHOD_COUNT; mth++)
+        for (int impl = 0; impl < SOFTMAX_IMPL_COUNT; impl++) {
+            ModelConfig c;
+            long_config(&c, (Method)mth, (SoftmaxImpl)impl);
+            Model *m;
+            char err[256];
+            cr_assert_eq(model_create(&m, &c, 6, err, sizeof err), MB_OK, "%s", err);
+            float lt[9], li[9];
+            cr_assert_eq(model_forward(m, &b, 1, lt, err, sizeof err), MB_OK, "%s", err);
+            AttnUsage ut = model_last_usage(m);
+            cr_assert_eq(model_forward(m, &b, 0, li, err, sizeof err), MB_OK, "%s", err);
+            AttnUsage ui = model_last_usage(m);
+            for (int k = 0; k < 9; k++)
+                cr_expect(fabsf(li[k] - lt[k]) <= 1e-6f * (1.0f + fabsf(lt[k])), "%s/%s logit %d: inference %.9g, training forward %.9g",
+                          method_name((Method)mth), softmax_impl_name((SoftmaxImpl)impl), k, li[k], lt[k]);
+            cr_expect_eq(memcmp(&ut, &ui, sizeof ut), 0, "%s: attention kinds differ", method_name((Method)mth));
+            if (mth == METHOD_MAELRE) cr_expect(ui.count[ATTN_EFFICIENT] > 0 && ui.count[ATTN_SOFTMAX] > 0);
+            model_destroy(m);
+        }
+}
+
+// Inference holds parameters and its lean activation layout only (no gradients): the allocator
+// sees what model_bytes_needed(..., 0) computes, within 5 %, and well under the training need.
+Test(model, inference_memory_matches_estimate_without_gradients) {
+    for (int mth = 0; mth < METHOD_COUNT; mth++) {
+        ModelConfig c;
+        long_config(&c, (Method)mth, SOFTMAX_TILED);
+        int32_t ids[600];
+        for (size_t t = 0; t < 600; t++) ids[t] = (int32_t)(t % 7);
+        size_t offs[2] = {0, 600};
+        Batch one = {1, offs, ids, NULL, 0, NULL};
+        char err[256];
+        size_t base = mem_current();
+        mem_reset_peak();
+        Model *m;
+        cr_assert_eq(model_create(&m, &c, 3, err, sizeof err), MB_OK);
+        float lg[3];
+        cr_assert_eq(model_forward(m, &one, 0, lg, err, sizeof err), MB_OK, "%s", err);
+        size_t used = mem_peak() - base;
+        size_t est = model_bytes_needed(&c, 600, 0);
+        cr_expect(est >= used - used / 20 && est <= used + used / 20, "%s: estimate %zu vs measured %zu",
+                  method_name((Method)mth), est, used);
+        size_t train_acts = model_bytes_needed(&c, 600, 1) - 3 * model_num_params(m) * sizeof(float);
+        cr_expect(used < train_acts, "%s: inference %zu bytes, training without grads/moments %zu",
+                  method_name((Method)mth), used, train_acts);
+        model_destroy(m);
+    }
+}
+
+// The dense (textbook) softmax implementation computes the same model: logits and every
+// gradient agree with the tiled default, for vanilla and for merged (proportional) attention.
+Test(model, dense_softmax_equals_tiled) {
+    int32_t ids[955];
+    size_t offs[4];
+    Batch b = long_batch(ids, offs);
+    int32_t labels[3] = {0, 2, 1};
+    b.labels = labels;
+    Method ms[2] = {METHOD_VANILLA, METHOD_TOME};
+    for (int k = 0; k < 2; k++) {
+        float lg[2][9], dl[9];
+        float *g[2];
+        size_t np = 0;
+        for (int impl = 0; impl < 2; impl++) {
+            ModelConfig c;
+            long_config(&c, ms[k], (SoftmaxImpl)impl);
+            Model *m;
+            char err[256];
+            cr_assert_eq(model_create(&m, &c, 8, err, sizeof err), MB_OK);
+            cr_assert_eq(model_forward(m, &b, 1, lg[impl], err, sizeof err), MB_OK, "%s", err);
+            model_loss(lg[impl], labels, 3, 3, dl);
+            model_backward(m, &b, dl);
+            np = model_num_params(m);
+            g[impl] = malloc(np * sizeof(float));
+            memcpy(g[impl], model_grads(m), np * sizeof(float));
+            model_destroy(m);
+        }
+        for (int i = 0; i < 9; i++)
+            cr_expect(fabsf(lg[0][i] - lg[1][i]) <= 1e-5f * (1 + fabsf(lg[0][i])), "%s logit %d: tiled %g dense %g",
+                      method_name(ms[k]), i, lg[0][i], lg[1][i]);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < np; i++) {
+            num += (double)(g[0][i] - g[1][i]) * (g[0][i] - g[1][i]);
+            den += (double)g[0][i] * g[0][i];
+        }
+        cr_expect(sqrt(num / den) < 1e-4, "%s: gradients differ, relative rms %g", method_name(ms[k]), sqrt(num / den));
+        free(g[0]); free(g[1]);
+    }
+}
