@@ -81,6 +81,7 @@ int cmd_eval(int argc, char **argv) {
     Model *m = NULL;
     SeqSet test = {0};
     if ((rc = model_load(&m, ckpt, err, sizeof err))) goto fail;
+    model_set_softmax_impl(m, t.model.softmax_impl);   // the task's (or --config's) choice
     if ((rc = runner_ensure_data(&t, root, stderr, err, sizeof err))) goto fail;
     const ModelConfig *c = model_config(m);
     if (!have_limit) limit = quick ? t.quick.test_limit : t.full.test_limit;

@@ -31,6 +31,9 @@ static void usage(FILE *f) {
         "  --seq-len LIST     sequence lengths, e.g. 1024,2048,4096 (default 1024,2048,4096)\n"
         "  --batch N          samples per pass (default 8)\n"
         "  --train            also measure a training step\n"
+        "  --softmax-impl L   tiled, dense or tiled,dense (default tiled): how exact softmax\n"
+        "                     attention is computed. dense materialises the N x N scores of every\n"
+        "                     head (the textbook form); its rows are named <method>-dense\n"
         "  --threads N        OpenMP/OpenBLAS threads (default 0 = all cores)\n"
         "  --mem-limit L      BYTES (suffixes K, M, G, T = powers of 1024), P%% of physical RAM,\n"
         "                     or 0 for none (default 80%%). Rows whose computed need\n"
@@ -150,18 +153,38 @@ static const char *mib(char *buf, size_t bytes) {
     return buf;
 }
 
+// Comma-separated softmax implementations, without repeats.
+static int parse_impls(const char *s, SoftmaxImpl *out, size_t *n) {
+    *n = 0;
+    char buf[64];
+    if (!s || strlen(s) >= sizeof buf) return -1;
+    strcpy(buf, s);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        SoftmaxImpl v;
+        if (softmax_impl_parse(tok, &v)) return -1;
+        int dup = 0;
+        for (size_t i = 0; i < *n; i++) dup |= out[i] == v;
+        if (!dup) out[(*n)++] = v;
+    }
+    return *n ? 0 : -1;
+}
+
 static void print_header(void) {
-    printf("%-9s %8s %5s %8s %10s %10s %11s %11s %10s %10s %8s %8s %4s %4s  %s\n", "method", "N", "batch",
+    printf("%-13s %8s %5s %8s %10s %10s %11s %11s %10s %10s %8s %8s %4s %4s  %s\n", "method", "N", "batch",
            "params", "GF_inf/s", "GF_trn/s", "peak_inf", "peak_trn", "inf_ms/s", "trn_ms/s", "GF/s_inf",
            "GF/s_trn", "soft", "eff", "status");
-    printf("%-9s %8s %5s %8s %10s %10s %11s %11s %10s %10s %8s %8s %4s %4s\n", "", "", "", "", "(GFLOP)",
+    printf("%-13s %8s %5s %8s %10s %10s %11s %11s %10s %10s %8s %8s %4s %4s\n", "", "", "", "", "(GFLOP)",
            "(GFLOP)", "(MiB)", "(MiB)", "", "", "", "", "blk", "blk");
 }
 
 static void print_row(const ProfileResult *r) {
     char a[32], b[32];
     int ran = r->status != PROFILE_SKIPPED && r->infer_reps;
-    printf("%-9s %8zu %5zu %8zu ", method_name(r->method), r->seq_len, r->batch, ran ? r->params : 0);
+    char name[32];
+    snprintf(name, sizeof name, "%s%s", method_name(r->method),
+             r->method != METHOD_LINFORMER && r->softmax_impl == SOFTMAX_DENSE ? "-dense" : "");
+    printf("%-13s %8zu %5zu %8zu ", name, r->seq_len, r->batch, ran ? r->params : 0);
     if (ran) printf("%10.4g ", r->flops_infer / 1e9); else printf("%10s ", "-");
     if (r->trained) printf("%10.4g ", r->flops_train / 1e9); else printf("%10s ", "-");
     printf("%11s ", r->peak_mem_infer ? mib(a, r->peak_mem_infer) : "-");
@@ -192,11 +215,35 @@ static int write_tables(const Table *t, const char *dir) {
     return MB_OK;
 }
 
+// Measures one (method, N) row, prints it and rewrites the tables with it.
+static int profile_row(const ProfileOptions *o, Method method, size_t n, Table *t, const char *out_dir,
+                       int *nomem) {
+    ProfileResult r;
+    char err[512] = "";
+    int rc = profile_measure(o, method, n, &r, err, sizeof err);
+    if (rc) {
+        if (rc != MB_ERR_INTERRUPTED) fprintf(stderr, "maelre-bench: %s N=%zu: %s\n", method_name(method), n, err);
+        return rc;
+    }
+    if (r.status == PROFILE_NOMEM) {
+        *nomem = 1;
+        fprintf(stderr, "maelre-bench: %s N=%zu: out of memory (computed need %zu bytes)\n", method_name(method), n,
+                o->train ? r.need_train : r.need_infer);
+    }
+    print_row(&r);
+    if (profile_table_add(t, &r, o->mem_limit)) {
+        fprintf(stderr, "maelre-bench: out of memory for the result table\n");
+        return MB_ERR_NOMEM;
+    }
+    return write_tables(t, out_dir);
+}
+
 int cmd_profile(int argc, char **argv) {
     ProfileOptions o;
     profile_options_default(&o);
     Method methods[METHOD_COUNT];
-    size_t n_methods = 0, seq[64], n_seq = 0, threads = 0;
+    size_t n_methods = 0, seq[64], n_seq = 0, threads = 0, n_impls = 1;
+    SoftmaxImpl impls[SOFTMAX_IMPL_COUNT] = {SOFTMAX_TILED};
     const char *out_dir = NULL;
     int have_limit = 0;
     parse_methods("all", methods, &n_methods);
@@ -215,6 +262,8 @@ int cmd_profile(int argc, char **argv) {
         } else if (!strcmp(a, "--seq-len")) {
             if (parse_size_list(v, seq, 64, &n_seq))
                 return bad("--seq-len: '%s' is not a comma-separated list of positive integers (at most 64)", v);
+        } else if (!strcmp(a, "--softmax-impl")) {
+            if (parse_impls(v, impls, &n_impls)) return bad("--softmax-impl: '%s' is not tiled, dense or tiled,dense", v);
         } else if (!strcmp(a, "--batch")) {
             if (parse_size(v, &o.batch) || o.batch == 0 || o.batch > 1000000)
                 return bad("--batch: '%s' is not a positive integer", v);
@@ -268,28 +317,10 @@ int cmd_profile(int argc, char **argv) {
     int rc = MB_OK, nomem = 0;
     print_header();
     for (size_t mi = 0; mi < n_methods && !rc; mi++) {
-        for (size_t si = 0; si < n_seq && !rc; si++) {
-            ProfileResult r;
-            char err[512] = "";
-            rc = profile_measure(&o, methods[mi], seq[si], &r, err, sizeof err);
-            if (rc) {
-                if (rc != MB_ERR_INTERRUPTED)
-                    fprintf(stderr, "maelre-bench: %s N=%zu: %s\n", method_name(methods[mi]), seq[si], err);
-                break;
-            }
-            if (r.status == PROFILE_NOMEM) {
-                nomem = 1;
-                fprintf(stderr, "maelre-bench: %s N=%zu: out of memory (computed need %zu bytes)\n",
-                        method_name(methods[mi]), seq[si], o.train ? r.need_train : r.need_infer);
-            }
-            print_row(&r);
-            if (profile_table_add(t, &r, o.mem_limit)) {
-                fprintf(stderr, "maelre-bench: out of memory for the result table\n");
-                rc = MB_ERR_NOMEM;
-                break;
-            }
-            int wrc = write_tables(t, out_dir);
-            if (wrc) rc = wrc;
+        size_t ni = methods[mi] == METHOD_LINFORMER ? 1 : n_impls;  // linformer has no softmax block
+        for (size_t ii = 0; ii < ni && !rc; ii++) {
+            o.softmax_impl = impls[ii];
+            for (size_t si = 0; si < n_seq && !rc; si++) rc = profile_row(&o, methods[mi], seq[si], t, out_dir, &nomem);
         }
     }
     sigaction(SIGINT, &old, NULL);

@@ -278,7 +278,9 @@ int profile_measure(const ProfileOptions *o, Method method, size_t n, ProfileRes
         return mb_fail(err, errlen, MB_ERR_USAGE, "profile: sequence length, batch and vocab must be > 0");
     ModelConfig cfg;
     model_config_default(&cfg, method, o->vocab, 0, n, o->classes);
+    cfg.softmax_impl = o->softmax_impl;
     if (o->configure) o->configure(o->configure_ctx, &cfg);
+    r->softmax_impl = cfg.softmax_impl;
     int rc = model_config_check(&cfg, err, errlen);
     if (rc) return rc;
     r->need_infer = mul_sat(model_bytes_needed(&cfg, n, 0), o->batch);
@@ -319,7 +321,7 @@ static const char *const k_columns[] = {
     // beyond the list: spread, repetitions, the computed need and the limit
     "blocks_linformer", "macs_train_per_sample", "infer_ms_min", "infer_ms_max", "infer_reps",
     "train_ms_min", "train_ms_max", "train_reps", "bytes_needed_infer", "bytes_needed_train",
-    "mem_limit_bytes",
+    "mem_limit_bytes", "variant", "softmax_impl",
 };
 
 Table *profile_table_new(void) { return table_new(k_columns, sizeof k_columns / sizeof k_columns[0]); }
@@ -328,6 +330,11 @@ int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit) {
     size_t i = table_add_row(t);
     int rc = 0;
     rc |= table_set_str(t, i, "method", method_name(r->method));
+    char variant[32];
+    int dense = r->method != METHOD_LINFORMER && r->softmax_impl == SOFTMAX_DENSE;
+    snprintf(variant, sizeof variant, "%s%s", method_name(r->method), dense ? "-dense" : "");
+    rc |= table_set_str(t, i, "variant", variant);
+    if (r->method != METHOD_LINFORMER) rc |= table_set_str(t, i, "softmax_impl", softmax_impl_name(r->softmax_impl));
     rc |= table_set_num(t, i, "seq_len", (double)r->seq_len);
     rc |= table_set_num(t, i, "batch", (double)r->batch);
     rc |= table_set_num(t, i, "threads", (double)r->threads);

@@ -35,6 +35,7 @@ typedef struct {
     volatile sig_atomic_t *stop;   // set (e.g. by SIGINT) to stop between repetitions; may be NULL
     void (*progress)(void *ctx, const char *msg);   // optional progress lines (the CLI prints them)
     void *progress_ctx;
+    SoftmaxImpl softmax_impl;   // how softmax blocks are computed (tiled; dense = textbook N x N)
     // Optional: adjust the default config before use (e.g. MAELRE stages); may be NULL.
     void (*configure)(void *ctx, ModelConfig *cfg);
     void *configure_ctx;
@@ -49,6 +50,7 @@ typedef enum {
 
 typedef struct {
     Method method;
+    SoftmaxImpl softmax_impl;
     size_t seq_len, batch;
     int threads, trained;       // trained: a training step was measured
     size_t params;
@@ -72,6 +74,8 @@ int profile_measure(const ProfileOptions *o, Method method, size_t n, ProfileRes
                     char *err, size_t errlen);
 
 // The output table: the columns of `maelre-bench profile` (CSV order), one row per result.
+// `variant` names the series: the method, with "-dense" appended when its softmax blocks ran
+// the dense implementation (e.g. "vanilla-dense"); `softmax_impl` is empty for linformer.
 Table *profile_table_new(void);
 int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit);
 

@@ -425,6 +425,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     size_t base_i = mem_current();
     mem_reset_peak();
     if (ckpt_path && (rc = model_load(&m, ckpt_path, err, errlen))) goto done;
+    if (ckpt_path) model_set_softmax_impl(m, cfg.softmax_impl);   // not in the checkpoint
     if (!ckpt_path) base_i = mem_current();   // model already resident: count activations only
     if (stopped(rs)) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); goto done; }
     EvalResult ev;
@@ -471,6 +472,7 @@ static cJSON *model_json(const ModelConfig *c) {
     cJSON_AddNumberToObject(j, "blocks", (double)c->blocks);
     cJSON_AddNumberToObject(j, "classes", (double)c->classes);
     cJSON_AddNumberToObject(j, "ln_eps", c->ln_eps);
+    if (c->method != METHOD_LINFORMER) cJSON_AddStringToObject(j, "softmax_impl", softmax_impl_name(c->softmax_impl));
     if (c->method == METHOD_LINFORMER) {
         cJSON_AddNumberToObject(j, "linformer_k", (double)c->linformer_k);
         cJSON_AddBoolToObject(j, "linformer_share_ef", c->linformer_share_ef);

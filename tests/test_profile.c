@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "core/attention.h"
 #include "core/model.h"
 #include "results/table.h"
 
@@ -224,6 +225,39 @@ Test(profile, mem_limit_skips_with_computed_bytes, .timeout = 60) {
     free(dir);
 }
 
+// --softmax-impl tiled,dense: softmax-using methods get a second row named <method>-dense with
+// the same FLOPs and at least the H N^2 floats of saved P more inference memory; linformer,
+// which has no softmax block, runs once.
+Test(profile, dense_softmax_rows, .timeout = 60) {
+    char *dir = tmpdir();
+    const char *args[] = {"profile", "--method", "vanilla,linformer,maelre", "--softmax-impl", "tiled,dense",
+                          "--seq-len", "256", "--batch", "1", "--threads", "1", "--min-time", "0",
+                          "--min-reps", "1", "--out", dir, NULL};
+    cr_assert_eq(run_cli(args), 0);
+    Table *t = read_csv(dir);
+    cr_assert_eq(table_rows(t), 5);
+    size_t rv = 0, rd = 0, nl = 0;
+    for (size_t r = 0; r < table_rows(t); r++) {
+        const char *v = table_get_str(t, r, "variant"), *im = table_get_str(t, r, "softmax_impl");
+        cr_assert(v, "row %zu has no variant", r);
+        if (!strcmp(v, "vanilla")) { rv = r; cr_assert_str_eq(im, "tiled"); }
+        if (!strcmp(v, "vanilla-dense")) { rd = r; cr_assert_str_eq(im, "dense"); }
+        if (!strcmp(v, "linformer")) { nl++; cr_assert(is_unset(t, r, "softmax_impl")); }
+    }
+    cr_assert_eq(nl, 1);
+    cr_assert_str_eq(table_get_str(t, rd, "method"), "vanilla");
+    cr_assert_eq(num(t, rv, "flops_infer_per_sample"), num(t, rd, "flops_infer_per_sample"));
+    double extra = num(t, rd, "peak_mem_infer_bytes") - num(t, rv, "peak_mem_infer_bytes");
+    // per block the dense kernel saves P (H N^2 floats) where the tiled one keeps statistics,
+    // one block of scores and packed K, V: the difference of the two save sizes, at least
+    double diff = 4.0 * ((double)attn_softmax_dense_save_floats(256, 64, 2) - (double)attn_softmax_save_floats(256, 64, 2));
+    cr_assert_gt(diff, 0);
+    cr_assert_geq(extra, diff, "dense holds %g more bytes, its save alone is %g bytes bigger", extra, diff);
+    table_free(t);
+    rm_dir(dir);
+    free(dir);
+}
+
 Test(profile, bad_arguments_exit_2) {
     const char *cases[][8] = {
         {"profile", "--seq-len", "64", NULL},                                    // no --out
@@ -237,6 +271,7 @@ Test(profile, bad_arguments_exit_2) {
         {"profile", "--mem-limit", "150%", "--out", "/tmp/x", NULL},
         {"profile", "--mem-limit", "12Q", "--out", "/tmp/x", NULL},
         {"profile", "--threads", "two", "--out", "/tmp/x", NULL},
+        {"profile", "--softmax-impl", "sparse", "--out", "/tmp/x", NULL},
         {"profile", "--frobnicate", "--out", "/tmp/x", NULL},
         {"profile", "--out", NULL},                                              // value missing
     };
