@@ -106,10 +106,13 @@ static void fmt_acc(char *buf, size_t n, double acc, double err) {
 // Summaries
 
 int report_method_rank(const char *m) {
+    // a profile variant "<method>-dense" (dense softmax) sorts right after its method
     static const char *order[] = {"vanilla", "linformer", "tome", "maelre"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(m, order[i])) return i;
-    return 4;
+    for (int i = 0; i < 4; i++) {
+        size_t n = strlen(order[i]);
+        if (!strncmp(m, order[i], n) && (!m[n] || !strcmp(m + n, "-dense"))) return 2 * i + (m[n] != 0);
+    }
+    return 8;
 }
 
 static int cmp_summary(const void *a, const void *b) {
@@ -345,7 +348,8 @@ static int profile_section(Md *m, const Table *p, const MdReportInfo *info) {
         size_t k = 0;
         for (size_t r = 0; r < rows; r++) {
             if (get(p, r, "seq_len") != lens[li]) continue;
-            const char *me = table_get_str(p, r, "method");
+            const char *me = table_get_str(p, r, "variant");   // method, or method-dense
+            if (!me) me = table_get_str(p, r, "method");        // profiles from before variants
             pr[k++] = (ProfRow){r, me ? me : "?", get(p, r, "batch"), get(p, r, "threads")};
         }
         qsort(pr, k, sizeof *pr, cmp_profrow);

@@ -29,7 +29,8 @@ typedef struct {
 // method).
 int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, size_t errlen);
 
-// Rank of a method in tables and legends (vanilla 0, linformer 1, tome 2, maelre 3, others 4).
+// Rank of a method in tables and legends (vanilla 0, linformer 2, tome 4, maelre 6, each
+// "<method>-dense" profile variant one after its method, others 8).
 int report_method_rank(const char *method);
 
 typedef struct {

@@ -222,15 +222,15 @@ static void script_head(Txt *s, const char *base, const char *what) {
 static const char *method_color(const char *m, size_t i) {
     static const char *known[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00"};   // Okabe-Ito
     static const char *other[] = {"#CC79A7", "#56B4E9", "#000000", "#999999", "#F0E442"};
-    int r = report_method_rank(m);
-    return r < 4 ? known[r] : other[i % 5];
+    int r = report_method_rank(m);   // even: a method; odd: its -dense variant (own colour)
+    return r < 8 ? (r % 2 ? other[r / 2] : known[r / 2]) : other[i % 5];
 }
 
 static int method_point(const char *m, size_t i) {
     static const int known[] = {7, 5, 9, 13};
     static const int other[] = {11, 15, 3, 1, 2};
     int r = report_method_rank(m);
-    return r < 4 ? known[r] : other[i % 5];
+    return r < 8 ? known[r / 2] : other[i % 5];   // a -dense variant keeps its method's marker
 }
 
 // The open variant of a filled point type (training series), the type itself otherwise.
@@ -341,7 +341,8 @@ int plot_scaling(const char *gnuplot, const char *outdir, const Table *p, int me
     // Smallest batch per method first.
     size_t k = 0;
     for (size_t r = 0; r < rows; r++) {
-        const char *m = table_get_str(p, r, "method"), *st = table_get_str(p, r, "status");
+        const char *m = table_get_str(p, r, "variant"), *st = table_get_str(p, r, "status");
+        if (!m) m = table_get_str(p, r, "method");   // one series per variant (method or method-dense)
         double len = num(p, r, "seq_len");
         if (!m || !(len > 0)) continue;
         int infer_ok = !st || !strcmp(st, "ok") || !strcmp(st, "train-skipped");
