@@ -55,6 +55,15 @@ void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *do
                                 const float *save, const float *q, const float *k, const float *v,
                                 size_t ld, const float *log_s, size_t N, size_t D, size_t H,
                                 float *work);
+// Inference form: the same output as attn_efficient_forward (to ~1e-6 relative; chunked
+// accumulation of the context rounds differently) and the same FLOP count, keeping nothing for
+// backward. work is caller scratch of attn_efficient_infer_work_floats() floats, bounded
+// independently of N (one head's d x d context plus one chunk of at most 256 rows); its
+// contents on entry do not matter.
+size_t attn_efficient_infer_work_floats(size_t N, size_t D, size_t H);
+void attn_efficient_forward_infer(float *out, float *work, const float *q, const float *k,
+                                  const float *v, size_t ld, const float *log_s, size_t N, size_t D,
+                                  size_t H);
 
 // softmax(Q (E K)^T / sqrt(d)) (F V); E, F are (kp, n_max) row-major, shared by the heads,
 // only their first N columns used. dE, dF accumulate (same layout).   -- core/attn_linformer.c

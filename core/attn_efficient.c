@@ -78,6 +78,17 @@ static void softmax_cols(float *restrict p, const float *restrict k, size_t ld,
     }
 }
 
+// Analytic forward cost, shared by attn_efficient_forward and attn_efficient_forward_infer (same
+// math, so the same count). Per head: two softmaxes over N*d (2 per element), the optional
+// log s add (1 per element), C = Pk^T V and out = Pq C.
+static void count_forward_flops(size_t N, size_t d, size_t H, int has_log_s) {
+    for (size_t h = 0; h < H; h++) {
+        flops_elem((has_log_s ? 5.0 : 4.0) * (double)N * (double)d);
+        flops_matmul(d, d, N);
+        flops_matmul(N, d, d);
+    }
+}
+
 void attn_efficient_forward(float *out, float *save, const float *q, const float *k, const float *v,
                             size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
     // q,k,v (N,D) stride ld, log_s (N) or NULL, out (N,D) stride D, save H*(2Nd + d*d)
@@ -96,12 +107,7 @@ void attn_efficient_forward(float *out, float *save, const float *q, const float
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)d, 1.0f, Pq,
                     (int)d, C, (int)d, 0.0f, out + h * d, (int)D);
     }
-    // per head: two softmaxes over N*d, optional log s add, two products
-    for (size_t h = 0; h < H; h++) {
-        flops_elem((log_s ? 5.0 : 4.0) * (double)N * (double)d);
-        flops_matmul(d, d, N);
-        flops_matmul(N, d, d);
-    }
+    count_forward_flops(N, d, H, log_s != NULL);
 }
 
 // Plain backward kernel: loops only and O(d) stack, no heap. It is the reference the BLAS path is
@@ -240,4 +246,86 @@ void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout,
     }
     attn_efficient_backward_ws(dq, dk, dv, dout, save, q, k, v, ld, log_s, N, D, H, work);
     mem_free(work);
+}
+
+// ---------------------------------------------------------------- inference form
+// The forward above keeps Pq, Pk (N, d) and C (d, d) of every head for backward. Inference needs
+// none of it, so this form streams over row chunks of EFF_INFER_ROWS tokens and holds one head's
+// C (d, d) and one chunk (rows, d) at a time: work = d*d + min(N, EFF_INFER_ROWS)*d floats,
+// independent of N once N >= EFF_INFER_ROWS (256 rows: 8 K floats = 32 KiB at d = 32, so the
+// chunk stays in L2). Per head:
+//   1. mx[c] = max_j (K[j][c] + log s_j)                       (one sweep over K_h)
+//   2. per chunk: E = exp(K_chunk + log s - mx) (rows, d), sum[c] += column sums of E (double,
+//      row order), Cu += E^T V_chunk (sgemm, beta = 1); then C = diag(1/sum) Cu
+//   3. per chunk: out_chunk = rho_q(Q_chunk) C                 (sgemm)
+// E and sum are bitwise the forward's (same float ops, same order), and so is rho_q(Q). The
+// forward normalises Pk = E / sum before its one N-long product; here the normalisation is
+// applied to the d x d result and the product is accumulated chunk by chunk, so C, and the
+// output, differ from the forward's in the last bits only (~1e-7 relative; the tests bound
+// the output difference at 2e-6). Doing the normalisation on C saves a second exp of K.
+// Deterministic for a fixed thread count: element-wise loops split rows statically, the column
+// sums run on one thread in row order, and BLAS sees the same calls in the same order.
+#define EFF_INFER_ROWS 256
+
+size_t attn_efficient_infer_work_floats(size_t N, size_t D, size_t H) {
+    size_t d = D / H, rows = N < EFF_INFER_ROWS ? N : EFF_INFER_ROWS;
+    return d * d + rows * d;
+}
+
+void attn_efficient_forward_infer(float *out, float *work, const float *q, const float *k,
+                                  const float *v, size_t ld, const float *log_s, size_t N, size_t D,
+                                  size_t H) {
+    // q,k,v (N,D) stride ld, log_s (N) or NULL, out (N,D) stride D,
+    // work d*d + min(N,256)*d: C (d,d) then one chunk E or rho_q(Q) (rows,d)
+    if (N == 0) return;
+    size_t d = D / H;
+    float *C = work, *E = work + d * d;
+    float mx[d], inv[d];
+    double sum[d];
+    for (size_t h = 0; h < H; h++) {
+        const float *qh = q + h * d, *kh = k + h * d, *vh = v + h * d;
+        // pass 1: column maxima of K_h + log s (hand-written: BLAS has no reductions like this)
+        for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
+        for (size_t j = 0; j < N; j++) {
+            float ls = log_s ? log_s[j] : 0.0f;
+            const float *kj = kh + j * ld;
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) {
+                float z = kj[c] + ls;
+                mx[c] = z > mx[c] ? z : mx[c];
+            }
+        }
+        // pass 2: unnormalised context Cu = sum over chunks of E_chunk^T V_chunk
+        for (size_t c = 0; c < d * d; c++) C[c] = 0.0f;
+        for (size_t j0 = 0; j0 < N; j0 += EFF_INFER_ROWS) {
+            size_t r = N - j0 < EFF_INFER_ROWS ? N - j0 : EFF_INFER_ROWS;
+            #pragma omp parallel for schedule(static) if (r >= PAR_MIN_ROWS)
+            for (size_t i = 0; i < r; i++) {
+                float ls = log_s ? log_s[j0 + i] : 0.0f;
+                const float *kj = kh + (j0 + i) * ld;
+                float *ei = E + i * d;
+                for (size_t c = 0; c < d; c++) ei[c] = expf((kj[c] + ls) - mx[c]);
+            }
+            for (size_t j = 0; j < r * d; j += d) {
+                #pragma omp simd
+                for (size_t c = 0; c < d; c++) sum[c] += E[j + c];
+            }
+            // C (d,d) += E^T (d,r) V_chunk (r,d)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)r, 1.0f, E,
+                        (int)d, vh + j0 * ld, (int)ld, 1.0f, C, (int)d);
+        }
+        for (size_t c = 0; c < d; c++) inv[c] = (float)(1.0 / sum[c]);
+        for (size_t c = 0; c < d; c++) {
+            #pragma omp simd
+            for (size_t e = 0; e < d; e++) C[c * d + e] *= inv[c];
+        }
+        // pass 3: out_chunk (r,d) = rho_q(Q_chunk) (r,d) C (d,d)
+        for (size_t i0 = 0; i0 < N; i0 += EFF_INFER_ROWS) {
+            size_t r = N - i0 < EFF_INFER_ROWS ? N - i0 : EFF_INFER_ROWS;
+            softmax_rows(E, qh + i0 * ld, ld, r, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)d, (int)d, 1.0f, E,
+                        (int)d, C, (int)d, 0.0f, out + i0 * D + h * d, (int)D);
+        }
+    }
+    count_forward_flops(N, d, H, log_s != NULL);
 }

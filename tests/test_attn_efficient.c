@@ -249,3 +249,124 @@ Test(attn_efficient, linear_flops_and_no_quadratic_memory) {
     cr_assert_eq(mem_current(), base, "workspace freed");
     free(qkv); free(dqkv); free(out); free(save);
 }
+
+// ---------------------------------------------------------------- inference form
+
+// Max |a - b| / max(max |b|, 1e-6) between two float outputs.
+static double rel_err_f(const float *a, const float *b, size_t n) {
+    double num = 0, den = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return num / den;
+}
+
+// attn_efficient_forward_infer vs attn_efficient_forward on one shape: outputs within 2e-6
+// relative, FLOPs and MACs equal. work is malloc'ed at exactly the advertised size (ASan sees
+// any overrun) and filled with NaN (stale contents must not leak into the output). Returns the
+// error.
+static double check_infer(size_t N, size_t D, size_t H, int with_sizes, uint64_t seed) {
+    uint64_t rng = seed;
+    size_t ld = 3 * D;
+    float *qkv = malloc(N * ld * sizeof(float)), *ls = malloc(N * sizeof(float));
+    float *o1 = malloc(N * D * sizeof(float)), *o2 = malloc(N * D * sizeof(float));
+    float *save = malloc(attn_efficient_save_floats(N, D, H) * sizeof(float));
+    size_t nw = attn_efficient_infer_work_floats(N, D, H);
+    float *work = malloc(nw * sizeof(float));
+    fill(qkv, N * ld, 1.5f, &rng);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)rng_below(&rng, 5));
+    for (size_t x = 0; x < N * D; x++) o2[x] = NAN;
+    for (size_t x = 0; x < nw; x++) work[x] = NAN;
+    const float *lsp = with_sizes ? ls : NULL;
+    FlopCounter f1 = {0}, f2 = {0};
+    flops_install(&f1);
+    attn_efficient_forward(o1, save, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    flops_install(&f2);
+    attn_efficient_forward_infer(o2, work, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    flops_install(NULL);
+    for (size_t x = 0; x < N * D; x++)
+        cr_assert(isfinite(o2[x]), "N=%zu D=%zu H=%zu sizes=%d: out[%zu] = %g", N, D, H,
+                  with_sizes, x, o2[x]);
+    double err = rel_err_f(o2, o1, N * D);
+    cr_assert_lt(err, 2e-6, "N=%zu D=%zu H=%zu sizes=%d: infer vs forward rel err %g", N, D, H,
+                 with_sizes, err);
+    cr_assert_gt(f1.flops, 0.0);
+    cr_assert_eq(f2.flops, f1.flops, "N=%zu D=%zu H=%zu: FLOPs %.0f vs %.0f", N, D, H, f2.flops,
+                 f1.flops);
+    cr_assert_eq(f2.macs, f1.macs, "N=%zu D=%zu H=%zu: MACs %.0f vs %.0f", N, D, H, f2.macs,
+                 f1.macs);
+    free(qkv); free(ls); free(o1); free(o2); free(save); free(work);
+    return err;
+}
+
+// Awkward lengths around the 256-row chunk (1, 2, 7, 255, 256, 257, 600, 1000), with and
+// without sizes, on three head shapes; ld = 3 D throughout.
+Test(attn_efficient, infer_matches_forward_flops_equal) {
+    const size_t Ns[] = {1, 2, 7, 255, 256, 257, 600, 1000};
+    const size_t DH[][2] = {{6, 2}, {64, 2}, {32, 1}};
+    double worst = 0;
+    uint64_t seed = 500;
+    for (size_t s = 0; s < 3; s++)
+        for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n++)
+            for (int sz = 0; sz < 2; sz++)
+                worst = fmax(worst, check_infer(Ns[n], DH[s][0], DH[s][1], sz, seed++));
+    cr_log_info("infer vs forward: worst max rel err %.3g", worst);
+}
+
+// The inference form also against the direct double evaluation (not only against forward),
+// on a length with a partial last chunk.
+Test(attn_efficient, infer_matches_direct_formula) {
+    size_t N = 300, D = 8, H = 2, ld = 3 * D;
+    uint64_t rng = 42;
+    float *qkv = malloc(N * ld * sizeof(float)), *out = malloc(N * D * sizeof(float));
+    float *ls = malloc(N * sizeof(float));
+    float *work = malloc(attn_efficient_infer_work_floats(N, D, H) * sizeof(float));
+    double *qkvd = malloc(N * ld * sizeof(double)), *outd = malloc(N * D * sizeof(double));
+    double *lsd = malloc(N * sizeof(double));
+    fill(qkv, N * ld, 1.5f, &rng);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)rng_below(&rng, 5));
+    attn_efficient_forward_infer(out, work, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+    to_double(qkvd, qkv, N * ld);
+    to_double(lsd, ls, N);
+    ref_forward(outd, qkvd, lsd, N, D, H);
+    double err = rel_err(out, outd, N * D);
+    cr_assert_lt(err, 2e-6, "infer vs direct formula rel err %g", err);
+    free(qkv); free(out); free(ls); free(work); free(qkvd); free(outd); free(lsd);
+}
+
+// Workspace: bounded in N (the same for every N from one chunk up), far below forward's save.
+Test(attn_efficient, infer_work_bounded_in_n) {
+    const size_t DH[][2] = {{64, 2}, {32, 1}, {6, 2}};
+    for (size_t s = 0; s < 3; s++) {
+        size_t D = DH[s][0], H = DH[s][1], d = D / H;
+        size_t w4k = attn_efficient_infer_work_floats(4096, D, H);
+        cr_assert_eq(attn_efficient_infer_work_floats(65536, D, H), w4k);
+        cr_assert_eq(attn_efficient_infer_work_floats(1u << 24, D, H), w4k);
+        cr_assert_leq(attn_efficient_infer_work_floats(7, D, H), w4k);
+        // one head's context and at most 256 rows of one head
+        cr_assert_leq(w4k, d * d + 256 * d);
+        cr_assert_lt(20 * w4k, attn_efficient_save_floats(4096, D, H), "D=%zu H=%zu: %zu vs %zu",
+                     D, H, w4k, attn_efficient_save_floats(4096, D, H));
+    }
+}
+
+// Stale workspace contents do not matter: NaN-filled and garbage-filled work give the same
+// output bit for bit (and a second call on the same work repeats it).
+Test(attn_efficient, infer_ignores_work_contents) {
+    size_t N = 700, D = 64, H = 2, ld = 3 * D;
+    uint64_t rng = 9;
+    float *qkv = malloc(N * ld * sizeof(float)), *ls = malloc(N * sizeof(float));
+    float *o1 = malloc(N * D * sizeof(float)), *o2 = malloc(N * D * sizeof(float));
+    size_t nw = attn_efficient_infer_work_floats(N, D, H);
+    float *work = malloc(nw * sizeof(float));
+    fill(qkv, N * ld, 1.0f, &rng);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)rng_below(&rng, 3));
+    for (size_t x = 0; x < nw; x++) work[x] = NAN;
+    attn_efficient_forward_infer(o1, work, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+    fill(work, nw, 1e30f, &rng);
+    attn_efficient_forward_infer(o2, work, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+    cr_assert(memcmp(o1, o2, N * D * sizeof(float)) == 0, "output depends on work's contents");
+    for (size_t x = 0; x < N * D; x++) cr_assert(isfinite(o1[x]), "out[%zu] = %g", x, o1[x]);
+    free(qkv); free(ls); free(o1); free(o2); free(work);
+}
