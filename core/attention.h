@@ -28,6 +28,13 @@ void attn_softmax_forward_ref(float *out, const float *q, const float *k, const 
 void attn_softmax_backward_ref(float *dq, float *dk, float *dv, const float *dout, const float *q,
                                const float *k, const float *v, size_t ld, const float *log_s,
                                size_t N, size_t D, size_t H);
+// Forward only (no backward will read save): the same output bit for bit, but save keeps only
+// what forward reads, 2 D pad_n(N) floats fewer on the fused d = 32 path (pad_n: N rounded up
+// to 64); elsewhere as large as attn_softmax_save_floats. Not valid input to backward.
+size_t attn_softmax_infer_save_floats(size_t N, size_t D, size_t H);
+void attn_softmax_forward_infer(float *out, float *save, const float *q, const float *k,
+                                const float *v, size_t ld, const float *log_s, size_t N,
+                                size_t D, size_t H);
 
 // The same softmax attention, textbook ("dense") form: S and P of every head materialised,
 // P (H, N, N) kept in save for backward as autograd keeps it; backward scratch work is one

@@ -14,6 +14,10 @@
 //  - any other d, or no AVX-512: CBLAS sgemms per block plus plain softmax loops.
 // Forward needs one block x N scratch per thread (the tail of save for the first); backward
 // 2 blocks x N in work (P and dS), and the fused path 2 N d more from mem_alloc.
+// attn_softmax_forward_infer is the same forward for callers that never run backward: the
+// fused path packs only what forward reads (K^T and the V_h copy), 2 D pad_n(N) floats less
+// save; the sgemm path packs nothing either way. Which matrices are packed, and where, is one
+// SaveLayout table that both forwards and backward read, so there is one forward code path.
 // FLOPs per head: Q K^T and P V as matrix products, plus 2 per score element (exp and
 // normalisation; the log s add is a third when sizes are given). Backward: four matrix
 // products plus 2 per score element. Backward's recomputation of Q K^T is not counted: the
@@ -244,14 +248,31 @@ static void kC(float *CT, size_t ldct, const float *P, size_t ldp, const float *
 static int fused_ok(size_t d) { return FUSED && d == FD; }
 
 static size_t blk_rows(size_t N) { return N < ROW_BLOCK ? N : ROW_BLOCK; }
-// (m, 1/l) per head and row, one block of scratch, and K^T, V^T for the fused kernels
-size_t attn_softmax_save_floats(size_t N, size_t D, size_t H) {
-    return 2 * H * N + blk_rows(N) * row_ld(N) + (fused_ok(D / H) ? 4 * D * pad_n(N) : 0);
+
+// The per-head copies the fused kernels read from save: K^T and V^T in chunks (kA), K_h and
+// V_h row-major contiguous (kB). A SaveLayout gives each its slot after the statistics and
+// the scratch (slot s, head h at (s H + h) d pad_n(N) floats), or -1 when it is not packed.
+enum { PK_KT, PK_VT, PK_KR, PK_VR, PK_COUNT };
+typedef struct {
+    int slot[PK_COUNT];
+    size_t n;  // slots used
+} SaveLayout;
+// forward + backward: all four, in the order K^T, V^T, K_h, V_h
+static const SaveLayout SAVE_TRAIN = {{0, 1, 2, 3}, 4};
+// forward only: K^T (kA's scores) and V_h (kB's P V)
+static const SaveLayout SAVE_INFER = {{0, -1, -1, 1}, 2};
+
+static size_t save_floats(size_t N, size_t D, size_t H, const SaveLayout *L) {
+    return 2 * H * N + blk_rows(N) * row_ld(N) + (fused_ok(D / H) ? L->n * D * pad_n(N) : 0);
 }
-// Where K^T of head h starts in save; V^T of head h, K_h and V_h (row-major, contiguous) are
-// H, 2H and 3H heads further on. Fused kernels only.
-static size_t kt_off(size_t N, size_t d, size_t H, size_t h) {
-    return 2 * H * N + blk_rows(N) * row_ld(N) + h * d * pad_n(N);
+// (m, 1/l) per head and row, one block of scratch, and K^T, V^T, K_h, V_h for the fused kernels
+size_t attn_softmax_save_floats(size_t N, size_t D, size_t H) { return save_floats(N, D, H, &SAVE_TRAIN); }
+// the same without V^T and K_h (backward's): 2 D pad_n(N) floats less on the fused path
+size_t attn_softmax_infer_save_floats(size_t N, size_t D, size_t H) { return save_floats(N, D, H, &SAVE_INFER); }
+// Where packed matrix m (PK_*) of head h starts in save under layout L (m must be packed there).
+// Fused kernels only.
+static size_t kt_off(size_t N, size_t d, size_t H, const SaveLayout *L, int m, size_t h) {
+    return 2 * H * N + blk_rows(N) * row_ld(N) + ((size_t)L->slot[m] * H + h) * d * pad_n(N);
 }
 size_t attn_softmax_work_floats(size_t N) { return 2 * blk_rows(N) * row_ld(N); }
 
@@ -300,7 +321,7 @@ static void softmax_rows_saved(float *S, size_t lds, const float *mx, const floa
 // One row block of one head: P = softmax(scale Q_b K_h^T) in scratch P (nb, N), O_b = P V_h.
 static void forward_block(float *out, float *save, float *P, const float *q, const float *k,
                           const float *v, size_t ld, const float *log_s, size_t N, size_t D,
-                          size_t d, size_t h, size_t i0, float scale, int par_rows) {
+                          size_t d, size_t h, size_t i0, float scale, int par_rows, const SaveLayout *L) {
     // q,k,v (N, ld); out (N, D); save (m, 1/l) (2, H, N); P (nb, N); rows [i0, i0 + nb) of head h
     size_t H = D / d, rb = fused_ok(d) ? FUSED_ROWS : ROW_BLOCK, nb = N - i0 < rb ? N - i0 : rb, lp = row_ld(N);
 #if FUSED
@@ -308,7 +329,7 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
         // S + log s with the row maxima (kA), exp and sums (one pass), O = (1/l) E V (kB)
         float *mx = save + h * N + i0, *inv = save + (H + h) * N + i0;
         for (size_t i = 0; i < nb; i++) mx[i] = -INFINITY;
-        kA(P, lp, q + i0 * ld + h * d, ld, save + kt_off(N, d, H, h), nb, N, scale, log_s, EPI_MAX, mx, NULL);
+        kA(P, lp, q + i0 * ld + h * d, ld, save + kt_off(N, d, H, L, PK_KT, h), nb, N, scale, log_s, EPI_MAX, mx, NULL);
         for (size_t i = 0; i < nb; i++) {
             float *r = P + i * lp;
             __m512 m = _mm512_set1_ps(mx[i]), sum = _mm512_setzero_ps();
@@ -320,7 +341,7 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
             }
             inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
         }
-        kB(out + i0 * D + h * d, D, P, lp, save + kt_off(N, d, H, 3 * H + h), d, nb, N, 1.0f, inv, 0);
+        kB(out + i0 * D + h * d, D, P, lp, save + kt_off(N, d, H, L, PK_VR, h), d, nb, N, 1.0f, inv, 0);
         return;
     }
 #endif
@@ -331,28 +352,33 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
                 (int)lp, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
 }
 
-// K^T and V^T of every head into save after the statistics and the scratch, each head's
-// (d, N) matrix in chunks of CHUNK columns ((d, CHUNK) contiguous), zero padded to pad_n(N);
-// then K_h and V_h as contiguous (N, d) copies (kB streams them; rows ld apart stalled it).
+// One (N, d) head of x (stride ld) transposed into T in chunks of CHUNK columns ((d, CHUNK)
+// contiguous), zero padded to pad_n(N); or copied row-major contiguous into R.
+static void pack_head_t(float *T, const float *x, size_t ld, size_t N, size_t d) {
+    // x (N, ld) at the head's first column; T (pad_n(N) / CHUNK, d, CHUNK)
+    for (size_t j = 0, np = pad_n(N); j < np; j++) {
+        size_t at = (j / CHUNK) * CHUNK * d + j % CHUNK;
+        for (size_t c = 0; c < d; c++) T[at + c * CHUNK] = j < N ? x[j * ld + c] : 0.0f;
+    }
+}
+static void pack_head_r(float *R, const float *x, size_t ld, size_t N, size_t d) {
+    // x (N, ld) at the head's first column; R (N, d)
+    for (size_t j = 0; j < N; j++)
+        for (size_t c = 0; c < d; c++) R[j * d + c] = x[j * ld + c];
+}
+
+// The matrices layout L packs, for every head, into save after the statistics and the
+// scratch: K^T and V^T chunked (kA reads them), K_h and V_h as contiguous (N, d) copies (kB
+// streams them; rows ld apart stalled it).
 static void pack_transposed(float *save, const float *k, const float *v, size_t ld, size_t N,
-                            size_t D, size_t H) {
-    // k,v (N, ld); per head h: KT_h, VT_h (pad_n(N) / CHUNK, d, CHUNK)
-    size_t d = D / H, np = pad_n(N);
+                            size_t D, size_t H, const SaveLayout *L) {
+    // k,v (N, ld); per head h and packed matrix: (pad_n(N) / CHUNK, d, CHUNK) or (N, d)
+    size_t d = D / H;
     for (size_t h = 0; h < H; h++) {
-        float *KT = save + kt_off(N, d, H, h), *VT = save + kt_off(N, d, H, H + h);
-        for (size_t j = 0; j < np; j++) {
-            size_t at = (j / CHUNK) * CHUNK * d + j % CHUNK;
-            for (size_t c = 0; c < d; c++) {
-                KT[at + c * CHUNK] = j < N ? k[j * ld + h * d + c] : 0.0f;
-                VT[at + c * CHUNK] = j < N ? v[j * ld + h * d + c] : 0.0f;
-            }
-        }
-        float *KR = save + kt_off(N, d, H, 2 * H + h), *VR = save + kt_off(N, d, H, 3 * H + h);
-        for (size_t j = 0; j < N; j++)
-            for (size_t c = 0; c < d; c++) {
-                KR[j * d + c] = k[j * ld + h * d + c];
-                VR[j * d + c] = v[j * ld + h * d + c];
-            }
+        if (L->slot[PK_KT] >= 0) pack_head_t(save + kt_off(N, d, H, L, PK_KT, h), k + h * d, ld, N, d);
+        if (L->slot[PK_VT] >= 0) pack_head_t(save + kt_off(N, d, H, L, PK_VT, h), v + h * d, ld, N, d);
+        if (L->slot[PK_KR] >= 0) pack_head_r(save + kt_off(N, d, H, L, PK_KR, h), k + h * d, ld, N, d);
+        if (L->slot[PK_VR] >= 0) pack_head_r(save + kt_off(N, d, H, L, PK_VR, h), v + h * d, ld, N, d);
     }
 }
 
@@ -363,13 +389,15 @@ static void pack_transposed(float *save, const float *k, const float *v, size_t 
 // thread pools hand over thousands of times per pass: 12x slower than one thread at N = 1024
 // on the shared 2-core box. Every block is computed the same way either way (same numbers).
 // The extra threads' scratch comes from mem_alloc; if that fails, the blocks run in sequence.
-void attn_softmax_forward(float *out, float *save, const float *q, const float *k, const float *v,
-                          size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
-    // q,k,v (N, ld) head h at cols [h*d,(h+1)*d); out (N, D); save (m, 1/l) (2, H, N) + scratch (nb, N)
+// L says what the fused path packs into save (SAVE_TRAIN for backward, SAVE_INFER for forward
+// only); the numbers are the same either way.
+static void forward_impl(float *out, float *save, const float *q, const float *k, const float *v,
+                         size_t ld, const float *log_s, size_t N, size_t D, size_t H, const SaveLayout *L) {
+    // q,k,v (N, ld) head h at cols [h*d,(h+1)*d); out (N, D); save (m, 1/l) (2, H, N) + scratch (nb, N) + packed
     size_t d = D / H, rb = fused_ok(d) ? FUSED_ROWS : ROW_BLOCK, nblk = (N + rb - 1) / rb, sc = blk_rows(N) * row_ld(N);
     float scale = 1.0f / sqrtf((float)d), *P0 = save + 2 * H * N, *extra = NULL;
     int nthr = threads_get(), spread = 0;
-    if (fused_ok(d)) pack_transposed(save, k, v, ld, N, D, H);
+    if (fused_ok(d)) pack_transposed(save, k, v, ld, N, D, H, L);
 #ifdef _OPENMP
     spread = nthr > 1 && !omp_in_parallel() && H * nblk > 1;
     if (spread) extra = mem_alloc((size_t)(nthr - 1) * sc * sizeof(float));
@@ -384,20 +412,33 @@ void attn_softmax_forward(float *out, float *save, const float *q, const float *
             t = omp_get_thread_num();
 #endif
             float *P = t == 0 ? P0 : extra + (size_t)(t - 1) * sc;
-            forward_block(out, save, P, q, k, v, ld, log_s, N, D, d, it / nblk, (it % nblk) * rb, scale, 0);
+            forward_block(out, save, P, q, k, v, ld, log_s, N, D, d, it / nblk, (it % nblk) * rb, scale, 0, L);
         }
         openblas_set_num_threads(nthr);
         mem_free(extra);
     } else {
         for (size_t h = 0; h < H; h++)
             for (size_t b = 0; b < nblk; b++)
-                forward_block(out, save, P0, q, k, v, ld, log_s, N, D, d, h, b * rb, scale, 1);
+                forward_block(out, save, P0, q, k, v, ld, log_s, N, D, d, h, b * rb, scale, 1, L);
     }
     for (size_t h = 0; h < H; h++) {
         flops_matmul(N, N, d);
         flops_matmul(N, d, N);
         flops_elem((log_s ? 3.0 : 2.0) * (double)N * N);
     }
+}
+
+void attn_softmax_forward(float *out, float *save, const float *q, const float *k, const float *v,
+                          size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
+    // q,k,v (N, ld); out (N, D); save attn_softmax_save_floats(N, D, H), read by backward
+    forward_impl(out, save, q, k, v, ld, log_s, N, D, H, &SAVE_TRAIN);
+}
+
+void attn_softmax_forward_infer(float *out, float *save, const float *q, const float *k,
+                                const float *v, size_t ld, const float *log_s, size_t N,
+                                size_t D, size_t H) {
+    // q,k,v (N, ld); out (N, D); save attn_softmax_infer_save_floats(N, D, H), not for backward
+    forward_impl(out, save, q, k, v, ld, log_s, N, D, H, &SAVE_INFER);
 }
 
 // In place: dS = P * (dP - rowsum(P * dP)) for nr rows of width N (dS holds dP on entry).
@@ -438,13 +479,13 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
             const float *mx = save + h * N + i0, *inv = save + (H + h) * N + i0;
 #if FUSED
             if (acc) {
-                const float *KT = save + kt_off(N, d, H, h), *VT = save + kt_off(N, d, H, H + h);
+                const float *KT = save + kt_off(N, d, H, &SAVE_TRAIN, PK_KT, h), *VT = save + kt_off(N, d, H, &SAVE_TRAIN, PK_VT, h);
                 kA(P, lp, qb, ld, KT, nb, N, scale, log_s, EPI_EXP, (float *)mx, inv);  // P_b from (m, 1/l)
                 kC(dVT, N, P, lp, dO, D, nb, N, 1.0f);     // dV_h^T += (P_b^T dO_b)^T
                 kA(dS, lp, dO, D, VT, nb, N, 1.0f, NULL, EPI_NONE, NULL, NULL);  // dP_b = dO_b V_h^T
                 ds_rows(dS, P, lp, nb, N);
-                kB(dq + i0 * ld + h * d, ld, dS, lp, save + kt_off(N, d, H, 2 * H + h), d, nb, N, scale, NULL,
-                   1);  // dQ_b += scale dS K_h
+                kB(dq + i0 * ld + h * d, ld, dS, lp, save + kt_off(N, d, H, &SAVE_TRAIN, PK_KR, h), d, nb, N, scale,
+                   NULL, 1);  // dQ_b += scale dS K_h
                 kC(dKT, N, dS, lp, qb, ld, nb, N, scale);  // dK_h^T += scale (dS^T Q_b)^T
                 continue;
             }

@@ -160,3 +160,92 @@ Test(attn_softmax, forward_spread_over_threads_is_bitwise_equal) {
     spread_bitwise(200, 16, 2);  // sgemm path
     spread_bitwise(200, 64, 2);  // fused d = 32 path
 }
+
+// Forward only (attn_softmax_forward_infer): the same kernels in the same order as
+// attn_softmax_forward, so the output and the saved statistics are bitwise equal, on the fused
+// path (d = 32) and the sgemm path, with and without log s, on 1 and 2 threads (2 spreads the
+// row blocks over threads). Each save is malloc'd at exactly its *_save_floats size, so a
+// write past the smaller infer save is caught under SANITIZE=address.
+static void infer_bitwise(size_t N, size_t D, size_t H, int with_sizes, int nthr) {
+    size_t ld = 3 * D, nt = attn_softmax_save_floats(N, D, H), ni = attn_softmax_infer_save_floats(N, D, H);
+    float *qkv = malloc(N * ld * sizeof(float)), *o1 = malloc(N * D * sizeof(float)), *o2 = malloc(N * D * sizeof(float));
+    float *st = malloc(nt * sizeof(float)), *si = malloc(ni * sizeof(float)), *ls = malloc(N * sizeof(float));
+    uint64_t s = 7 * N + D + (uint64_t)with_sizes;
+    gc_fill(qkv, N * ld, &s, 2.0f);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 4));
+    const float *lsp = with_sizes ? ls : NULL;
+    memset(o2, 0xFF, N * D * sizeof(float));  // NaNs: every output element must be written
+    int before = threads_get();
+    threads_set(nthr);
+    attn_softmax_forward(o1, st, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    attn_softmax_forward_infer(o2, si, qkv, qkv + D, qkv + 2 * D, ld, lsp, N, D, H);
+    threads_set(before);
+    cr_assert(ni <= nt, "infer save %zu floats > training save %zu", ni, nt);
+    cr_assert(memcmp(o1, o2, N * D * sizeof(float)) == 0,
+              "N=%zu D=%zu H=%zu sizes=%d threads=%d: infer output differs from forward", N, D, H, with_sizes, nthr);
+    cr_assert(memcmp(st, si, 2 * H * N * sizeof(float)) == 0,
+              "N=%zu D=%zu H=%zu sizes=%d threads=%d: saved (m, 1/l) differ", N, D, H, with_sizes, nthr);
+    free(qkv); free(o1); free(o2); free(st); free(si); free(ls);
+}
+
+Test(attn_softmax, infer_forward_bitwise_equal_to_forward) {
+    static const size_t Ns[] = {1, 7, 64, 65, 300};
+    // (D, H): d = 32 fused (1 and 2 heads); d = 8 and d = 4 take the sgemm path
+    static const size_t DH[][2] = {{32, 1}, {64, 2}, {16, 2}, {12, 3}};
+    for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+        for (size_t b = 0; b < sizeof DH / sizeof *DH; b++)
+            for (int sz = 0; sz < 2; sz++)
+                for (int t = 1; t <= 2; t++) infer_bitwise(Ns[a], DH[b][0], DH[b][1], sz, t);
+}
+
+// The infer save is smaller by exactly the two packed copies backward alone reads (V^T and
+// K_h: 2 D pad_n(N) floats) where the fused d = 32 kernels are built in, and equal elsewhere;
+// the FLOP count is the same call for call.
+static size_t pad64(size_t N) { return (N + 63) / 64 * 64; }
+
+// FLOPs and MACs counted by one forward call (infer or training form).
+static FlopCounter forward_flops(int infer, size_t N, size_t D, size_t H, int with_sizes) {
+    size_t ld = 3 * D, ns = infer ? attn_softmax_infer_save_floats(N, D, H) : attn_softmax_save_floats(N, D, H);
+    float *qkv = malloc(N * ld * sizeof(float)), *out = malloc(N * D * sizeof(float));
+    float *save = malloc(ns * sizeof(float)), *ls = malloc(N * sizeof(float));
+    uint64_t s = 3;
+    gc_fill(qkv, N * ld, &s, 1.0f);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 2));
+    FlopCounter fc = {0};
+    flops_install(&fc);
+    (infer ? attn_softmax_forward_infer : attn_softmax_forward)(out, save, qkv, qkv + D, qkv + 2 * D, ld,
+                                                                with_sizes ? ls : NULL, N, D, H);
+    flops_install(NULL);
+    free(qkv); free(out); free(save); free(ls);
+    return fc;
+}
+
+Test(attn_softmax, infer_save_smaller_same_flops) {
+#if defined(__AVX512F__)
+    int fused = 1;
+#else
+    int fused = 0;  // no fused kernels: neither forward packs anything
+#endif
+    size_t N = 4096, D = 64, H = 2;  // d = 32
+    size_t st = attn_softmax_save_floats(N, D, H), si = attn_softmax_infer_save_floats(N, D, H);
+    cr_assert_eq(st - si, fused ? 2 * D * pad64(N) : 0, "d = 32, N = %zu: training save %zu, infer save %zu floats",
+                 N, st, si);
+    if (fused) cr_assert_lt(si, st);
+    // N not a multiple of the 64-column chunk: the gap is over the padded width
+    cr_assert_eq(attn_softmax_save_floats(65, 32, 1) - attn_softmax_infer_save_floats(65, 32, 1),
+                 fused ? 2 * 32 * pad64(65) : 0);
+    // sgemm path (d = 8): nothing packed, the same size
+    cr_assert_eq(attn_softmax_infer_save_floats(N, 16, 2), attn_softmax_save_floats(N, 16, 2));
+    // FLOPs (counted from the shapes; N = 1024 rather than 4096 keeps the sanitizer run short):
+    // d = 32 over 16 row blocks, and both paths with log s on a ragged N
+    FlopCounter a = forward_flops(0, 1024, D, H, 0), b = forward_flops(1, 1024, D, H, 0);
+    cr_assert(a.macs > 0 && a.flops == b.flops && a.macs == b.macs, "N=1024: forward %g/%g, infer %g/%g FLOPs/MACs",
+              a.flops, a.macs, b.flops, b.macs);
+    static const size_t DH[][2] = {{32, 1}, {16, 2}};  // d = 32 (fused), d = 8 (sgemm)
+    for (size_t i = 0; i < 2; i++) {
+        a = forward_flops(0, 300, DH[i][0], DH[i][1], 1);
+        b = forward_flops(1, 300, DH[i][0], DH[i][1], 1);
+        cr_assert(a.macs > 0 && a.flops == b.flops && a.macs == b.macs, "D=%zu H=%zu: forward %g/%g, infer %g/%g",
+                  DH[i][0], DH[i][1], a.flops, a.macs, b.flops, b.macs);
+    }
+}
