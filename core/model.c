@@ -215,13 +215,17 @@ static AttnKind block_kind(const ModelConfig *c, size_t n) {
     }
 }
 
-static size_t attn_save_floats(const ModelConfig *c, AttnKind k, size_t n) {
+// Floats one sample's attention holds: what backward reads when training; in inference only
+// the kernel's workspace (efficient attention: one head's d x d context and a row chunk; tiled
+// softmax: its statistics, a row block and the packed K^T, V; dense softmax: P, as PyTorch).
+static size_t attn_save_floats(const ModelConfig *c, AttnKind k, size_t n, int keep) {
+    size_t D = c->dim, H = c->heads;
     switch (k) {
-    case ATTN_LINFORMER: return attn_linformer_save_floats(n, c->dim, c->heads, c->linformer_k);
-    case ATTN_EFFICIENT: return attn_efficient_save_floats(n, c->dim, c->heads);
+    case ATTN_LINFORMER: return attn_linformer_save_floats(n, D, H, c->linformer_k);
+    case ATTN_EFFICIENT: return keep ? attn_efficient_save_floats(n, D, H) : attn_efficient_infer_work_floats(n, D, H);
     default:
-        return c->softmax_impl == SOFTMAX_DENSE ? attn_softmax_dense_save_floats(n, c->dim, c->heads)
-                                                : attn_softmax_save_floats(n, c->dim, c->heads);
+        if (c->softmax_impl == SOFTMAX_DENSE) return attn_softmax_dense_save_floats(n, D, H);
+        return keep ? attn_softmax_save_floats(n, D, H) : attn_softmax_infer_save_floats(n, D, H);
     }
 }
 
@@ -504,7 +508,7 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
         for (size_t i = 0; i < n; i++) {
             size_t Ni = o[i + 1] - o[i];
             AttnKind k = block_kind(c, Ni);
-            size_t sf = up(attn_save_floats(c, k, Ni));
+            size_t sf = up(attn_save_floats(c, k, Ni, keep));
             if (ix) { ix[P->kind + b * n + i] = (size_t)k; }
             if (k == ATTN_SOFTMAX && softmax_work_floats(c, Ni) > sm_max) sm_max = softmax_work_floats(c, Ni);
             if (keep) {
@@ -590,9 +594,13 @@ static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, 
     AttnKind k = (AttnKind)ix[P->kind + bk * n + i];
     if (!dqkv) {
         float *out = A + L->att + o[i] * D;
+        int infer = !m->kept;   // inference forms keep nothing for backward (less memory, same output)
         if (k == ATTN_SOFTMAX && c->softmax_impl == SOFTMAX_DENSE)
             attn_softmax_dense_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+        else if (k == ATTN_SOFTMAX && infer) attn_softmax_forward_infer(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
         else if (k == ATTN_SOFTMAX) attn_softmax_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
+        else if (k == ATTN_EFFICIENT && infer)
+            attn_efficient_forward_infer(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
         else if (k == ATTN_EFFICIENT) attn_efficient_forward(out, save, q, q + D, q + 2 * D, 3 * D, ls, Ni, D, H);
         else attn_linformer_forward(out, save, q, q + D, q + 2 * D, 3 * D, p + bp->E, p + bp->F,
                                     c->max_len, c->linformer_k, Ni, D, H);
