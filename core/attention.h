@@ -35,6 +35,11 @@ size_t attn_softmax_infer_save_floats(size_t N, size_t D, size_t H);
 void attn_softmax_forward_infer(float *out, float *save, const float *q, const float *k,
                                 const float *v, size_t ld, const float *log_s, size_t N,
                                 size_t D, size_t H);
+// The row softmax both softmax kernels use, in place on nr rows of width N (row stride lds):
+// S_ij + log_s_j (log_s may be NULL), max-subtracted; row max and 1/sum to mx, inv when non-NULL;
+// par: may open an OpenMP region over rows.
+void attn_softmax_rows(float *S, size_t lds, float *mx, float *inv, const float *log_s, size_t nr,
+                       size_t N, int par);
 
 // The same softmax attention, textbook ("dense") form: S and P of every head materialised,
 // P (H, N, N) kept in save for backward as autograd keeps it; backward scratch work is one

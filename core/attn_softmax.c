@@ -277,10 +277,11 @@ static size_t kt_off(size_t N, size_t d, size_t H, const SaveLayout *L, int m, s
 size_t attn_softmax_work_floats(size_t N) { return 2 * blk_rows(N) * row_ld(N); }
 
 // In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j);
-// the row maximum and inverse sum go to mx[i], inv[i]. Starts from the row maximum. The sums
-// are vectorised in a fixed lane order (deterministic).
-static void softmax_rows(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
-                         size_t nr, size_t N, int par) {
+// the row maximum and inverse sum go to mx[i], inv[i] when those are given. Starts from the row
+// maximum. The sums are vectorised in a fixed lane order (deterministic). Shared with the dense
+// kernel (core/attn_softmax_dense.c), so both compute P with the same arithmetic.
+void attn_softmax_rows(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
+                       size_t nr, size_t N, int par) {
     #pragma omp parallel for schedule(static) if (par && nr * N >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < nr; i++) {
         float *r = S + i * lds;
@@ -297,8 +298,8 @@ static void softmax_rows(float *S, size_t lds, float *mx_out, float *inv_out, co
         float inv = 1.0f / sum;
         #pragma omp simd
         for (size_t j = 0; j < N; j++) r[j] *= inv;
-        mx_out[i] = mx;
-        inv_out[i] = inv;
+        if (mx_out) mx_out[i] = mx;
+        if (inv_out) inv_out[i] = inv;
     }
 }
 
@@ -347,7 +348,7 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
 #endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
                 q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)lp);
-    softmax_rows(P, lp, save + h * N + i0, save + (H + h) * N + i0, log_s, nb, N, par_rows);
+    attn_softmax_rows(P, lp, save + h * N + i0, save + (H + h) * N + i0, log_s, nb, N, par_rows);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, 1.0f, P,
                 (int)lp, v + h * d, (int)ld, 0.0f, out + i0 * D + h * d, (int)D);
 }

@@ -26,28 +26,6 @@
 size_t attn_softmax_dense_save_floats(size_t N, size_t D, size_t H) { return H * N * N; }
 size_t attn_softmax_dense_work_floats(size_t N) { return N * N; }
 
-// In place: each row of S (N, N), already scaled, becomes softmax_j(S_ij + log_s_j).
-static void softmax_rows(float *S, const float *log_s, size_t N) {
-    // S (N, N) row-major; log_s (N) or NULL
-    #pragma omp parallel for schedule(static) if (N * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < N; i++) {
-        float *r = S + i * N;
-        if (log_s) {
-            #pragma omp simd
-            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
-        }
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max : mx)
-        for (size_t j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
-        float sum = 0.0f;
-        #pragma omp simd reduction(+ : sum)
-        for (size_t j = 0; j < N; j++) { r[j] = ops_expf(r[j] - mx); sum += r[j]; }
-        float inv = 1.0f / sum;
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) r[j] *= inv;
-    }
-}
-
 void attn_softmax_dense_forward(float *out, float *save, const float *q, const float *k, const float *v,
                                 size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
     // q,k,v (N, ld) head h at cols [h*d,(h+1)*d); out (N, D); save P (H, N, N)
@@ -57,7 +35,7 @@ void attn_softmax_dense_forward(float *out, float *save, const float *q, const f
         float *P = save + h * N * N;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, (int)d, scale, q + h * d,
                     (int)ld, k + h * d, (int)ld, 0.0f, P, (int)N);
-        softmax_rows(P, log_s, N);
+        attn_softmax_rows(P, N, NULL, NULL, log_s, N, N, 1);   // the tiled kernel's row softmax
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)N, 1.0f, P, (int)N,
                     v + h * d, (int)ld, 0.0f, out + h * d, (int)D);
     }
