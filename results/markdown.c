@@ -344,31 +344,45 @@ static int profile_section(Md *m, const Table *p, const MdReportInfo *info) {
                                  "peak memory (inference)", "memory vs vanilla",
                                  "peak memory (training)", "inference ms / sample",
                                  "training ms / sample", "GFLOP/s (inference)", "status"};
+    // with dense rows (profile --softmax-impl tiled,dense) a second memory ratio, against the
+    // textbook vanilla, follows "memory vs vanilla"
+    static const char *cols_dense[] = {"method", "batch", "threads", "inference FLOPs / sample",
+                                       "FLOPs vs vanilla", "training FLOPs / sample",
+                                       "peak memory (inference)", "memory vs vanilla",
+                                       "memory vs vanilla-dense", "peak memory (training)",
+                                       "inference ms / sample", "training ms / sample",
+                                       "GFLOP/s (inference)", "status"};
     for (size_t li = 0; li < nl; li++) {
         size_t k = 0;
+        int has_dense = 0;
         for (size_t r = 0; r < rows; r++) {
             if (get(p, r, "seq_len") != lens[li]) continue;
             const char *me = table_get_str(p, r, "variant");   // method, or method-dense
             if (!me) me = table_get_str(p, r, "method");        // profiles from before variants
             pr[k++] = (ProfRow){r, me ? me : "?", get(p, r, "batch"), get(p, r, "threads")};
+            has_dense |= me && !strcmp(me, "vanilla-dense");
         }
         qsort(pr, k, sizeof *pr, cmp_profrow);
         md_printf(m, "### Sequence length %.0f\n\n", lens[li]);
-        md_header(m, cols, sizeof cols / sizeof cols[0]);
+        if (has_dense) md_header(m, cols_dense, sizeof cols_dense / sizeof cols_dense[0]);
+        else md_header(m, cols, sizeof cols / sizeof cols[0]);
         for (size_t i = 0; i < k; i++) {
             size_t r = pr[i].row;
-            // vanilla at the same length, batch and threads is the baseline
-            double vf = NAN, vm = NAN;
+            // vanilla (and vanilla-dense) at the same length and batch are the baselines
+            double vf = NAN, vm = NAN, dm = NAN;
             for (size_t j = 0; j < k; j++) {
-                if (strcmp(pr[j].method, "vanilla") || pr[j].batch != pr[i].batch) continue;
+                int is_v = !strcmp(pr[j].method, "vanilla"), is_d = !strcmp(pr[j].method, "vanilla-dense");
+                if ((!is_v && !is_d) || pr[j].batch != pr[i].batch) continue;
                 const char *st = table_get_str(p, pr[j].row, "status");
+                double mem = st && strcmp(st, "ok") && strcmp(st, "train-skipped")
+                                 ? NAN : get(p, pr[j].row, "peak_mem_infer_bytes");
+                if (is_d) { dm = mem; continue; }
                 vf = get(p, pr[j].row, "flops_infer_per_sample");
-                vm = st && strcmp(st, "ok") && strcmp(st, "train-skipped")
-                         ? NAN : get(p, pr[j].row, "peak_mem_infer_bytes");
+                vm = mem;
             }
             const char *st = table_get_str(p, r, "status");
             int measured = !st || !strcmp(st, "ok") || !strcmp(st, "train-skipped");
-            char cell[13][96];
+            char cell[14][96];
             snprintf(cell[0], 96, "%s", pr[i].method);
             fmt_num3(cell[1], 96, pr[i].batch);
             fmt_num3(cell[2], 96, pr[i].threads);
@@ -392,8 +406,12 @@ static int profile_section(Md *m, const Table *p, const MdReportInfo *info) {
             fmt_num3(cell[10], 96, get(p, r, "train_ms_per_sample"));
             fmt_num3(cell[11], 96, get(p, r, "gflops_infer"));
             snprintf(cell[12], 96, "%s", st ? st : dash);
+            fmt_pct_of(cell[13], 96, measured ? mi : NAN, dm);
             md_printf(m, "|");
-            for (int j = 0; j < 13; j++) md_cell(m, cell[j]);
+            for (int j = 0; j < 13; j++) {
+                md_cell(m, cell[j]);
+                if (j == 7 && has_dense) md_cell(m, cell[13]);
+            }
             md_printf(m, "\n");
         }
         md_printf(m, "\n");

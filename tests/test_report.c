@@ -181,6 +181,43 @@ Test(report, markdown_tables) {
     table_free(p);
 }
 
+// Profile variants: vanilla-dense (profile --softmax-impl tiled,dense) is its own row right after
+// vanilla, not a duplicate of it, and adds a "memory vs vanilla-dense" column at that length only.
+Test(report, markdown_dense_variant_column) {
+    Table *p = table_new(NULL, 0);
+    const char *var[] = {"maelre", "vanilla-dense", "vanilla"};
+    const char *met[] = {"maelre", "vanilla", "vanilla"};
+    double mem[] = {1 << 20, 32 << 20, 2 << 20};
+    for (int i = 0; i < 3; i++) {
+        size_t r = table_add_row(p);
+        table_set_str(p, r, "method", met[i]);
+        table_set_str(p, r, "variant", var[i]);
+        table_set_num(p, r, "seq_len", 4096);
+        table_set_num(p, r, "batch", 1);
+        table_set_num(p, r, "threads", 2);
+        table_set_num(p, r, "flops_infer_per_sample", 1e9);
+        table_set_num(p, r, "peak_mem_infer_bytes", mem[i]);
+        table_set_str(p, r, "status", "ok");
+    }
+    size_t r = table_add_row(p);   // another length without a dense row: no extra column there
+    table_set_str(p, r, "method", "vanilla");
+    table_set_num(p, r, "seq_len", 1024);
+    table_set_num(p, r, "peak_mem_infer_bytes", 1 << 20);
+    table_set_str(p, r, "status", "ok");
+    char *md, err[256];
+    cr_assert_eq(md_report(NULL, p, NULL, &md, err, sizeof err), MB_OK, "%s", err);
+    const char *l4096 = strstr(md, "### Sequence length 4096"), *l1024 = strstr(md, "### Sequence length 1024");
+    cr_assert(l4096 && l1024 && l1024 < l4096, "%s", md);
+    cr_assert(!strstr(l1024, "vanilla-dense") || strstr(l1024, "vanilla-dense") > l4096, "%s", md);
+    cr_assert(strstr(l4096, "| memory vs vanilla | memory vs vanilla-dense |"), "%s", md);
+    cr_assert(strstr(md, "| maelre | 1 | 2 | 1.00 GFLOP | 100% | \xE2\x80\x94 | 1.00 MiB | 50.0% | 3.12% |"), "%s", md);
+    cr_assert(strstr(md, "| vanilla-dense | 1 | 2 |"), "%s", md);
+    cr_assert(strstr(md, "| vanilla | 1 | 2 |") < strstr(md, "| vanilla-dense | 1 | 2 |"), "vanilla first: %s", md);
+    cr_assert(strstr(md, "| vanilla-dense | 1 | 2 |") < strstr(md, "| maelre | 1 | 2 |"), "%s", md);
+    free(md);
+    table_free(p);
+}
+
 Test(report, plots_are_pngs_when_gnuplot_is_there) {
     if (!have_gnuplot()) { cr_log_warn("gnuplot not installed: plot test skipped"); return; }
     char gp[4096], err[1024];
@@ -355,6 +392,35 @@ Test(report, cli_merges_runs_and_profiles) {
         cr_log_warn("gnuplot not installed: PNGs not checked");
     }
     free(md);
+}
+
+// Profile rows merge on (variant, seq_len, batch, threads): a vanilla-dense row is kept beside
+// vanilla, and a row from an older profile without the column counts as its method.
+Test(report, cli_profile_variants_merge_apart) {
+    NEED_BIN();
+    char p[512];
+    in_dir(p, sizeof p, "q1");
+    mkdir(p, 0777);
+    in_dir(p, sizeof p, "q1/profile.csv");
+    spit(p, "method,seq_len,batch,threads,peak_mem_infer_bytes,status\nvanilla,1024,1,2,3e6,ok\n");
+    in_dir(p, sizeof p, "q2");
+    mkdir(p, 0777);
+    in_dir(p, sizeof p, "q2/profile.csv");
+    spit(p, "method,seq_len,batch,threads,peak_mem_infer_bytes,status,variant,softmax_impl\n"
+            "vanilla,1024,1,2,4e6,ok,vanilla,tiled\nvanilla,1024,1,2,1.1e7,ok,vanilla-dense,dense\n");
+    char *err;
+    int rc = report(NULL, "q1 q2 --out outv --no-plots", &err);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, "q2/profile.csv:2 replaces q1/profile.csv:2"), "%s", err);
+    free(err);
+    in_dir(p, sizeof p, "outv/profile.csv");
+    Table *t = NULL;
+    char e[512];
+    cr_assert_eq(table_read_csv(&t, p, e, sizeof e), MB_OK, "%s", e);
+    cr_assert_eq(table_rows(t), 2, "vanilla (from q2) and vanilla-dense");
+    cr_assert_str_eq(table_get_str(t, 0, "variant"), "vanilla");
+    cr_assert_str_eq(table_get_str(t, 1, "variant"), "vanilla-dense");
+    table_free(t);
 }
 
 Test(report, cli_without_gnuplot_still_writes_tables) {
