@@ -40,6 +40,8 @@ void attn_softmax_forward_infer(float *out, float *save, const float *q, const f
 // par: may open an OpenMP region over rows.
 void attn_softmax_rows(float *S, size_t lds, float *mx, float *inv, const float *log_s, size_t nr,
                        size_t N, int par);
+// Their softmax backward, in place on nr rows: dS = P * (dP - rowsum(P * dP)), dS holding dP.
+void attn_softmax_ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N);
 
 // The same softmax attention, textbook ("dense") form: S and P of every head materialised,
 // P (H, N, N) kept in save for backward as autograd keeps it; backward scratch work is one

@@ -443,7 +443,8 @@ void attn_softmax_forward_infer(float *out, float *save, const float *q, const f
 }
 
 // In place: dS = P * (dP - rowsum(P * dP)) for nr rows of width N (dS holds dP on entry).
-static void ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
+// Shared with the dense kernel (core/attn_softmax_dense.c).
+void attn_softmax_ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
     #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < nr; i++) {
         const float *p = P + i * lds;
@@ -484,7 +485,7 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
                 kA(P, lp, qb, ld, KT, nb, N, scale, log_s, EPI_EXP, (float *)mx, inv);  // P_b from (m, 1/l)
                 kC(dVT, N, P, lp, dO, D, nb, N, 1.0f);     // dV_h^T += (P_b^T dO_b)^T
                 kA(dS, lp, dO, D, VT, nb, N, 1.0f, NULL, EPI_NONE, NULL, NULL);  // dP_b = dO_b V_h^T
-                ds_rows(dS, P, lp, nb, N);
+                attn_softmax_ds_rows(dS, P, lp, nb, N);
                 kB(dq + i0 * ld + h * d, ld, dS, lp, save + kt_off(N, d, H, &SAVE_TRAIN, PK_KR, h), d, nb, N, scale,
                    NULL, 1);  // dQ_b += scale dS K_h
                 kC(dKT, N, dS, lp, qb, ld, nb, N, scale);  // dK_h^T += scale (dS^T Q_b)^T
@@ -501,7 +502,7 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
             // dP_b = dO_b V_h^T
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, 1.0f, dO,
                         (int)D, v + h * d, (int)ld, 0.0f, dS, (int)lp);
-            ds_rows(dS, P, lp, nb, N);
+            attn_softmax_ds_rows(dS, P, lp, nb, N);
             // dQ_b += scale dS K_h ; dK_h += scale dS^T Q_b
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)d, (int)N, scale, dS,
                         (int)lp, k + h * d, (int)ld, 1.0f, dq + i0 * ld + h * d, (int)ld);

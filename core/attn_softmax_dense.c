@@ -13,15 +13,13 @@
 // FLOPs are counted exactly as core/attn_softmax.c counts them (per head: Q K^T and P V as
 // matrix products, 2 per score element, a third with log s; backward four matrix products plus
 // 2 per score element), so both implementations report the same FLOPs for the same shapes.
-// Threads: the sgemms are threaded by OpenBLAS; the row loops by OpenMP, one row per thread,
-// each row's sums in a fixed (vectorised lane) order, so results do not depend on the count.
+// Threads: the sgemms are threaded by OpenBLAS; the row softmax and its backward are the tiled
+// kernel's (attn_softmax_rows, attn_softmax_ds_rows: OpenMP, one row per thread, each row's
+// sums in a fixed lane order), so results do not depend on the count.
 #include "core/attention.h"
 #include <cblas.h>
 #include <math.h>
 #include "core/flops.h"
-#include "core/ops.h"
-
-#define PAR_MIN_ELEMS 65536  // score elements worth an OpenMP region (as core/attn_softmax.c)
 
 size_t attn_softmax_dense_save_floats(size_t N, size_t D, size_t H) { return H * N * N; }
 size_t attn_softmax_dense_work_floats(size_t N) { return N * N; }
@@ -46,21 +44,6 @@ void attn_softmax_dense_forward(float *out, float *save, const float *q, const f
     }
 }
 
-// In place: dS = P * (dP - rowsum(P * dP)) over the N rows of (N, N) (dS holds dP on entry).
-static void ds_rows(float *dS, const float *P, size_t N) {
-    // dS, P (N, N) row-major
-    #pragma omp parallel for schedule(static) if (N * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < N; i++) {
-        const float *p = P + i * N;
-        float *g = dS + i * N;
-        float dot = 0.0f;
-        #pragma omp simd reduction(+ : dot)
-        for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
-    }
-}
-
 void attn_softmax_dense_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,
                                     const float *q, const float *k, const float *v, size_t ld,
                                     const float *log_s, size_t N, size_t D, size_t H, float *work) {
@@ -76,7 +59,7 @@ void attn_softmax_dense_backward_ws(float *dq, float *dk, float *dv, const float
         // dP = dO_h V_h^T, then dS in place
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, (int)d, 1.0f, dO, (int)D,
                     v + h * d, (int)ld, 0.0f, work, (int)N);
-        ds_rows(work, P, N);
+        attn_softmax_ds_rows(work, P, N, N, N);   // the tiled kernel's softmax backward rows
         // dQ_h += scale dS K_h ; dK_h += scale dS^T Q_h
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)d, (int)N, scale, work, (int)N,
                     k + h * d, (int)ld, 1.0f, dq + h * d, (int)ld);
