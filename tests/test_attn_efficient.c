@@ -65,33 +65,36 @@ static void to_double(double *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
-static void check_forward(size_t N, size_t D, size_t H, int with_sizes, uint64_t seed) {
+// The forward (infer = 0) or the inference form (infer = 1) against the double formula.
+static void check_forward(size_t N, size_t D, size_t H, int with_sizes, uint64_t seed, int infer) {
     uint64_t rng = seed;
     size_t ld = 3 * D;
     float *qkv = malloc(N * ld * sizeof(float)), *out = malloc(N * D * sizeof(float));
     float *ls = malloc(N * sizeof(float));
-    float *save = malloc(attn_efficient_save_floats(N, D, H) * sizeof(float));
+    size_t nsave = infer ? attn_efficient_infer_work_floats(N, D, H) : attn_efficient_save_floats(N, D, H);
+    float *save = malloc(nsave * sizeof(float));
     double *qkvd = malloc(N * ld * sizeof(double)), *outd = malloc(N * D * sizeof(double));
     double *lsd = malloc(N * sizeof(double));
     fill(qkv, N * ld, 1.5f, &rng);
     for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)rng_below(&rng, 5));
-    attn_efficient_forward(out, save, qkv, qkv + D, qkv + 2 * D, ld, with_sizes ? ls : NULL, N, D,
-                           H);
+    if (infer) attn_efficient_forward_infer(out, save, qkv, qkv + D, qkv + 2 * D, ld, with_sizes ? ls : NULL, N, D, H);
+    else attn_efficient_forward(out, save, qkv, qkv + D, qkv + 2 * D, ld, with_sizes ? ls : NULL, N, D, H);
     to_double(qkvd, qkv, N * ld);
     to_double(lsd, ls, N);
     ref_forward(outd, qkvd, with_sizes ? lsd : NULL, N, D, H);
     double err = rel_err(out, outd, N * D);
-    cr_assert_lt(err, 2e-6, "N=%zu D=%zu H=%zu sizes=%d: rel err %g", N, D, H, with_sizes, err);
+    cr_assert_lt(err, 2e-6, "%s N=%zu D=%zu H=%zu sizes=%d: rel err %g", infer ? "infer" : "forward", N, D, H,
+                 with_sizes, err);
     free(qkv); free(out); free(ls); free(save); free(qkvd); free(outd); free(lsd);
 }
 
 Test(attn_efficient, forward_matches_direct_formula) {
-    check_forward(1, 4, 1, 0, 1);
-    check_forward(7, 6, 2, 0, 2);
-    check_forward(7, 6, 2, 1, 3);
-    check_forward(33, 15, 3, 1, 4);
-    check_forward(50, 8, 1, 1, 5);
-    check_forward(300, 8, 2, 1, 6);   // above the threading threshold of the row loops
+    check_forward(1, 4, 1, 0, 1, 0);
+    check_forward(7, 6, 2, 0, 2, 0);
+    check_forward(7, 6, 2, 1, 3, 0);
+    check_forward(33, 15, 3, 1, 4, 0);
+    check_forward(50, 8, 1, 1, 5, 0);
+    check_forward(300, 8, 2, 1, 6, 0);   // above the threading threshold of the row loops
 }
 
 // Loss = sum(G * out). Analytic grads from backward(dout = G) vs central differences of the double
@@ -316,24 +319,7 @@ Test(attn_efficient, infer_matches_forward_flops_equal) {
 
 // The inference form also against the direct double evaluation (not only against forward),
 // on a length with a partial last chunk.
-Test(attn_efficient, infer_matches_direct_formula) {
-    size_t N = 300, D = 8, H = 2, ld = 3 * D;
-    uint64_t rng = 42;
-    float *qkv = malloc(N * ld * sizeof(float)), *out = malloc(N * D * sizeof(float));
-    float *ls = malloc(N * sizeof(float));
-    float *work = malloc(attn_efficient_infer_work_floats(N, D, H) * sizeof(float));
-    double *qkvd = malloc(N * ld * sizeof(double)), *outd = malloc(N * D * sizeof(double));
-    double *lsd = malloc(N * sizeof(double));
-    fill(qkv, N * ld, 1.5f, &rng);
-    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)rng_below(&rng, 5));
-    attn_efficient_forward_infer(out, work, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
-    to_double(qkvd, qkv, N * ld);
-    to_double(lsd, ls, N);
-    ref_forward(outd, qkvd, lsd, N, D, H);
-    double err = rel_err(out, outd, N * D);
-    cr_assert_lt(err, 2e-6, "infer vs direct formula rel err %g", err);
-    free(qkv); free(out); free(ls); free(work); free(qkvd); free(outd); free(lsd);
-}
+Test(attn_efficient, infer_matches_direct_formula) { check_forward(300, 8, 2, 1, 42, 1); }
 
 // Workspace: bounded in N (the same for every N from one chunk up), far below forward's save.
 Test(attn_efficient, infer_work_bounded_in_n) {
