@@ -182,9 +182,7 @@ static void print_row(const ProfileResult *r) {
     char a[32], b[32];
     int ran = r->status != PROFILE_SKIPPED && r->infer_reps;
     char name[32];
-    snprintf(name, sizeof name, "%s%s", method_name(r->method),
-             r->method != METHOD_LINFORMER && r->softmax_impl == SOFTMAX_DENSE ? "-dense" : "");
-    printf("%-13s %8zu %5zu %8zu ", name, r->seq_len, r->batch, ran ? r->params : 0);
+    printf("%-13s %8zu %5zu %8zu ", profile_variant(r, name, sizeof name), r->seq_len, r->batch, ran ? r->params : 0);
     if (ran) printf("%10.4g ", r->flops_infer / 1e9); else printf("%10s ", "-");
     if (r->trained) printf("%10.4g ", r->flops_train / 1e9); else printf("%10s ", "-");
     printf("%11s ", r->peak_mem_infer ? mib(a, r->peak_mem_infer) : "-");

@@ -195,12 +195,6 @@ static int load_input(const char *arg, Input *ins, size_t *n, char *err, size_t 
     return validate(in, err, errlen);
 }
 
-// A profile row's series: its variant (method, or method-dense), the method in older profiles.
-static const char *variant_of(const Table *t, size_t r) {
-    const char *v = table_get_str(t, r, "variant");
-    return v ? v : table_get_str(t, r, "method");
-}
-
 // Same merge key? runs: (task, method, seed); profile: (variant, seq_len, batch, threads).
 static int same_num(const Table *a, size_t ra, const Table *b, size_t rb, const char *col) {
     double x, y;
@@ -214,8 +208,8 @@ static int same_key(const Input *ia, size_t ra, const Input *ib, size_t rb) {
     if (ia->kind == KIND_RUNS)
         return !strcmp(table_get_str(a, ra, "task"), table_get_str(b, rb, "task")) &&
                same_num(a, ra, b, rb, "seed");
-    return !strcmp(variant_of(a, ra), variant_of(b, rb)) && same_num(a, ra, b, rb, "seq_len") &&
-           same_num(a, ra, b, rb, "batch") &&
+    return !strcmp(report_profile_series(a, ra), report_profile_series(b, rb)) &&
+           same_num(a, ra, b, rb, "seq_len") && same_num(a, ra, b, rb, "batch") &&
            same_num(a, ra, b, rb, "threads");
 }
 

@@ -115,6 +115,11 @@ int report_method_rank(const char *m) {
     return 8;
 }
 
+const char *report_profile_series(const Table *p, size_t r) {
+    const char *v = table_get_str(p, r, "variant");
+    return v ? v : table_get_str(p, r, "method");
+}
+
 static int cmp_summary(const void *a, const void *b) {
     const RunSummary *x = a, *y = b;
     int c = strcmp(x->task, y->task);
@@ -357,8 +362,7 @@ static int profile_section(Md *m, const Table *p, const MdReportInfo *info) {
         int has_dense = 0;
         for (size_t r = 0; r < rows; r++) {
             if (get(p, r, "seq_len") != lens[li]) continue;
-            const char *me = table_get_str(p, r, "variant");   // method, or method-dense
-            if (!me) me = table_get_str(p, r, "method");        // profiles from before variants
+            const char *me = report_profile_series(p, r);
             pr[k++] = (ProfRow){r, me ? me : "?", get(p, r, "batch"), get(p, r, "threads")};
             has_dense |= me && !strcmp(me, "vanilla-dense");
         }

@@ -33,6 +33,10 @@ int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, 
 // "<method>-dense" profile variant one after its method, others 8).
 int report_method_rank(const char *method);
 
+// The series a profile row belongs to: its `variant` (method, or method-dense), or its
+// `method` in profiles written before variants existed. NULL when it has neither.
+const char *report_profile_series(const Table *profile, size_t row);
+
 typedef struct {
     const char *const *run_sources;      // files the run rows came from, in command-line order
     size_t n_run_sources;

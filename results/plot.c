@@ -341,8 +341,7 @@ int plot_scaling(const char *gnuplot, const char *outdir, const Table *p, int me
     // Smallest batch per method first.
     size_t k = 0;
     for (size_t r = 0; r < rows; r++) {
-        const char *m = table_get_str(p, r, "variant"), *st = table_get_str(p, r, "status");
-        if (!m) m = table_get_str(p, r, "method");   // one series per variant (method or method-dense)
+        const char *m = report_profile_series(p, r), *st = table_get_str(p, r, "status");
         double len = num(p, r, "seq_len");
         if (!m || !(len > 0)) continue;
         int infer_ok = !st || !strcmp(st, "ok") || !strcmp(st, "train-skipped");

@@ -77,6 +77,8 @@ int profile_measure(const ProfileOptions *o, Method method, size_t n, ProfileRes
 // `variant` names the series: the method, with "-dense" appended when its softmax blocks ran
 // the dense implementation (e.g. "vanilla-dense"); `softmax_impl` is empty for linformer.
 Table *profile_table_new(void);
+// The row's variant name into buf (at least 32 bytes): "vanilla", "vanilla-dense", ...
+const char *profile_variant(const ProfileResult *r, char *buf, size_t n);
 int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit);
 
 // Bytes of physical memory (0 if unknown).
