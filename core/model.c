@@ -496,8 +496,8 @@ static int plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, con
         } else {  // chunk scratch: LN statistics, LN output (also W_o's and W_2's output), MLP hidden
             fo = temp_base;
             L->qkv = qkv0; L->att = att0; L->mwork = att0;
-            L->xmid = L->x;
-            L->xm = bl[b + 1].x;
+            L->xmid = L->x;        // W_o's residual lands in x itself
+            L->xm = bl[b + 1].x;   // == x unless the block merges
             L->ln1_m = L->ln2_m = rows0;
             L->ln1_r = L->ln2_r = rows0 + up(chunk);
             L->a = L->c = rows0 + 2 * up(chunk);
@@ -732,12 +732,12 @@ static void infer_block(Model *m, size_t bk, int merged_before) {
     const ModelConfig *c = &m->cfg;
     const Plan *P = &m->plan;
     size_t n = P->n, D = c->dim, M = c->mlp, ch = P->chunk;
-    const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
+    const BlockLayout *L = &m->bl[bk];
     const BlockParams *bp = &m->bp[bk];
     const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
     size_t T = o[n], Tn = on[n];
     float *A = m->act, *p = m->params;
-    float *x = A + L->x, *xm = A + Ln->x, *qkv = A + L->qkv, *att = A + L->att;
+    float *x = A + L->x, *xm = A + L->xm, *qkv = A + L->qkv, *att = A + L->att;
     float *mean = A + L->ln1_m, *rstd = A + L->ln1_r, *a = A + L->a, *t = A + L->rt, *h = A + L->h;
     for (size_t r = 0; r < T; r += ch) {
         size_t nr = T - r < ch ? T - r : ch;
@@ -748,7 +748,7 @@ static void infer_block(Model *m, size_t bk, int merged_before) {
     for (size_t r = 0; r < T; r += ch) {
         size_t nr = T - r < ch ? T - r : ch;
         linear_forward(t, att + r * D, p + bp->wo, p + bp->bo, nr, D, D);
-        residual_forward(x + r * D, t, nr * D);
+        residual_forward(x + r * D, t, nr * D);   // x becomes xmid in place (L->xmid == L->x)
     }
     merge_point(m, bk, x, xm);  // xm == x when the block does not merge
     for (size_t r = 0; r < Tn; r += ch) {
