@@ -11,9 +11,6 @@
 #include "tasks/runner.h"
 #include "tasks/task.h"
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
-
 static void eval_usage(FILE *f) {
     fprintf(f,
         "usage: maelre-bench eval --checkpoint FILE --task T [--data-root DIR] [--quick | --test-limit N]\n"
@@ -92,13 +89,9 @@ int cmd_eval(int argc, char **argv) {
     char what[1200];
     snprintf(what, sizeof what, "%s does not fit task %s", ckpt, t.name);
     if ((rc = runner_check_fit(c, &test, what, err, sizeof err))) goto fail;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    volatile sig_atomic_t *stop = cli_stop_on_sigint(NULL);
     EvalResult ev;
-    if ((rc = runner_evaluate(m, &test, batch, &g_stop, &ev, err, sizeof err))) goto fail;
+    if ((rc = runner_evaluate(m, &test, batch, stop, &ev, err, sizeof err))) goto fail;
     printf("task %s  method %s  test samples %zu\naccuracy %.4f +- %.4f  (%zu correct; %.1f samples/s, %.4g FLOPs/sample)\n",
            t.name, method_name(c->method), ev.n, ev.accuracy, ev.accuracy_stderr, ev.correct,
            ev.samples_per_s, ev.flops_per_sample);

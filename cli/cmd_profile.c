@@ -17,9 +17,6 @@
 #include "results/table.h"
 #include "tasks/profile.h"
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
-
 static void usage(FILE *f) {
     fprintf(f,
         "usage: maelre-bench profile --out DIR [options]\n"
@@ -300,12 +297,9 @@ int cmd_profile(int argc, char **argv) {
         return MB_ERR_IO;
     }
     o.threads = threads_set((int)threads);
-    o.stop = &g_stop;
     o.progress = print_progress;
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    struct sigaction old;
+    o.stop = cli_stop_on_sigint(&old);
 
     fprintf(stderr, "profile: %zu method(s) x %zu length(s), batch %zu, %d thread(s), mem limit %.2f GiB%s\n",
             n_methods, n_seq, o.batch, o.threads, (double)o.mem_limit / (1024.0 * 1024.0 * 1024.0),

@@ -11,9 +11,6 @@
 #include "tasks/runner.h"
 #include "tasks/task.h"
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
-
 static void run_usage(FILE *f) {
     fprintf(f,
         "usage: maelre-bench run --task T [--method all|m1,m2] [--quick] [--steps N | --time-budget SEC]\n"
@@ -156,7 +153,6 @@ int cmd_run(int argc, char **argv) {
     rs.seed = seed;
     rs.threads = (int)threads;
     rs.progress = stderr;
-    rs.stop = &g_stop;
 
     char outbuf[512];
     if (!out) {
@@ -169,11 +165,7 @@ int cmd_run(int argc, char **argv) {
         return rc;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    rs.stop = cli_stop_on_sigint(NULL);
     Table *tb = NULL;
     rc = runner_run(&t, root, &rs, methods, nm, out, force, &tb, err, sizeof err);
     if (tb) {
