@@ -297,6 +297,15 @@ static int report(const char *env, const char *args, char **errtext) {
 
 static void in_dir(char *out, size_t n, const char *rel) { snprintf(out, n, "%s/%s", dir, rel); }
 
+// Writes text to <dir>/<sub>/<name>, making the folder <sub> first.
+static void put(const char *sub, const char *name, const char *text) {
+    char p[512];
+    in_dir(p, sizeof p, sub);
+    mkdir(p, 0777);
+    snprintf(p + strlen(p), sizeof p - strlen(p), "/%s", name);
+    spit(p, text);
+}
+
 static const char run_header[] =
     "task,method,seed,threads,params,max_len,mean_tokens,train_samples,test_samples,steps,batch,"
     "accuracy,accuracy_stderr,train_seconds,train_samples_per_s,infer_samples_per_s,"
@@ -306,29 +315,20 @@ static const char run_header[] =
 // Folder a: CSV with vanilla and maelre (seed 1); folder b: JSON with maelre seed 1 again
 // (replaces a's) and linformer, plus a config; folder p: a profile CSV.
 static void write_inputs(void) {
-    char p[512], text[4096];
-    in_dir(p, sizeof p, "a");
-    mkdir(p, 0777);
-    in_dir(p, sizeof p, "a/results.csv");
+    char text[4096];
     snprintf(text, sizeof text, "%s"
              "lra-text,vanilla,1,2,200000,4096,1500,1000,2000,156,16,0.537,0.01116,360,6.9,80,"
              "4000000000,12000000000,2000000000,900000000,300000000,1200000000,4,0\n"
              "lra-text,maelre,1,2,210000,4096,1500,1000,2000,1551,16,0.5,0.0112,360,69,800,"
              "400000000,1200000000,200000000,90000000,30000000,500000000,2,2\n", run_header);
-    spit(p, text);
-    in_dir(p, sizeof p, "b");
-    mkdir(p, 0777);
-    in_dir(p, sizeof p, "b/results.json");
-    spit(p, "[{\"task\":\"lra-text\",\"method\":\"maelre\",\"seed\":1,\"accuracy\":0.614,"
+    put("a", "results.csv", text);
+    put("b", "results.json", "[{\"task\":\"lra-text\",\"method\":\"maelre\",\"seed\":1,\"accuracy\":0.614,"
             "\"accuracy_stderr\":0.0109,\"flops_infer_per_sample\":400000000,"
             "\"peak_mem_infer_bytes\":30000000,\"config\":{\"lr\":0.0005}},\n"
             " {\"task\":\"lra-text\",\"method\":\"linformer\",\"seed\":1,\"accuracy\":0.521,"
             "\"accuracy_stderr\":0.0112,\"flops_infer_per_sample\":900000000,"
             "\"peak_mem_infer_bytes\":60000000,\"blocks_linformer\":4,\"config\":{\"k\":128}}]\n");
-    in_dir(p, sizeof p, "p");
-    mkdir(p, 0777);
-    in_dir(p, sizeof p, "p/profile.csv");
-    spit(p, "method,seq_len,batch,threads,params,flops_infer_per_sample,flops_train_per_sample,"
+    put("p", "profile.csv", "method,seq_len,batch,threads,params,flops_infer_per_sample,flops_train_per_sample,"
             "macs_infer_per_sample,peak_mem_infer_bytes,peak_mem_train_bytes,infer_ms_per_sample,"
             "train_ms_per_sample,gflops_infer,gflops_train,blocks_softmax,blocks_efficient,status\n"
             "vanilla,1024,4,2,1,4e9,1.2e10,2e9,3e8,9e8,40,120,100,100,4,0,ok\n"
@@ -399,14 +399,8 @@ Test(report, cli_merges_runs_and_profiles) {
 Test(report, cli_profile_variants_merge_apart) {
     NEED_BIN();
     char p[512];
-    in_dir(p, sizeof p, "q1");
-    mkdir(p, 0777);
-    in_dir(p, sizeof p, "q1/profile.csv");
-    spit(p, "method,seq_len,batch,threads,peak_mem_infer_bytes,status\nvanilla,1024,1,2,3e6,ok\n");
-    in_dir(p, sizeof p, "q2");
-    mkdir(p, 0777);
-    in_dir(p, sizeof p, "q2/profile.csv");
-    spit(p, "method,seq_len,batch,threads,peak_mem_infer_bytes,status,variant,softmax_impl\n"
+    put("q1", "profile.csv", "method,seq_len,batch,threads,peak_mem_infer_bytes,status\nvanilla,1024,1,2,3e6,ok\n");
+    put("q2", "profile.csv", "method,seq_len,batch,threads,peak_mem_infer_bytes,status,variant,softmax_impl\n"
             "vanilla,1024,1,2,4e6,ok,vanilla,tiled\nvanilla,1024,1,2,1.1e7,ok,vanilla-dense,dense\n");
     char *err;
     int rc = report(NULL, "q1 q2 --out outv --no-plots", &err);
@@ -475,31 +469,16 @@ Test(report, cli_bad_input_exit_codes) {
     mkdir(p, 0777);
     expect_fail("a empty --out bad-out", 3, "empty: no results.json, results.csv");
     expect_fail("a missing --out bad-out", 3, "missing: No such file");
-    in_dir(p, sizeof p, "short");
-    mkdir(p, 0777);
-    in_dir(p, sizeof p, "short/results.csv");
     snprintf(text, sizeof text, "%slra-text,vanilla,1\n", run_header);
-    spit(p, text);
+    put("short", "results.csv", text);
     expect_fail("a short --out bad-out", 3, "short/results.csv:2: 3 fields, but the header has 24");
-    in_dir(p, sizeof p, "word/results.csv");
-    in_dir(text, sizeof text, "word");
-    mkdir(text, 0777);
-    spit(p, "task,method,accuracy\nlra-text,vanilla,0.5\nlra-text,tome,high\n");
+    put("word", "results.csv", "task,method,accuracy\nlra-text,vanilla,0.5\nlra-text,tome,high\n");
     expect_fail("a word --out bad-out", 3, "word/results.csv:3: accuracy is 'high', not a number");
-    in_dir(p, sizeof p, "pct/results.csv");
-    in_dir(text, sizeof text, "pct");
-    mkdir(text, 0777);
-    spit(p, "task,method,accuracy\nlra-text,vanilla,53.7\n");
+    put("pct", "results.csv", "task,method,accuracy\nlra-text,vanilla,53.7\n");
     expect_fail("pct --out bad-out", 3, "pct/results.csv:2: accuracy 53.7 is not a fraction");
-    in_dir(p, sizeof p, "bj/results.json");
-    in_dir(text, sizeof text, "bj");
-    mkdir(text, 0777);
-    spit(p, "[{\"task\": \"x\",\n \"method\": }]\n");
+    put("bj", "results.json", "[{\"task\": \"x\",\n \"method\": }]\n");
     expect_fail("bj --out bad-out", 3, "bj/results.json:2: malformed JSON");
-    in_dir(p, sizeof p, "nt/results.csv");
-    in_dir(text, sizeof text, "nt");
-    mkdir(text, 0777);
-    spit(p, "method,accuracy\nvanilla,0.5\n");
+    put("nt", "results.csv", "method,accuracy\nvanilla,0.5\n");
     expect_fail("nt --out bad-out", 3, "nt/results.csv: no 'task' column");
     expect_fail("a", 2, "--out DIR is required");
     expect_fail("--out bad-out", 2, "no input folders");
