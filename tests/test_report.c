@@ -13,6 +13,7 @@
 #include "results/markdown.h"
 #include "results/plot.h"
 #include "results/table.h"
+#include "tests/file_util.h"
 
 static char dir[256];
 
@@ -28,26 +29,6 @@ static void rm_dir(void) {
 }
 
 TestSuite(report, .init = make_dir, .fini = rm_dir);
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
-static void spit(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
 
 static int exists(const char *path) {
     struct stat st;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "core/rng.h"
 #include "tasks/runner.h"
+#include "tests/file_util.h"
 
 static char g_dir[256], g_task[320], g_out[320], g_err[320], g_root[320];
 static const char *g_bin;
@@ -30,20 +31,6 @@ static void need_bin(void) {
         g_bin = abs;
     }
     cr_assert_eq(access(g_bin, X_OK), 0, "MAELRE_BIN=%s is not executable", g_bin);
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert(b);
-    size_t got = fread(b, 1, (size_t)n, f);
-    b[got] = 0;
-    fclose(f);
-    return b;
 }
 
 static pid_t spawn(const char *const *args) {
@@ -74,21 +61,6 @@ static int wait_code(pid_t pid) {
 
 // Runs the binary; returns its exit code; stdout/stderr are in g_out/g_err.
 static int run(const char *const *args) { return wait_code(spawn(args)); }
-
-static void write_split(const char *path, size_t n, uint64_t seed) {
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fprintf(f, "label\ttext\n");
-    uint64_t r = seed;
-    for (size_t i = 0; i < n; i++) {
-        int label = (int)(i % 2);
-        size_t len = 20 + rng_below(&r, 41);
-        fprintf(f, "%d\t", label);
-        for (size_t k = 0; k < len; k++) fputc((label ? "abwx" : "abcd")[rng_below(&r, 4)], f);
-        fputc('\n', f);
-    }
-    fclose(f);
-}
 
 static void write_text(const char *path, const char *s) {
     FILE *f = fopen(path, "w");

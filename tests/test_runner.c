@@ -15,26 +15,9 @@
 #include "tasks/progress.h"
 #include "tasks/runner.h"
 #include "tasks/task.h"
+#include "tests/file_util.h"
 
 static char g_dir[256], g_task[320];
-
-// Two classes of byte strings 20-60 long: class 0 drawn from "abcd", class 1 from "abwx" (so one
-// byte alone does not always decide); the model has to pool over tokens.
-static void write_split(const char *path, size_t n, uint64_t seed) {
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fprintf(f, "label\ttext\n");
-    uint64_t r = seed;
-    for (size_t i = 0; i < n; i++) {
-        int label = (int)(i % 2);
-        size_t len = 20 + rng_below(&r, 41);
-        const char *alpha = label ? "abwx" : "abcd";
-        fprintf(f, "%d\t", label);
-        for (size_t k = 0; k < len; k++) fputc(alpha[rng_below(&r, 4)], f);
-        fputc('\n', f);
-    }
-    fclose(f);
-}
 
 static void make_toy(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/maelre-test-runner-XXXXXX");
