@@ -65,9 +65,10 @@ static int check_png(const char *name, const unsigned char *b, size_t n, char *e
 
 // JPEG Huffman tables (DHT segment payload b[p..end)): class 0-1, slot 0-3, and at most 256 codes
 // per table. stb_image 2.27 does not check the count and writes past its 257-entry size table
-// (found by fuzz/fuzz_image.c: tests/fuzz-regressions/image-jpeg-dht-over-256-codes.bin).
-static int check_dht(const char *name, const unsigned char *b, size_t p, size_t end, char *err,
-                     size_t errlen) {
+// (found by fuzz/fuzz_image.c: tests/fuzz-regressions/image-jpeg-dht-over-256-codes.bin). Each
+// table read marks defined[class][slot].
+static int check_dht(const char *name, const unsigned char *b, size_t p, size_t end,
+                     unsigned char defined[2][4], char *err, size_t errlen) {
     while (p < end) {
         size_t at = p;
         if (end - p < 17)
@@ -85,6 +86,33 @@ static int check_dht(const char *name, const unsigned char *b, size_t p, size_t 
         p += 17 + codes;
         if (p > end)
             return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG Huffman table runs past its segment", name, at);
+        defined[tc][th] = 1;
+    }
+    return MB_OK;
+}
+
+// A scan (SOS payload b[p..end)) may only use Huffman tables a DHT before it defined: stb_image
+// 2.27 allocates its tables without clearing them and decodes with whatever an undefined one
+// holds, indexing its symbol arrays out of bounds (fuzz_image:
+// tests/fuzz-regressions/image-jpeg-scan-undefined-huffman-table.bin). The tables a scan decodes
+// with are stb's: baseline (SOF0/SOF1) DC and AC; progressive (SOF2) DC in a first DC scan
+// (Ss = 0, Ah = 0), AC in an AC scan (Ss > 0), none in a DC refinement. Selectors over 3 and
+// malformed headers are left to the decoder, which refuses them with its own reason.
+static int check_scan_tables(const char *name, const unsigned char *b, size_t p, size_t end, int progressive,
+                             const unsigned char defined[2][4], char *err, size_t errlen) {
+    if (end <= p) return MB_OK;
+    size_t ns = b[p];
+    if (end - p < 1 + 2 * ns + 3) return MB_OK;
+    unsigned ss = b[p + 1 + 2 * ns], ah = b[p + 3 + 2 * ns] >> 4;
+    int uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
+    for (size_t k = 0; k < ns; k++) {
+        unsigned td = b[p + 2 + 2 * k] >> 4, ta = b[p + 2 + 2 * k] & 15;
+        if (uses_dc && td <= 3 && !defined[0][td])
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG scan uses DC Huffman table %u, which no "
+                           "table before it defines (corrupt)", name, p + 2 + 2 * k, td);
+        if (uses_ac && ta <= 3 && !defined[1][ta])
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: JPEG scan uses AC Huffman table %u, which no "
+                           "table before it defines (corrupt)", name, p + 2 + 2 * k, ta);
     }
     return MB_OK;
 }
@@ -117,11 +145,14 @@ static int check_every_dht(const char *name, const unsigned char *b, size_t n, c
 // JPEG: markers from SOI; segments carry a 16-bit length; after SOS comes entropy-coded data in
 // which 0xFF is always followed by 0x00 or a restart marker, so the next real marker is found by
 // scanning. The image is complete only if the EOI marker (FF D9) is reached. Every DHT segment
-// met on the way is validated (check_dht).
+// met on the way is validated (check_dht), and every scan's Huffman tables must have been
+// defined before it (check_scan_tables).
 static int check_jpeg(const char *name, const unsigned char *b, size_t n, char *err, size_t errlen) {
     int rc0 = check_every_dht(name, b, n, err, errlen);
     if (rc0) return rc0;
     size_t off = 2, scan_start = 0;
+    unsigned char defined[2][4] = {{0}};
+    int progressive = 0;
     for (;;) {
         if (off >= n) break;
         // Bytes that are not a marker are skipped up to the next 0xFF, as stb_image does; so this
@@ -140,7 +171,12 @@ static int check_jpeg(const char *name, const unsigned char *b, size_t n, char *
                            "%s:%zu: JPEG segment 0xFF%02X declares %zu bytes, the file ends at byte %zu "
                            "(cut short)", name, off - 2, m, len, n);
         if (m == 0xC4) {
-            int rc = check_dht(name, b, off + 2, off + len, err, errlen);
+            int rc = check_dht(name, b, off + 2, off + len, defined, err, errlen);
+            if (rc) return rc;
+        }
+        if (m == 0xC0 || m == 0xC1 || m == 0xC2) progressive = m == 0xC2;
+        if (m == 0xDA) {
+            int rc = check_scan_tables(name, b, off + 2, off + len, progressive, defined, err, errlen);
             if (rc) return rc;
         }
         off += len;

@@ -234,6 +234,11 @@ Test(image, fuzz_regressions_do_not_crash_or_leak) {
     // refused, not decoded as a 4230 x 1798 image of zeros.
     cr_assert_eq(decode_file("tests/fuzz-regressions/image-bmp-offset-in-header.bin", &img), MB_ERR_DATA);
     cr_assert(strstr(err, ":37: BMP header of 122 bytes is cut short"), "%s", err);
+    // A baseline scan whose AC table 0 no DHT defines: stb_image 2.27 would decode with the
+    // uninitialised table and index out of bounds.
+    cr_assert_eq(decode_file("tests/fuzz-regressions/image-jpeg-scan-undefined-huffman-table.bin", &img),
+                 MB_ERR_DATA);
+    cr_assert(strstr(err, ":599: JPEG scan uses AC Huffman table 0, which no table before it defines"), "%s", err);
 }
 
 // ---- folder per class
