@@ -6,6 +6,10 @@ CC = cc
 endif
 BUILD ?= build
 SANITIZE ?=
+# MPI=1 (default): Open MPI (Debian libopenmpi-dev) for `sweep` across ranks; MPI=0 builds without
+# it (tasks/dist.c then reports one rank) into build-nompi/. Flags are read when compiling, i.e.
+# after install-deps has run.
+MPI ?= 1
 
 # Probe optional flags before using them.
 probe = $(shell printf 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
@@ -20,6 +24,14 @@ ifneq ($(SANITIZE),)
 CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=$(SANITIZE)
 override BUILD := $(BUILD)-san
+endif
+ifeq ($(MPI),1)
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS = $(shell pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
+CFLAGS += -DMAELRE_MPI $(MPI_CFLAGS)
+LDLIBS += $(MPI_LIBS)
+else
+override BUILD := $(BUILD)-nompi
 endif
 
 LIB_SRC  := $(sort $(wildcard core/*.c loaders/*.c tasks/*.c results/*.c))

@@ -9,6 +9,7 @@ int cmd_eval(int argc, char **argv);     // evaluate a checkpoint on a task's te
 int cmd_report(int argc, char **argv);   // merge runs into tables and plots
 int cmd_profile(int argc, char **argv);  // FLOPs, memory and speed per (method, seq_len)
 int cmd_data(int argc, char **argv);     // data listops | data check
+int cmd_sweep(int argc, char **argv);    // tasks x methods x seeds as jobs, over MPI ranks
 
 // Installs the SIGINT handler (the previous action into *old unless NULL) and returns the flag
 // it sets, for the library's stop pointers.                               -- cli/sigint.c

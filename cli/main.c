@@ -20,6 +20,7 @@ static const Command commands[] = {
     {"report", cmd_report, "merge run/profile outputs into tables and plots"},
     {"profile", cmd_profile, "FLOPs, peak memory and speed per method and sequence length"},
     {"data", cmd_data, "data listops (generate ListOps) | data check (validate a task's data)"},
+    {"sweep", cmd_sweep, "tasks x methods x seeds (x --grid) as `run` jobs, over MPI ranks (mpirun/srun)"},
 };
 
 static void usage(FILE *f) {

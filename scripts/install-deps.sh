@@ -14,6 +14,7 @@ packages=(
   libsamplerate0-dev   # audio resampling
   zlib1g-dev           # gzip text
   gnuplot-nox          # report plots
+  libopenmpi-dev openmpi-bin   # MPI sweeps (mpicc flags via pkg-config ompi-c, mpirun); make MPI=0 skips it
   "$@"
 )
 

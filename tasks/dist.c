@@ -1,0 +1,138 @@
+// MPI ranks or one process (tasks/dist.h).
+#include "tasks/dist.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/status.h"
+
+#ifdef MAELRE_MPI
+#include <mpi.h>
+#endif
+
+extern char **environ;
+
+static int g_active, g_rank, g_size = 1, g_local = 1, g_done;
+static char g_backend[160] = "MPI off (launcher not detected)";
+
+static int env_set(const char *k) {
+    const char *v = getenv(k);
+    return v && *v;
+}
+
+int dist_launched(void) {
+    return env_set("OMPI_COMM_WORLD_SIZE") || env_set("PMIX_RANK") || env_set("PMI_RANK") || env_set("PMI_SIZE");
+}
+
+void dist_clear_launcher_env(void) {
+    for (;;) {
+        char name[256] = "";
+        for (char **e = environ; e && *e; e++) {
+            if (strncmp(*e, "OMPI_", 5) && strncmp(*e, "PMIX_", 5) && strncmp(*e, "PMI_", 4)) continue;
+            const char *eq = strchr(*e, '=');
+            size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+            if (n >= sizeof name) continue;
+            memcpy(name, *e, n);
+            name[n] = 0;
+            break;
+        }
+        if (!name[0] || unsetenv(name)) return;
+    }
+}
+
+#ifdef MAELRE_MPI
+
+int dist_init(int *argc, char ***argv, char *err, size_t errlen) {
+    if (g_active || g_done) return MB_OK;
+    const char *force = getenv("MAELRE_MPI");
+    int want = force && *force ? strcmp(force, "0") != 0 : dist_launched();
+    if (!want) {
+        if (force && !strcmp(force, "0")) snprintf(g_backend, sizeof g_backend, "MPI off (MAELRE_MPI=0)");
+        return MB_OK;
+    }
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited && MPI_Init(argc, argv) != MPI_SUCCESS)
+        return mb_fail(err, errlen, MB_ERR_INTERNAL, "MPI_Init failed");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &g_local);
+        MPI_Comm_free(&node);
+    }
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+    if (MPI_Get_library_version(lib, &n) == MPI_SUCCESS) {
+        lib[n < (int)sizeof lib ? n : (int)sizeof lib - 1] = 0;
+        char *nl = strpbrk(lib, "\n,");
+        if (nl) *nl = 0;
+        snprintf(g_backend, sizeof g_backend, "%.150s", lib);
+    } else {
+        snprintf(g_backend, sizeof g_backend, "MPI");
+    }
+    g_active = 1;
+    return MB_OK;
+}
+
+int dist_send_i64(int dest, int tag, const int64_t *v, int n) {
+    if (!g_active) return MB_ERR_INTERNAL;
+    return MPI_Send(v, n, MPI_INT64_T, dest, tag, MPI_COMM_WORLD) == MPI_SUCCESS ? MB_OK : MB_ERR_INTERNAL;
+}
+
+int dist_recv_i64(int src, int tag, int64_t *v, int n, int *from) {
+    if (!g_active) return MB_ERR_INTERNAL;
+    MPI_Status st;
+    if (MPI_Recv(v, n, MPI_INT64_T, src < 0 ? MPI_ANY_SOURCE : src, tag, MPI_COMM_WORLD, &st) != MPI_SUCCESS)
+        return MB_ERR_INTERNAL;
+    if (from) *from = st.MPI_SOURCE;
+    return MB_OK;
+}
+
+int dist_probe(int tag, int *from) {
+    if (!g_active) return -1;
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, tag, MPI_COMM_WORLD, &flag, &st) != MPI_SUCCESS) return -1;
+    if (flag && from) *from = st.MPI_SOURCE;
+    return flag;
+}
+
+void dist_barrier(void) {
+    if (g_active) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void dist_finalize(void) {
+    if (g_active) MPI_Finalize();
+    g_active = 0;
+    g_done = 1;
+}
+
+void dist_abort(int code) {
+    if (g_active) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+#else   // built without MPI: one rank
+
+int dist_init(int *argc, char ***argv, char *err, size_t errlen) {
+    (void)argc; (void)argv; (void)err; (void)errlen;
+    snprintf(g_backend, sizeof g_backend, "built without MPI");
+    return MB_OK;
+}
+int dist_send_i64(int dest, int tag, const int64_t *v, int n) { (void)dest; (void)tag; (void)v; (void)n; return MB_ERR_INTERNAL; }
+int dist_recv_i64(int src, int tag, int64_t *v, int n, int *from) {
+    (void)src; (void)tag; (void)v; (void)n; (void)from;
+    return MB_ERR_INTERNAL;
+}
+int dist_probe(int tag, int *from) { (void)tag; (void)from; return -1; }
+void dist_barrier(void) {}
+void dist_finalize(void) { g_done = 1; }
+void dist_abort(int code) { (void)code; }
+
+#endif
+
+int dist_active(void) { return g_active; }
+int dist_rank(void) { return g_rank; }
+int dist_size(void) { return g_size; }
+int dist_local_size(void) { return g_local; }
+const char *dist_backend(void) { return g_backend; }
