@@ -205,9 +205,11 @@ static int same_num(const Table *a, size_t ra, const Table *b, size_t rb, const 
 static int same_key(const Input *ia, size_t ra, const Input *ib, size_t rb) {
     const Table *a = ia->t, *b = ib->t;
     if (strcmp(table_get_str(a, ra, "method"), table_get_str(b, rb, "method"))) return 0;
-    if (ia->kind == KIND_RUNS)
+    if (ia->kind == KIND_RUNS) {
+        const char *ga = table_get_str(a, ra, "grid"), *gb = table_get_str(b, rb, "grid");   // sweep grid points
         return !strcmp(table_get_str(a, ra, "task"), table_get_str(b, rb, "task")) &&
-               same_num(a, ra, b, rb, "seed");
+               same_num(a, ra, b, rb, "seed") && !strcmp(ga ? ga : "", gb ? gb : "");
+    }
     return !strcmp(report_profile_series(a, ra), report_profile_series(b, rb)) &&
            same_num(a, ra, b, rb, "seq_len") && same_num(a, ra, b, rb, "batch") &&
            same_num(a, ra, b, rb, "threads");

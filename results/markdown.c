@@ -126,21 +126,30 @@ static int cmp_summary(const void *a, const void *b) {
     if (c) return c;
     int rx = report_method_rank(x->method), ry = report_method_rank(y->method);
     if (rx != ry) return rx < ry ? -1 : 1;
-    return strcmp(x->method, y->method);
+    c = strcmp(x->method, y->method);
+    return c ? c : strcmp(x->grid ? x->grid : "", y->grid ? y->grid : "");
 }
+
+// A row's grid point (a sweep's `grid` column); NULL when it has none.
+static const char *row_grid(const Table *t, size_t r) {
+    const char *g = table_get_str(t, r, "grid");
+    return g && *g ? g : NULL;
+}
+
+static int same_grid(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
 
 static double get(const Table *t, size_t r, const char *col) {
     double v;
     return table_get_num(t, r, col, &v) == MB_OK ? v : NAN;
 }
 
-// Mean of the present values of `col` over rows of (task, method).
-static double mean_of(const Table *t, const char *task, const char *method, const char *col) {
+// Mean of the present values of `col` over rows of (task, method, grid point).
+static double mean_of(const Table *t, const RunSummary *x, const char *col) {
     double sum = 0;
     size_t k = 0;
     for (size_t r = 0; r < table_rows(t); r++) {
         const char *ta = table_get_str(t, r, "task"), *me = table_get_str(t, r, "method");
-        if (!ta || !me || strcmp(ta, task) || strcmp(me, method)) continue;
+        if (!ta || !me || strcmp(ta, x->task) || strcmp(me, x->method) || !same_grid(row_grid(t, r), x->grid)) continue;
         double v = get(t, r, col);
         if (isfinite(v)) { sum += v; k++; }
     }
@@ -161,46 +170,48 @@ int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, 
             return mb_fail(err, errlen, MB_ERR_DATA, "run row %zu has no task or method", r + 1);
         }
         size_t i = 0;
-        while (i < k && (strcmp(s[i].task, task) || strcmp(s[i].method, method))) i++;
-        if (i == k) { s[k].task = task; s[k].method = method; k++; }
+        const char *grid = row_grid(runs, r);
+        while (i < k && (strcmp(s[i].task, task) || strcmp(s[i].method, method) || !same_grid(s[i].grid, grid))) i++;
+        if (i == k) { s[k].task = task; s[k].method = method; s[k].grid = grid; k++; }
         s[i].runs++;
     }
     for (size_t i = 0; i < k; i++) {
         RunSummary *x = &s[i];
         const char *ta = x->task, *me = x->method;
-        x->acc = mean_of(runs, ta, me, "accuracy");
+        x->acc = mean_of(runs, x, "accuracy");
         if (x->runs == 1) {
-            x->acc_err = mean_of(runs, ta, me, "accuracy_stderr");
+            x->acc_err = mean_of(runs, x, "accuracy_stderr");
         } else {
             // Spread over seeds: sample standard deviation / sqrt(count).
             double ss = 0;
             size_t c = 0;
             for (size_t r = 0; r < rows; r++) {
-                if (strcmp(table_get_str(runs, r, "task"), ta) || strcmp(table_get_str(runs, r, "method"), me))
+                if (strcmp(table_get_str(runs, r, "task"), ta) || strcmp(table_get_str(runs, r, "method"), me) ||
+                    !same_grid(row_grid(runs, r), x->grid))
                     continue;
                 double v = get(runs, r, "accuracy");
                 if (isfinite(v)) { ss += (v - x->acc) * (v - x->acc); c++; }
             }
             x->acc_err = c > 1 ? sqrt(ss / (double)(c - 1)) / sqrt((double)c) : NAN;
         }
-        x->steps = mean_of(runs, ta, me, "steps");
-        x->train_seconds = mean_of(runs, ta, me, "train_seconds");
-        x->batch = mean_of(runs, ta, me, "batch");
-        x->threads = mean_of(runs, ta, me, "threads");
-        x->max_len = mean_of(runs, ta, me, "max_len");
-        x->mean_tokens = mean_of(runs, ta, me, "mean_tokens");
-        x->test_samples = mean_of(runs, ta, me, "test_samples");
-        x->flops_infer = mean_of(runs, ta, me, "flops_infer_per_sample");
-        x->flops_train = mean_of(runs, ta, me, "flops_train_per_sample");
-        x->macs_infer = mean_of(runs, ta, me, "macs_infer_per_sample");
-        x->mem_infer = mean_of(runs, ta, me, "peak_mem_infer_bytes");
-        x->mem_train = mean_of(runs, ta, me, "peak_mem_train_bytes");
-        x->rss = mean_of(runs, ta, me, "peak_rss_bytes");
-        x->train_sps = mean_of(runs, ta, me, "train_samples_per_s");
-        x->infer_sps = mean_of(runs, ta, me, "infer_samples_per_s");
-        x->blocks_softmax = mean_of(runs, ta, me, "blocks_softmax");
-        x->blocks_efficient = mean_of(runs, ta, me, "blocks_efficient");
-        x->blocks_linformer = mean_of(runs, ta, me, "blocks_linformer");
+        x->steps = mean_of(runs, x, "steps");
+        x->train_seconds = mean_of(runs, x, "train_seconds");
+        x->batch = mean_of(runs, x, "batch");
+        x->threads = mean_of(runs, x, "threads");
+        x->max_len = mean_of(runs, x, "max_len");
+        x->mean_tokens = mean_of(runs, x, "mean_tokens");
+        x->test_samples = mean_of(runs, x, "test_samples");
+        x->flops_infer = mean_of(runs, x, "flops_infer_per_sample");
+        x->flops_train = mean_of(runs, x, "flops_train_per_sample");
+        x->macs_infer = mean_of(runs, x, "macs_infer_per_sample");
+        x->mem_infer = mean_of(runs, x, "peak_mem_infer_bytes");
+        x->mem_train = mean_of(runs, x, "peak_mem_train_bytes");
+        x->rss = mean_of(runs, x, "peak_rss_bytes");
+        x->train_sps = mean_of(runs, x, "train_samples_per_s");
+        x->infer_sps = mean_of(runs, x, "infer_samples_per_s");
+        x->blocks_softmax = mean_of(runs, x, "blocks_softmax");
+        x->blocks_efficient = mean_of(runs, x, "blocks_efficient");
+        x->blocks_linformer = mean_of(runs, x, "blocks_linformer");
     }
     qsort(s, k, sizeof *s, cmp_summary);
     *out = s;
@@ -253,7 +264,7 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInf
               "threads %s.\n\n", a, b, c, d, e);
     const RunSummary *van = NULL;
     for (size_t i = 0; i < k; i++)
-        if (!strcmp(s[i].method, "vanilla")) van = &s[i];
+        if (!strcmp(s[i].method, "vanilla") && !van) van = &s[i];   // with grid points: the first
     int lin = 0;   // runs that report Linformer blocks get a third count
     for (size_t i = 0; i < k; i++) lin |= isfinite(s[i].blocks_linformer);
     const char *cols[] = {"method", "runs", "accuracy (%)", "steps", "train time",
@@ -266,7 +277,7 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInf
     for (size_t i = 0; i < k; i++) {
         const RunSummary *x = &s[i];
         char cell[12][96];
-        snprintf(cell[0], 96, "%s", x->method);
+        snprintf(cell[0], 96, x->grid ? "%s (%.80s)" : "%s", x->method, x->grid);
         snprintf(cell[1], 96, "%zu", x->runs);
         fmt_acc(cell[2], 96, x->acc, x->acc_err);
         fmt_num3(cell[3], 96, x->steps);

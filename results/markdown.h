@@ -22,10 +22,11 @@ typedef struct {
     double mem_infer, mem_train, rss;                       // bytes
     double train_sps, infer_sps;                            // samples per second
     double blocks_softmax, blocks_efficient, blocks_linformer;   // mean blocks per sample
+    const char *grid;              // a sweep's grid point ("model.dim=32", `grid` column); NULL if none
 } RunSummary;
 
-// Groups `runs` by (task, method): sorted by task, then vanilla, linformer, tome, maelre, others
-// by name. *out is malloc'ed (free it); MB_OK or MB_ERR_NOMEM / MB_ERR_DATA (a row without task or
+// Groups `runs` by (task, method, grid point): sorted by task, then vanilla, linformer, tome,
+// maelre, others by name, then grid point. *out is malloc'ed (free it); MB_OK or MB_ERR_NOMEM / MB_ERR_DATA (a row without task or
 // method).
 int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, size_t errlen);
 

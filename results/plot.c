@@ -284,16 +284,55 @@ int plot_acc_vs_flops(const char *gnuplot, const char *outdir, const char *task,
             "plot \\\n",
        pow(10, lx0), pow(10, lx1), y0, y1);
     size_t idx = 0;
+    int frontier = 0;   // sweep grid points: each method's points joined by a line, in FLOP order
+    for (size_t i = 0; i < n; i++) frontier |= !strcmp(s[i].task, task) && s[i].grid != NULL;
+    size_t blocks = 0;   // data blocks (= plot entries)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(s[i].task, task) || !isfinite(s[i].acc) || !(s[i].flops_infer > 0)) continue;
+        int first = 1;
+        for (size_t q = 0; frontier && q < i && first; q++)
+            first = !(!strcmp(s[q].task, task) && !strcmp(s[q].method, s[i].method) && isfinite(s[q].acc) &&
+                      s[q].flops_infer > 0);
+        blocks += first;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s[i].task, task) || !isfinite(s[i].acc) || !(s[i].flops_infer > 0)) continue;
+        int seen = 0;
+        for (size_t q = 0; frontier && q < i && !seen; q++)
+            seen = !strcmp(s[q].task, task) && !strcmp(s[q].method, s[i].method) && isfinite(s[q].acc) &&
+                   s[q].flops_infer > 0;
+        if (seen) continue;   // drawn with the method's first point
         double e = isfinite(s[i].acc_err) ? s[i].acc_err : 0;
         tx(&data, "# ");
         tx_comment(&data, s[i].method);
-        tx(&data, "\n%.17g %.17g %.17g\n\n\n", s[i].flops_infer, 100 * s[i].acc, 100 * e);
-        tx(&sc, "    '%s.dat' index %zu using 1:2:3 with yerrorbars pt %d ps 2.2 lw 2 lc rgb '%s' title ",
-           base, idx, method_point(s[i].method, i), method_color(s[i].method, i));
+        if (!frontier) {
+            tx(&data, "\n%.17g %.17g %.17g\n\n\n", s[i].flops_infer, 100 * s[i].acc, 100 * e);
+        } else {
+            tx(&data, ": one row per grid point (its label after #), in FLOP order\n");
+            // The method's entries are adjacent (sorted by task, method, grid): write them by FLOPs.
+            size_t j = i;
+            while (j < n && !strcmp(s[j].task, task) && !strcmp(s[j].method, s[i].method)) j++;
+            unsigned char *used = calloc(j - i, 1);
+            if (!used) { free(data.p); free(sc.p); return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory"); }
+            for (;;) {
+                size_t best = j;
+                for (size_t q = i; q < j; q++)
+                    if (!used[q - i] && isfinite(s[q].acc) && s[q].flops_infer > 0 &&
+                        (best == j || s[q].flops_infer < s[best].flops_infer)) best = q;
+                if (best == j) break;
+                used[best - i] = 1;
+                double eb = isfinite(s[best].acc_err) ? s[best].acc_err : 0;
+                tx(&data, "%.17g %.17g %.17g # ", s[best].flops_infer, 100 * s[best].acc, 100 * eb);
+                tx_comment(&data, s[best].grid ? s[best].grid : "");
+                tx(&data, "\n");
+            }
+            free(used);
+            tx(&data, "\n\n");
+        }
+        tx(&sc, "    '%s.dat' index %zu using 1:2:3 with %s pt %d ps 2.2 lw 2 lc rgb '%s' title ",
+           base, idx, frontier ? "yerrorlines" : "yerrorbars", method_point(s[i].method, i), method_color(s[i].method, i));
         tx_quoted(&sc, s[i].method);
-        tx(&sc, " noenhanced%s\n", ++idx < k ? ", \\" : "");
+        tx(&sc, " noenhanced%s\n", ++idx < blocks ? ", \\" : "");
     }
     rc = render(gnuplot, dir, base, &data, &sc, err, errlen);
     free(data.p);
