@@ -175,7 +175,9 @@ int cmd_sweep(int argc, char **argv) {
         SweepResult res;
         rc = sweep_run(&s, &res, err, sizeof err);
         if (rc && (dist_rank() == 0 || rc == MB_ERR_INTERNAL)) fprintf(stderr, "maelre-bench: sweep: %s\n", err);
-        if (!rc && dist_rank() == 0) printf("sweep: %zu jobs done -> %s/results.csv, %s/results.json, %s/report/\n", res.jobs, s.out, s.out, s.out);
+        if (!rc && dist_rank() == 0)
+            printf("sweep: %zu jobs done -> %s/results.csv, %s/results.json%s%s%s\n", res.jobs, s.out, s.out,
+                   s.no_report ? "" : ", ", s.no_report ? "" : s.out, s.no_report ? "" : "/report/");
     }
 done:
     free_list(s.tasks, s.n_tasks);

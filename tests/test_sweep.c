@@ -312,7 +312,7 @@ static int process_with(const char *needle) {
 static void kill_and_restart(int ranks) {
     char out[400];
     snprintf(out, sizeof out, "%s/k", g_dir);
-    pid_t pid = start_sweep4(ranks, "k", "150");
+    pid_t pid = start_sweep4(ranks, "k", "80");
     // Kill it once two jobs are finished.
     struct timespec ts = {0, 5 * 1000 * 1000};
     for (int i = 0; i < 6000 && count_done(out) < 2; i++) nanosleep(&ts, NULL);
@@ -335,7 +335,7 @@ static void kill_and_restart(int ranks) {
                 logs[t][m][s] = mtime_ns(out, TASKS4[t], job, "run.log");
                 done += before[t][m][s] != 0;
             }
-    int rc = wait_code(start_sweep4(ranks, "k", "150"));
+    int rc = wait_code(start_sweep4(ranks, "k", "80"));
     char *e = slurp(g_err);
     cr_assert_eq(rc, 0, "restart: exit %d: %s", rc, e);
     char want[64];
