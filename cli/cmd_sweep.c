@@ -34,7 +34,9 @@ static void sweep_usage(FILE *f) {
         "  --out DIR         sweep folder (shared by all ranks)\n"
         "  --no-report       skip `report` at the end\n"
         "Exit: 0 every job done, 2 usage, 130 interrupted; otherwise the exit status of the first failed job\n"
-        "(in task, method, grid, seed order) after all others ran.\n");
+        "(in task, method, grid, seed order) after all others ran.\n"
+        "This binary: %s.\n",
+        dist_built_with_mpi() ? "built with MPI" : "built without MPI (make MPI=0): one process, no mpirun");
 }
 
 static int usage_err(const char *fmt, const char *a) {

@@ -112,13 +112,22 @@ void dist_abort(int code) {
     if (g_active) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
+int dist_built_with_mpi(void) { return 1; }
+
 #else   // built without MPI: one rank
 
 int dist_init(int *argc, char ***argv, char *err, size_t errlen) {
-    (void)argc; (void)argv; (void)err; (void)errlen;
+    (void)argc; (void)argv;
     snprintf(g_backend, sizeof g_backend, "built without MPI");
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!n || !*n) n = getenv("PMI_SIZE");
+    if (n && atoi(n) > 1)
+        return mb_fail(err, errlen, MB_ERR_USAGE,
+                       "this binary was built without MPI (make MPI=0) but started as one of %d ranks; "
+                       "build it with `make` (Open MPI), or start it without mpirun/srun", atoi(n));
     return MB_OK;
 }
+int dist_built_with_mpi(void) { return 0; }
 int dist_send_i64(int dest, int tag, const int64_t *v, int n) { (void)dest; (void)tag; (void)v; (void)n; return MB_ERR_INTERNAL; }
 int dist_recv_i64(int src, int tag, int64_t *v, int n, int *from) {
     (void)src; (void)tag; (void)v; (void)n; (void)from;

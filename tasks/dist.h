@@ -34,6 +34,9 @@ void dist_abort(int code);       // MPI_Abort when active, else nothing
 
 // 1 when a launcher's variables say this process is an MPI rank (see above).
 int dist_launched(void);
+// 1 when built with MPI (`make`), 0 for `make MPI=0`. Such a build started by a launcher with
+// more than one rank refuses in dist_init (MB_ERR_USAGE): K copies would each run everything.
+int dist_built_with_mpi(void);
 // Removes the launcher's variables (OMPI_*, PMIX_*, PMI_*) from this process's environment, for
 // a child that must start as a plain process (e.g. a sweep job) rather than as a copy of a rank.
 void dist_clear_launcher_env(void);

@@ -35,7 +35,10 @@ static void need_bin(void) {
 }
 
 static const char *g_mpirun;
+static int run(int ranks, const char *const *args);
+static int built_with_mpi(void);
 static int have_mpirun(void) {
+    if (!built_with_mpi()) return 0;
     static char path[512];
     const char *dirs[] = {"/usr/bin", "/usr/local/bin", "/bin"};
     for (size_t i = 0; i < 3; i++) {
@@ -85,6 +88,15 @@ static int wait_code(pid_t pid) {
 }
 
 static int run(int ranks, const char *const *args) { return wait_code(spawn(ranks, args)); }
+
+// `sweep --help` says whether the binary was built with MPI (`make MPI=0` builds without).
+static int built_with_mpi(void) {
+    cr_assert_eq(run(0, (const char *[]){"sweep", "--help", NULL}), 0);
+    char *o = slurp(g_out);
+    int yes = o && strstr(o, "This binary: built with MPI") != NULL;
+    free(o);
+    return yes;
+}
 
 static void write_ts(const char *path, int n) {
     FILE *f = fopen(path, "w");
@@ -270,7 +282,7 @@ Test(sweep, one_process_merged_rows_and_report, .init = setup, .fini = teardown,
 
 Test(sweep, mpirun_two_ranks_same_rows_as_one_process, .init = setup, .fini = teardown, .timeout = 60) {
     need_bin();
-    if (!have_mpirun()) cr_skip_test("mpirun not found (Debian openmpi-bin): MPI sweep not tested");
+    if (!have_mpirun()) cr_skip_test("mpirun not found (Debian openmpi-bin) or a `make MPI=0` binary: MPI sweep not tested");
     int rc = wait_code(start_sweep4(0, "one", "8"));
     cr_assert_eq(rc, 0);
     rc = wait_code(start_sweep4(2, "two", "8"));
@@ -366,7 +378,7 @@ Test(sweep, killed_process_restart_runs_only_missing, .init = setup, .fini = tea
 
 Test(sweep, killed_mpirun_restart_runs_only_missing, .init = setup, .fini = teardown, .timeout = 60) {
     need_bin();
-    if (!have_mpirun()) cr_skip_test("mpirun not found (Debian openmpi-bin): MPI restart not tested");
+    if (!have_mpirun()) cr_skip_test("mpirun not found (Debian openmpi-bin) or a `make MPI=0` binary: MPI restart not tested");
     kill_and_restart(2);
 }
 
