@@ -577,11 +577,12 @@ static int job_finish(const Sweep *w, const Job *j, int status, double seconds, 
     last_line(j->dir, line, sizeof line);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         snprintf(line, sizeof line, "exit 0 but no results.json in the job folder");
+    int interrupted = code == MB_ERR_INTERRUPTED || (WIFSIGNALED(status) && s->stop && *s->stop);
     if (s->log)
-        fprintf(s->log, "sweep: [rank %d] FAILED %s/%s (%s %d): %s\n", rank, w->tasks[j->task].name, j->name,
-                WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : code, line);
-    if (WIFSIGNALED(status) && s->stop && *s->stop) return code;   // interrupted: not a failure of the job
-    if (code == MB_ERR_INTERRUPTED) return code;
+        fprintf(s->log, "sweep: [rank %d] %s %s/%s (%s %d): %s\n", rank, interrupted ? "STOPPED" : "FAILED ",
+                w->tasks[j->task].name, j->name, WIFSIGNALED(status) ? "signal" : "exit",
+                WIFSIGNALED(status) ? WTERMSIG(status) : code, line);
+    if (interrupted) return MB_ERR_INTERRUPTED;   // not a failure of the job: it runs again next time
     char dir[PATH_MAX + 16];
     snprintf(dir, sizeof dir, "%s/failed", s->out);
     if (mkdir_p(dir, err, sizeof err)) {

@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/status.h"
+#include "tasks/sweep.h"
 #include "tests/file_util.h"
 
 static char g_dir[256], g_out[320], g_err[320], g_root[320], g_toy[320], g_bad[320];
@@ -491,4 +493,39 @@ Test(sweep, usage_errors_exit_2, .init = setup, .fini = teardown, .timeout = 60)
     e = slurp(g_err);
     cr_assert(strstr(e, "steps differs"), "%s", e);
     free(e);
+}
+
+// ---------------------------------------------------------------- the library parts
+
+Test(sweep_lib, grid_axis_parse) {
+    char err[256];
+    SweepAxis a;
+    cr_assert_eq(sweep_axis_parse(&a, "model.dim=32,64", err, sizeof err), MB_OK, "%s", err);
+    cr_assert_str_eq(a.key, "model.dim");
+    cr_assert_eq(a.n, 2);
+    cr_assert_str_eq(a.values[0], "32");
+    cr_assert_str_eq(a.values[1], "64");
+    sweep_axis_free(&a);
+    const char *bad[] = {"model.dim", "=1", "model.dim=", "model.dim=1,1", "model dim=1", "optim.lr=,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(sweep_axis_parse(&a, bad[i], err, sizeof err), MB_ERR_USAGE, "'%s' accepted", bad[i]);
+}
+
+// The ordering key: the hand formula for vanilla, and the methods' order at a long length.
+Test(sweep_lib, job_cost_estimate) {
+    Task t;
+    task_defaults(&t);
+    t.classes = 2;
+    // vanilla, D 64, M 128, 4 blocks, N 1000: per block N(8D^2 + 4DM) + 4N^2 D FLOPs forward;
+    // 10 steps x batch 2 trained (x3 for forward + backward), 5 test samples.
+    double per_block = 1000.0 * (8 * 64 * 64 + 4 * 64 * 128) + 4 * 1000.0 * 1000 * 64;
+    double f = 4 * per_block;
+    cr_assert_float_eq(sweep_job_cost(&t, METHOD_VANILLA, 10, 2, 5, 1000), 3 * f * 20 + 5 * f, 1e-3 * f);
+    double v = sweep_job_cost(&t, METHOD_VANILLA, 100, 8, 100, 4096);
+    double l = sweep_job_cost(&t, METHOD_LINFORMER, 100, 8, 100, 4096);
+    double to = sweep_job_cost(&t, METHOD_TOME, 100, 8, 100, 4096);
+    double m = sweep_job_cost(&t, METHOD_MAELRE, 100, 8, 100, 4096);
+    cr_assert(v > to && to > m && v > l && l > m, "vanilla %g tome %g linformer %g maelre %g", v, to, l, m);
+    cr_assert_eq(sweep_job_cost(&t, METHOD_VANILLA, 100, 8, 100, 0), 0, "unknown length: 0");
+    task_free(&t);
 }
