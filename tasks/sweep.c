@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -45,6 +46,7 @@ typedef struct {
     size_t n_jobs;
     int threads;              // per job
     char exe[PATH_MAX];
+    int lock_fd;              // DIR/sweep.lock on rank 0 (-1: none)
 } Sweep;
 
 // ---------------------------------------------------------------- small helpers
@@ -301,6 +303,8 @@ static void sweep_free(Sweep *w) {
     free(w->point_label);
     cJSON_Delete(w->config);
     free(w->jobs);
+    if (w->lock_fd >= 0) close(w->lock_fd);   // releases the lock
+    w->lock_fd = -1;
 }
 
 static int cmp_cost(const void *a, const void *b) {
@@ -447,6 +451,40 @@ static int check_settings(const Sweep *w, char *err, size_t errlen) {
     }
     cJSON_Delete(mine);
     return rc;
+}
+
+// DIR/sweep.lock, held (flock) by rank 0 while it runs, so that a second sweep on the same DIR
+// (e.g. resubmitted while the first still runs) is refused instead of running the same jobs.
+// File systems without flock: a warning, no lock. The file holds "<pid> <host>" for the message.
+static int lock_out(const Sweep *w, int *fd_out, char *err, size_t errlen) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sweep.lock", w->s->out);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return mb_fail(err, errlen, MB_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            char who[128] = "";
+            ssize_t n = pread(fd, who, sizeof who - 1, 0);
+            who[n > 0 ? n : 0] = 0;
+            who[strcspn(who, "\n")] = 0;
+            close(fd);
+            return mb_fail(err, errlen, MB_ERR_USAGE,
+                           "%s: another sweep is running in this folder (pid and host: %s); wait for it to end or stop it",
+                           w->s->out, who[0] ? who : "unknown");
+        }
+        if (w->s->log) fprintf(w->s->log, "sweep: warning: %s: no lock on this file system (%s)\n", path, strerror(e));
+        close(fd);
+        *fd_out = -1;
+        return MB_OK;
+    }
+    char host[64] = "?", line[128];
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    int n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), host);
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) != n) { /* the lock holds without the note */ }
+    *fd_out = fd;
+    return MB_OK;
 }
 
 // ---------------------------------------------------------------- one job
@@ -826,6 +864,7 @@ int sweep_run(const SweepSpec *s, SweepResult *res, char *err, size_t errlen) {
     Sweep w;
     memset(&w, 0, sizeof w);
     w.s = s;
+    w.lock_fd = -1;
     int rank = dist_rank(), size = dist_size();
     int rc = plan(&w, err, errlen);
     if (!rc && !w.n_jobs) rc = mb_fail(err, errlen, MB_ERR_USAGE, "no jobs (empty task, method or seed list)");
@@ -835,6 +874,7 @@ int sweep_run(const SweepSpec *s, SweepResult *res, char *err, size_t errlen) {
         char jd[PATH_MAX + 16];
         snprintf(jd, sizeof jd, "%s/jobs", s->out);
         if (!rc) rc = mkdir_p(jd, err, errlen);
+        if (!rc) rc = lock_out(&w, &w.lock_fd, err, errlen);
         if (!rc) rc = check_settings(&w, err, errlen);
         if (!rc) {
             // Generate ListOps once here rather than in concurrent jobs (other missing data: the

@@ -8,6 +8,7 @@
 // - A job is done when its run folder holds results.json (written atomically by `run` when the
 //   job's row and checkpoint are there). Starting again with the same DIR runs only the jobs that
 //   are not done; DIR/sweep.json holds the settings, and other settings are refused (exit 2).
+//   Rank 0 holds DIR/sweep.lock (flock) while it runs: a second sweep on DIR is refused (exit 2).
 // - A job that fails is recorded in DIR/failed/<task>-<job>.json (exit status or signal, the last
 //   line of its log DIR/jobs/<task>/<job>/run.log) and the sweep goes on; the record goes when the
 //   job later succeeds. A job stopped by SIGINT is not a failure (it runs again next time).

@@ -2,7 +2,8 @@
 // two-class byte-text task and a tiny UCR series set): merged rows, grid columns and the report;
 // the same rows under `mpirun --oversubscribe -n 2` as in one process; a sweep killed with
 // SIGKILL (the process, and mpirun) and started again runs only what is missing and rewrites
-// nothing finished; a job on bad data is recorded in failed/ while the others finish; usage errors.
+// nothing finished; a job on bad data is recorded in failed/ while the others finish; a second
+// sweep on a running folder is refused; usage errors; grid parsing and the cost estimate.
 // The mpirun tests are skipped with a message when mpirun is not installed.
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
@@ -466,6 +467,32 @@ Test(sweep, grid_points_are_jobs_with_columns, .init = setup, .fini = teardown, 
     all = read_json(p);
     cr_assert_eq(cJSON_GetArraySize(all), 4);
     cJSON_Delete(all);
+}
+
+Test(sweep, second_sweep_on_a_running_folder_is_refused, .init = setup, .fini = teardown, .timeout = 60) {
+    need_bin();
+    char out[400], lock[500];
+    snprintf(out, sizeof out, "%s/k", g_dir);
+    snprintf(lock, sizeof lock, "%s/k/sweep.lock", g_dir);
+    char jobs[500];
+    snprintf(jobs, sizeof jobs, "%s/jobs/", out);
+    pid_t first = start_sweep4(0, "k", "60");
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    for (int i = 0; i < 4000 && !process_with(jobs); i++) nanosleep(&ts, NULL);   // a job runs
+    cr_assert(process_with(jobs), "no job of the first sweep started");
+    cr_assert(file_there(lock));
+    char tasks[400];
+    snprintf(tasks, sizeof tasks, "%s,ts-wiggle", g_toy);
+    int rc = run(0, (const char *[]){"sweep", "--task", tasks, "--method", "vanilla,maelre", "--seeds", "1,2", "--steps",
+                                     "60", "--threads", "1", "--data-root", g_root, "--out", out, NULL});
+    char *e = slurp(g_err);
+    cr_assert_eq(rc, 2, "second sweep: exit %d: %s", rc, e);
+    cr_assert(strstr(e, "another sweep is running"), "%s", e);
+    free(e);
+    cr_assert_eq(kill(first, SIGINT), 0);
+    int st;
+    cr_assert_eq(waitpid(first, &st, 0), first);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "SIGINT: status %d", st);
 }
 
 Test(sweep, usage_errors_exit_2, .init = setup, .fini = teardown, .timeout = 60) {
