@@ -15,7 +15,7 @@ static void sweep_usage(FILE *f) {
     fprintf(f,
         "usage: maelre-bench sweep --task T1,T2 [--method all|m1,m2] [--seeds 1,2,3] [--quick | --steps N |\n"
         "                          --time-budget SEC] [--grid key=v1,v2,...]... [--threads N] [--config FILE]\n"
-        "                          [--data-root DIR] --out DIR [--no-report]\n\n"
+        "                          [--data-root DIR] --out DIR [--no-report] [--dry-run]\n\n"
         "Runs every (task, method, seed[, grid point]) job as its own `maelre-bench run` process, writing\n"
         "DIR/jobs/<task>/<method>-seed<S>[-<grid>]/ per job, then DIR/results.{csv,json} (all rows, grid values\n"
         "as columns) and DIR/report/. Under `mpirun -n K` or `srun`, rank 0 hands jobs out (longest expected\n"
@@ -33,6 +33,8 @@ static void sweep_usage(FILE *f) {
         "  --data-root DIR   data folder on every node (default $MAELRE_DATA, else ./data)\n"
         "  --out DIR         sweep folder (shared by all ranks)\n"
         "  --no-report       skip `report` at the end\n"
+        "  --dry-run         print the jobs in start order (longest expected first) with their estimated\n"
+        "                    training+test FLOPs and whether they are done; run and write nothing\n"
         "Exit: 0 every job done, 2 usage, 130 interrupted; otherwise the exit status of the first failed job\n"
         "(in task, method, grid, seed order) after all others ran.\n"
         "This binary: %s.\n",
@@ -97,6 +99,7 @@ int cmd_sweep(int argc, char **argv) {
             goto done;
         } else if (!strcmp(a, "--quick")) s.quick = 1;
         else if (!strcmp(a, "--no-report")) s.no_report = 1;
+        else if (!strcmp(a, "--dry-run")) s.dry_run = 1;
         else if (!strcmp(a, "--task") || !strcmp(a, "--method") || !strcmp(a, "--seeds") || !strcmp(a, "--steps") ||
                  !strcmp(a, "--time-budget") || !strcmp(a, "--grid") || !strcmp(a, "--threads") ||
                  !strcmp(a, "--config") || !strcmp(a, "--data-root") || !strcmp(a, "--out")) {
@@ -173,11 +176,12 @@ int cmd_sweep(int argc, char **argv) {
     if (!rc) {
         s.data_root = runner_data_root(root_flag);
         s.log = stderr;
+        s.plan_out = stdout;
         s.stop = cli_stop_on_sigint(NULL);
         SweepResult res;
         rc = sweep_run(&s, &res, err, sizeof err);
         if (rc && (dist_rank() == 0 || rc == MB_ERR_INTERNAL)) fprintf(stderr, "maelre-bench: sweep: %s\n", err);
-        if (!rc && dist_rank() == 0)
+        if (!rc && dist_rank() == 0 && !s.dry_run)
             printf("sweep: %zu jobs done -> %s/results.csv, %s/results.json%s%s%s\n", res.jobs, s.out, s.out,
                    s.no_report ? "" : ", ", s.no_report ? "" : s.out, s.no_report ? "" : "/report/");
     }

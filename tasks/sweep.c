@@ -868,6 +868,29 @@ int sweep_run(const SweepSpec *s, SweepResult *res, char *err, size_t errlen) {
     int rank = dist_rank(), size = dist_size();
     int rc = plan(&w, err, errlen);
     if (!rc && !w.n_jobs) rc = mb_fail(err, errlen, MB_ERR_USAGE, "no jobs (empty task, method or seed list)");
+    if (!rc && s->dry_run) {
+        // The plan only: every job in the order it would start, nothing written.
+        Job **order = calloc(w.n_jobs, sizeof *order);
+        if (!order) { sweep_free(&w); return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory"); }
+        for (size_t k = 0; k < w.n_jobs; k++) order[k] = &w.jobs[k];
+        qsort(order, w.n_jobs, sizeof *order, cmp_cost);
+        if (rank == 0 && s->plan_out) {
+            fprintf(s->plan_out, "%zu jobs, %d thread%s per job; in start order (done ones are skipped):\n", w.n_jobs,
+                    w.threads, w.threads == 1 ? "" : "s");
+            for (size_t k = 0; k < w.n_jobs; k++) {
+                const Job *j = order[k];
+                char c[32];
+                if (j->cost > 0) snprintf(c, sizeof c, "%.3g", j->cost);
+                else snprintf(c, sizeof c, "?");
+                fprintf(s->plan_out, "%4zu  %-12s est. %9s FLOP  %s/%s\n", k + 1, job_done(j) ? "done" : "to run", c,
+                        w.tasks[j->task].name, j->name);
+            }
+        }
+        free(order);
+        res->jobs = w.n_jobs;
+        sweep_free(&w);
+        return MB_OK;
+    }
     // Rank 0 prepares DIR; the others wait for its word (1 = go) before running anything.
     int64_t go = 0;
     if (rank == 0) {

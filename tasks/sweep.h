@@ -49,6 +49,8 @@ typedef struct {
     SweepAxis grid[SWEEP_MAX_GRID];
     size_t n_grid;
     int no_report;          // skip the report at the end
+    int dry_run;            // print the jobs in start order with their estimates to plan_out; run nothing
+    FILE *plan_out;         // dry_run's list (rank 0)
     FILE *log;              // progress lines (rank 0 and job starts/ends on every rank); NULL = silent
     volatile sig_atomic_t *stop;   // SIGINT flag (may be NULL): no new jobs; running ones get SIGINT
 } SweepSpec;

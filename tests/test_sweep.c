@@ -495,6 +495,25 @@ Test(sweep, second_sweep_on_a_running_folder_is_refused, .init = setup, .fini = 
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "SIGINT: status %d", st);
 }
 
+// --dry-run: every job in start order, longest expected first (vanilla's quadratic attention at
+// 64 tokens before MAELRE's merged sequence), nothing written.
+Test(sweep, dry_run_lists_longest_first, .init = setup, .fini = teardown, .timeout = 60) {
+    need_bin();
+    char out[400];
+    snprintf(out, sizeof out, "%s/d", g_dir);
+    int rc = run(0, (const char *[]){"sweep", "--task", g_toy, "--method", "maelre,vanilla", "--seeds", "1,2", "--steps",
+                                     "5", "--data-root", g_root, "--out", out, "--dry-run", NULL});
+    cr_assert_eq(rc, 0);
+    char *o = slurp(g_out);
+    cr_assert(strstr(o, "4 jobs"), "%s", o);
+    const char *v1 = strstr(o, "toy/vanilla-seed1"), *v2 = strstr(o, "toy/vanilla-seed2");
+    const char *m1 = strstr(o, "toy/maelre-seed1"), *m2 = strstr(o, "toy/maelre-seed2");
+    cr_assert(v1 && v2 && m1 && m2, "%s", o);
+    cr_assert(v1 < v2 && v2 < m1 && m1 < m2, "not longest first, then job order: %s", o);
+    free(o);
+    cr_assert(!file_there(out), "--dry-run created %s", out);
+}
+
 Test(sweep, usage_errors_exit_2, .init = setup, .fini = teardown, .timeout = 60) {
     need_bin();
     char out[400];
