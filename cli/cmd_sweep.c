@@ -155,7 +155,7 @@ int cmd_sweep(int argc, char **argv) {
                 for (size_t q = 0; q < s.n_methods; q++) dup |= s.methods[q] == m;
                 if (!dup) s.methods[s.n_methods++] = m;
             }
-            if (!rc) free_list(ms, nm);
+            free_list(ms, nm);
             if (!rc && !s.n_methods) rc = usage_err("%s", "--method needs at least one method");
         }
     }

@@ -77,6 +77,15 @@ static pid_t spawn(int ranks, const char *const *args) {
         setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);          // CI runs as root
         setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
         setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+        if (ranks > 0) {
+            // Sanitizer builds: Open MPI's own allocations from MPI_Init (in dlopen'ed components,
+            // "unknown module") are reported as leaks at exit. Our code is leak-checked by the
+            // one-process tests; under mpirun only the leak check is off.
+            const char *a = getenv("ASAN_OPTIONS");
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s%sdetect_leaks=0", a ? a : "", a && *a ? ":" : "");
+            setenv("ASAN_OPTIONS", buf, 1);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
