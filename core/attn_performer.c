@@ -144,6 +144,7 @@ void attn_performer_phi_backward(float *dx, float *dF, const float *F, const flo
         float *gi = dF + i * m, *dxi = dx + i * ld;
         float fl = log_s ? floor0 * expf(log_s[i]) : floor0;
         float rs = 0.0f;
+        #pragma omp simd reduction(+ : rs)
         for (size_t l = 0; l < m; l++) {
             float a = gi[l] * (fi[l] - fl);
             gi[l] = a;
@@ -270,8 +271,10 @@ void attn_performer_backward_ws(float *dq, float *dk, float *dv, const float *do
         attn_performer_phi_backward(dq + h * d, T, Fq, q + h * d, ld, NULL, W, m, N, d);
         // T_i := U_i = r_i Fq_i; dC (m,d) = U^T dOut_h; dz (m) = Fq^T b
         #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-        for (size_t i = 0; i < N; i++)
+        for (size_t i = 0; i < N; i++) {
+            #pragma omp simd
             for (size_t l = 0; l < m; l++) T[i * m + l] = r[i] * Fq[i * m + l];
+        }
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)d, (int)N, 1.0f, T,
                     (int)m, go, (int)D, 0.0f, dC, (int)d);
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)N, (int)m, 1.0f, Fq, (int)m, b, 1, 0.0f, dz, 1);
@@ -281,8 +284,10 @@ void attn_performer_backward_ws(float *dq, float *dk, float *dv, const float *do
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)m, (int)d, 1.0f,
                     v + h * d, (int)ld, dC, (int)d, 0.0f, T, (int)m);
         #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-        for (size_t j = 0; j < N; j++)
+        for (size_t j = 0; j < N; j++) {
+            #pragma omp simd
             for (size_t l = 0; l < m; l++) T[j * m + l] += dz[l];
+        }
         flops_elem(nm);                           // U = r_i Fq_i
         flops_matmul(m, d, N);                    // dC = U^T dOut
         flops_matmul(m, 1, N);                    // dz = Fq^T b
