@@ -120,8 +120,11 @@ static void backward_head(const AttnSparse *A, float *dq, float *dk, float *dv, 
         // P exactly as forward made it (attn_softmax_rows' element operations, saved statistics)
         for (size_t r = 0; r < nb; r++) {
             float *row = P + r * width, m = stats[h * N + i0 + r], iv = stats[(H + h) * N + i0 + r];
-            if (log_s)
+            if (log_s) {
+                #pragma omp simd
                 for (size_t j = lo[r]; j < hi[r]; j++) row[j] += lsg[j];
+            }
+            #pragma omp simd
             for (size_t j = lo[r]; j < hi[r]; j++) row[j] = ops_expf(row[j] - m) * iv;
             clear_outside(row, lo[r], hi[r], width);
         }
