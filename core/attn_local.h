@@ -8,8 +8,8 @@
 // backward accumulates (+=) into dq, dk, dv (stride ld); no gradient flows through log s.
 // w < 2 (an empty window) is a caller error: the functions abort().
 // Memory: queries go 64 rows at a time against their key span (at most 63 + w keys), so save
-// is 2 H N floats (row max and 1/sum) plus one 64 x span score block; backward recomputes the
-// scores from them. Nothing is O(N^2) or O(N w).
+// is 2 H N floats (row max and 1/sum) plus one 64 x span score block (and span floats of
+// gathered log s); backward recomputes the scores from them. Nothing is O(N^2) or O(N w).
 // FLOPs per head (core/flops.h), with n_i = |window of i| (clipped at the ends) and
 // pairs = sum_i n_i (attn_local_pairs): forward QK^T and PV 2 pairs d MACs (4 pairs d FLOPs),
 // plus 2 per pair (exp, normalise), 3 with log s; backward 4 pairs d MACs plus 2 per pair.
