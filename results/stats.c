@@ -88,10 +88,16 @@ int stats_paired_bootstrap(const unsigned char *a, const unsigned char *b, size_
         total += s;
     }
     double scale = 1.0 / ((double)n * (double)k);
-    uint64_t rng = rng_derive(seed, 0x626f6f74u);   // "boot"
-    for (size_t t = 0; t < resamples; t++) {
+    // Resample t draws from its own stream derived from (seed, t): the result does not depend on
+    // how many threads share the loop.
+    long nn = (long)resamples;
+    #pragma omp parallel for schedule(static)
+    for (long t = 0; t < nn; t++) {
+        uint64_t rng = rng_derive(seed, 0x626f6f7400000000ull + (uint64_t)t);   // "boot", t
         long s = 0;
-        for (size_t i = 0; i < n; i++) s += d[rng_below(&rng, n)];
+        // Index in [0, n) by multiply-shift (Lemire) rather than rng_below's modulo: the same
+        // uniformity for n far below 2^64, and cheaper for 10,000 x 25,000 draws (IMDb).
+        for (size_t i = 0; i < n; i++) s += d[(size_t)(((unsigned __int128)rng_next(&rng) * n) >> 64)];
         r[t] = (double)s * scale;
     }
     qsort(r, resamples, sizeof *r, cmp_double);

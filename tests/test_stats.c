@@ -7,6 +7,9 @@
 #include "core/rng.h"
 #include "core/status.h"
 #include "results/stats.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 Test(stats, mean_and_sample_std) {
     double x[] = {2, 4, 4, 4, 5, 5, 7, 9};
@@ -95,6 +98,13 @@ Test(stats, bootstrap_is_deterministic_and_centred) {
     cr_assert_eq(stats_paired_bootstrap(a, b, N, 1, 10000, 7, 0.95, &y, err, sizeof err), MB_OK);
     cr_assert_eq(stats_paired_bootstrap(a, b, N, 1, 10000, 8, 0.95, &z, err, sizeof err), MB_OK);
     cr_assert(x.lo == y.lo && x.hi == y.hi, "same seed, same bits");
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(threads > 1 ? 1 : 2);   // another thread count: still the same bits
+    cr_assert_eq(stats_paired_bootstrap(a, b, N, 1, 10000, 7, 0.95, &y, err, sizeof err), MB_OK);
+    omp_set_num_threads(threads);
+    cr_assert(x.lo == y.lo && x.hi == y.hi, "the interval depends on the thread count");
+#endif
     cr_assert(x.lo != z.lo || x.hi != z.hi, "another seed resamples differently");
     cr_assert_eq(x.resamples, 10000);
     size_t ca = 0, cb = 0, bb = 0, cc = 0;
