@@ -251,7 +251,9 @@ int report_merge(const ReportInputs *ins, ReportKind kind, FILE *note, Table **o
                  size_t *replaced, char *err, size_t errlen) {
     *out = NULL;
     *replaced = 0;
-    size_t total = 0, ncols = kind == REPORT_RUNS ? NCOLS(run_columns) : NCOLS(profile_columns);
+    // Known columns first: SPEC §8's, then (runs) the §11 ones, so every merged file has them.
+    size_t total = 0, ncols = kind == REPORT_RUNS ? NCOLS(run_columns) + NCOLS(run_columns_new)
+                                                  : NCOLS(profile_columns);
     size_t n = ins->n;
     const ReportInput *in_all = ins->in;
     for (size_t i = 0; i < n; i++)
@@ -261,7 +263,12 @@ int report_merge(const ReportInputs *ins, ReportKind kind, FILE *note, Table **o
     Entry *e = malloc(total * sizeof *e);
     size_t ne = 0, nc = ncols, capc = ncols + 1;
     if (!cols || !e) { free(cols); free(e); return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory"); }
-    memcpy(cols, kind == REPORT_RUNS ? run_columns : profile_columns, ncols * sizeof *cols);
+    if (kind == REPORT_RUNS) {
+        memcpy(cols, run_columns, sizeof run_columns);
+        memcpy(cols + NCOLS(run_columns), run_columns_new, sizeof run_columns_new);
+    } else {
+        memcpy(cols, profile_columns, sizeof profile_columns);
+    }
     int rc = MB_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         if (in_all[i].kind != kind) continue;
@@ -642,7 +649,7 @@ static int compare_method(const Table *runs, const size_t *rows, const size_t *v
         if (!ha || !hv) {
             const char *miss = !ha ? a.path : v.path;
             note_add(nt, "`%s` `%s` seed %.0f: no predictions file for %s (%s%s)", task, method,
-                     seed, !ha ? method : "vanilla", *miss ? miss : "no run folder known",
+                     seed, !ha ? method : "vanilla", *miss ? miss : "the row has no seed or run folder",
                      *miss ? "; runs before predictions were saved have none" : "");
             preds_free(&a);
             preds_free(&v);

@@ -59,7 +59,8 @@ typedef struct {
 int report_load_input(ReportInputs *ins, const char *arg, char *err, size_t errlen);
 void report_inputs_free(ReportInputs *ins);
 
-// The merged table of one kind (NULL when the inputs hold no rows of it): SPEC columns first,
+// The merged table of one kind (NULL when the inputs hold no rows of it): SPEC §8 columns first
+// (runs: then accuracy_last, best_step, val_accuracy, majority_accuracy, empty for older rows),
 // then other columns in order of appearance, then `source` (the file each row came from). The
 // same run (task, method, seed) or profile point (variant, seq_len, batch, threads) twice: the
 // input read later wins (also within one file); *replaced counts the rows dropped, and the

@@ -860,6 +860,9 @@ Test(report, cli_seeds_pairs_and_curves) {
     Table *t = NULL;
     char e[512];
     cr_assert_eq(table_read_csv(&t, p, e, sizeof e), MB_OK, "%s", e);
+    cr_assert_str_eq(table_column(t, 23), "blocks_efficient");
+    cr_assert_str_eq(table_column(t, 24), "accuracy_last", "the SPEC §11 columns follow SPEC §8's");
+    cr_assert_str_eq(table_column(t, 27), "majority_accuracy");
     double v;
     int saw_new = 0, saw_old = 0;
     for (size_t r = 0; r < table_rows(t); r++) {
