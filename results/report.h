@@ -9,7 +9,7 @@
 // Older results without these files or without the newer columns (accuracy_last, best_step,
 // val_accuracy, majority_accuracy) are accepted: those numbers are missing (NAN), never guessed.
 // Library code: returns core/status.h codes with a reason; the only output is the optional
-// `note` stream the caller passes in.                                    -- results/report.c
+// `note` stream the caller passes in.  -- results/report.c, results/paired.c, results/curves.c
 #ifndef MAELRE_REPORT_H
 #define MAELRE_REPORT_H
 #include <stddef.h>
