@@ -527,8 +527,10 @@ int md_report(const Table *runs, const Table *profiles, const MdReportInfo *info
                   "of the accuracy difference (method - vanilla, percentage points) is a paired "
                   "bootstrap: %zu resamples of the test samples with replacement, each sample keeping "
                   "its pair, resampling seed %u; the 2.5%% and 97.5%% quantiles of the resampled "
-                  "differences. It is the range of differences compatible with this test set; one "
-                  "that excludes 0 goes with a small p. Rows `all (n seeds)` pool the seeds: the "
+                  "differences. It is the range of differences compatible with this test set. The two "
+                  "usually agree (an interval that excludes 0 with a small p); with few discordant "
+                  "samples the exact test is the more cautious of the two (b = 5, c = 0 gives p = "
+                  "0.0625 while the interval can already exclude 0). Rows `all (n seeds)` pool the seeds: the "
                   "difference is the mean over seeds, and each resample draws test samples and keeps "
                   "their pairs from every seed together (so one sample never counts as n independent "
                   "ones); it has no McNemar p, because those pairs are not independent.\n",
