@@ -19,9 +19,11 @@
 //      from the model seed in init_buffers, saved in checkpoints, never updated.
 //   4. core/attn_kind.c: one line in the table, and its extern below.
 //   5. A method that uses it: one row in core/model_methods.c (see the comment there).
-//   6. Tests: tests/test_attn_<kind>.c (finite differences in double, the reference kernel,
-//      FLOP hand formula); tests/test_attn_kind.c walks every row automatically (all pointers
-//      set, sizes > 0, row == direct kernel call); a PyTorch parity fixture for the method.
+//   6. Tests: tests/test_attn_<kind>.c (finite differences in double for every new op, the
+//      reference kernel, a FLOP hand formula, the kind's invariants); in tests/test_attn_kind.c
+//      one branch in direct() calling the kernels (it then checks the row bit for bit against
+//      them, and walks the row: pointers set, unique names, sizes > 0, finite differences
+//      through the row); a PyTorch parity fixture for the method (tests/reference/).
 #ifndef MAELRE_ATTN_KIND_H
 #define MAELRE_ATTN_KIND_H
 #include <stddef.h>
