@@ -191,7 +191,7 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, "model");
     if (m) {
         ModelConfig *c = &t->model;
-        char impl[16] = "";
+        char impl[16] = "", coarse[32] = "";
         const Field f[] = {
             {"dim", F_POS, &c->dim, 0}, {"heads", F_POS, &c->heads, 0}, {"mlp", F_POS, &c->mlp, 0},
             {"blocks", F_POS, &c->blocks, 0}, {"ln_eps", F_FLOAT, &c->ln_eps, 0},
@@ -202,10 +202,13 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"switch_threshold", F_SIZE, &c->switch_threshold, 0},
             {"local_window", F_POS, &c->local_window, 0},
             {"softmax_impl", F_STR, impl, sizeof impl},
+            {"maelre_coarse", F_STR, coarse, sizeof coarse},
         };
         if ((rc = parse_fields(m, file, "model", f, sizeof f / sizeof f[0], err, errlen))) return rc;
         if (impl[0] && softmax_impl_parse(impl, &c->softmax_impl))
             return bad(err, errlen, file, "model", "softmax_impl", "expected \"tiled\" or \"dense\"");
+        if (coarse[0] && attn_kind_parse(coarse, &c->maelre_coarse))
+            return bad(err, errlen, file, "model", "maelre_coarse", "expected an attention kind name (\"efficient\")");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "maelre_stages");
         if (st && (rc = parse_stages(c, st, file, err, errlen))) return rc;
     }

@@ -1,7 +1,7 @@
 // The binary end to end (MAELRE_BIN, set by `make test`): exit codes for bad arguments, bad
 // configs and missing data; a tiny run writing results.{csv,json} with every column and a
 // checkpoint per method; resume, --force, changed settings; eval reproducing the run's accuracy
-// and refusing a misfit; SIGINT keeping finished methods (exit 130).
+// and refusing a misfit or a corrupted checkpoint (exit 3); SIGINT keeping finished methods (exit 130).
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "core/model.h"
 #include "core/rng.h"
+#include "core/status.h"
 #include "tasks/runner.h"
 #include "tests/file_util.h"
 
@@ -176,6 +178,32 @@ Test(cli, missing_data_exit_3_with_where_to_get_it, .init = setup, .fini = teard
     free(e);
     rc = run((const char *[]){"eval", "--checkpoint", "/nonexistent.ckpt", "--task", g_task, "--data-root", empty, NULL});
     cr_assert(rc == 3 || rc == 4, "missing checkpoint: %d", rc);
+}
+
+// A checkpoint with one changed byte: eval refuses it with exit 3, naming the file (issue 13).
+Test(cli, eval_refuses_a_corrupted_checkpoint, .init = setup, .fini = teardown) {
+    need_bin();
+    ModelConfig c;
+    model_config_default(&c, METHOD_VANILLA, 257, 0, 64, 2);
+    c.dim = 16; c.heads = 2; c.mlp = 32; c.blocks = 2;
+    Model *m;
+    char err[256], ck[400];
+    cr_assert_eq(model_create(&m, &c, 1, err, sizeof err), MB_OK, "%s", err);
+    snprintf(ck, sizeof ck, "%s/bad.ckpt", g_dir);
+    cr_assert_eq(model_save(m, ck, err, sizeof err), MB_OK, "%s", err);
+    model_destroy(m);
+    int fd = open(ck, O_RDWR);
+    cr_assert(fd >= 0);
+    unsigned char b;
+    cr_assert_eq(pread(fd, &b, 1, 1000), 1);
+    b ^= 0x04;
+    cr_assert_eq(pwrite(fd, &b, 1, 1000), 1);
+    close(fd);
+    int rc = run((const char *[]){"eval", "--checkpoint", ck, "--task", g_task, "--data-root", g_root, NULL});
+    char *e = slurp(g_err);
+    cr_assert_eq(rc, 3, "exit %d: %s", rc, e);
+    cr_assert(strstr(e, ck) && strstr(e, "checksum"), "%s", e);
+    free(e);
 }
 
 static cJSON *read_json(const char *path) {
