@@ -243,13 +243,13 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
         cr_assert_eq(cJSON_GetObjectItemCaseSensitive(r, "test_samples")->valuedouble, 30);
     }
     for (int m = 0; m < METHOD_COUNT; m++) {
-        snprintf(p, sizeof p, "%s/%s.ckpt", out, method_name((Method)m));
+        snprintf(p, sizeof p, "%s/%s-seed1.ckpt", out, method_name((Method)m));
         cr_assert_eq(access(p, R_OK), 0, "%s", p);
     }
     double acc = row_num(arr, "maelre", "accuracy");
 
     // eval on the same (quick) test subset prints the same accuracy.
-    snprintf(p, sizeof p, "%s/maelre.ckpt", out);
+    snprintf(p, sizeof p, "%s/maelre-seed1.ckpt", out);
     rc = run((const char *[]){"eval", "--checkpoint", p, "--task", g_task, "--quick", "--data-root", g_root, NULL});
     o = slurp(g_out);
     cr_assert_eq(rc, 0, "%s", o);
@@ -265,7 +265,7 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
     free(e);
 
     // Resume: same settings -> everything skipped, rows untouched.
-    snprintf(p, sizeof p, "%s/.tome.json", out);
+    snprintf(p, sizeof p, "%s/.tome-seed1.json", out);
     char *before = slurp(p);
     rc = run(args);
     e = slurp(g_err);
@@ -280,7 +280,7 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
     rc = run(fargs);
     e = slurp(g_err);
     cr_assert_eq(rc, 0, "%s", e);
-    cr_assert(!strstr(e, "skipping") && strstr(e, "toy/tome: accuracy"), "%s", e);
+    cr_assert(!strstr(e, "skipping") && strstr(e, "toy/tome/seed1: accuracy"), "%s", e);
     free(e);
     after = slurp(p);
     cr_assert(strcmp(before, after), "tome's row was rewritten");
@@ -291,9 +291,9 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
     cr_assert_eq(cJSON_GetArraySize(arr), METHOD_COUNT, "results still hold every finished method");
     cJSON_Delete(arr);
     // Other settings in the same folder: refused, not mixed.
-    const char *sargs[] = {"run", "--task", g_task, "--quick", "--seed", "9", "--threads", "1", "--data-root",
+    const char *sargs[] = {"run", "--task", g_task, "--quick", "--steps", "7", "--threads", "1", "--data-root",
                            g_root, "--out", out, NULL};
-    expect_usage(sargs, "seed");
+    expect_usage(sargs, "steps");
 }
 
 Test(cli, ts_task_and_list, .init = setup, .fini = teardown, .timeout = 60) {
@@ -330,7 +330,7 @@ Test(cli, sigint_keeps_finished_methods, .init = setup, .fini = teardown, .timeo
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
         char *e = slurp(g_err);
-        seen = e && strstr(e, "toy/maelre: time budget");
+        seen = e && strstr(e, "toy/maelre/seed1: ") && strstr(e, "params;");
         free(e);
     }
     cr_assert(seen, "maelre never started");
@@ -345,6 +345,8 @@ Test(cli, sigint_keeps_finished_methods, .init = setup, .fini = teardown, .timeo
     cr_assert_eq(cJSON_GetArraySize(arr), 1, "vanilla finished and is kept");
     row_num(arr, "vanilla", "accuracy");
     cJSON_Delete(arr);
-    snprintf(p, sizeof p, "%s/maelre.ckpt", out);
+    snprintf(p, sizeof p, "%s/maelre-seed1.ckpt", out);
     cr_assert_neq(access(p, F_OK), 0, "no checkpoint for the interrupted method");
+    snprintf(p, sizeof p, "%s/.maelre-seed1.state", out);
+    cr_assert_eq(access(p, F_OK), 0, "the interrupted method saved its state");
 }

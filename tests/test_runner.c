@@ -70,13 +70,16 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
         RunRow r;
         char err[1024] = "", ck[400];
         snprintf(ck, sizeof ck, "%s/%s.ckpt", g_dir, method_name((Method)mi));
-        int rc = runner_train_eval(&t, g_dir, (Method)mi, &rs, ck, &r, err, sizeof err);
+        RunPaths paths = {.ckpt = ck};
+        int rc = runner_train_eval(&t, g_dir, (Method)mi, &rs, &paths, &r, err, sizeof err);
         cr_assert_eq(rc, MB_OK, "%s: %s", method_name((Method)mi), err);
         cr_assert_eq(r.method, (Method)mi);
         cr_assert_str_eq(r.task, "toy");
         cr_assert_eq(r.steps, 8);
         cr_assert_eq(r.batch, 8);
-        cr_assert_eq(r.train_samples, 64);
+        // 64 loaded, 32 per class: a stratified 20% hold-out (round(6.4) = 6 per class) for validation.
+        cr_assert_eq(r.train_samples, 52);
+        cr_assert_eq(r.val_samples, 12);
         cr_assert_eq(r.test_samples, 40);
         cr_assert_eq(r.max_len, 64);
         cr_assert(r.mean_tokens >= 20 && r.mean_tokens <= 60, "%g", r.mean_tokens);
@@ -148,7 +151,8 @@ Test(runner, same_seed_same_numbers_and_checkpoint_reproduces, .init = make_toy,
     RunRow a, b, c;
     char err[1024] = "", ck[400];
     snprintf(ck, sizeof ck, "%s/m.ckpt", g_dir);
-    cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_TOME, &rs, ck, &a, err, sizeof err), MB_OK, "%s", err);
+    RunPaths paths = {.ckpt = ck};
+    cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_TOME, &rs, &paths, &a, err, sizeof err), MB_OK, "%s", err);
     cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_TOME, &rs, NULL, &b, err, sizeof err), MB_OK, "%s", err);
     cr_assert_eq(a.accuracy, b.accuracy);
     cr_assert_eq(a.final_loss, b.final_loss, "%.9g vs %.9g", a.final_loss, b.final_loss);
@@ -205,7 +209,8 @@ Test(runner, stop_flag_interrupts_and_missing_data_is_explained, .init = make_to
     char err[1024] = "", ck[400];
     snprintf(ck, sizeof ck, "%s/never.ckpt", g_dir);
     size_t before = mem_current();
-    cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_VANILLA, &rs, ck, &r, err, sizeof err), MB_ERR_INTERRUPTED);
+    RunPaths paths = {.ckpt = ck};
+    cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_VANILLA, &rs, &paths, &r, err, sizeof err), MB_ERR_INTERRUPTED);
     cr_assert_neq(access(ck, F_OK), 0, "no checkpoint from an interrupted run");
     cr_assert_eq(mem_current(), before, "everything freed");
     // Missing data: exit code 3 and where to get it.
