@@ -360,6 +360,19 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+// /proc/<pid>/stat (proc files report size 0, so no slurp); NULL when the process is gone.
+static char *proc_stat(const char *pid) {
+    char p[300];
+    snprintf(p, sizeof p, "/proc/%s/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f) return NULL;
+    char *s = calloc(1, 4096);
+    size_t n = fread(s, 1, 4095, f);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
 // The pid of a child of `parent` (from /proc/<pid>/stat's ppid field), or 0.
 static pid_t child_of(pid_t parent) {
     DIR *d = opendir("/proc");
@@ -368,9 +381,7 @@ static pid_t child_of(pid_t parent) {
     pid_t found = 0;
     while (!found && (e = readdir(d))) {
         if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        char p[300];
-        snprintf(p, sizeof p, "/proc/%s/stat", e->d_name);
-        char *s = slurp(p);
+        char *s = proc_stat(e->d_name);
         const char *rp = s ? strrchr(s, ')') : NULL;
         int ppid = 0;
         if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == (int)parent) found = (pid_t)atoi(e->d_name);
@@ -383,8 +394,8 @@ static pid_t child_of(pid_t parent) {
 // Gone, or a zombie nobody reaped (a container's init may not reap).
 static int gone(pid_t pid) {
     char p[64];
-    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
-    char *s = slurp(p);
+    snprintf(p, sizeof p, "%d", (int)pid);
+    char *s = proc_stat(p);
     if (!s) return 1;
     const char *rp = strrchr(s, ')');
     int z = rp && (rp[2] == 'Z' || rp[2] == 'X');
