@@ -489,3 +489,18 @@ Test(protocol, saved_state_resumes_bit_identically_and_damage_is_refused, .init 
     free(x); free(y); free(s);
     task_free(&t);
 }
+
+Test(progress, evaluation_lines) {
+    FILE *f = tmpfile();
+    cr_assert(f);
+    Progress p;
+    progress_init(&p, f, "t/m", 0, 0);
+    double t0 = clock_seconds() - 2.0;   // 2 s ago: 5 of 10 done -> 2.5 samples/s, 2 s left
+    progress_eval(&p, "test", 5, 10, t0, 0);   // within the interval: nothing
+    progress_eval(&p, "test", 5, 10, t0, 1);
+    rewind(f);
+    char all[256] = "";
+    all[fread(all, 1, sizeof all - 1, f)] = 0;
+    fclose(f);
+    cr_assert(!strncmp(all, "t/m: evaluating test 5/10 (2.5 samples/s) ETA 0:02\n", 52), "%s", all);
+}
