@@ -576,6 +576,10 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     progress_step_at(&pg, tc.step, tc.run_loss, tc.timed_seconds > 0 ? (double)tc.timed_samples / tc.timed_seconds : 0,
                      tc.train_elapsed, 1);
     progress_done(&pg);
+    if (paths->state) {   // trained: an interruption from here on resumes at the test evaluation
+        tc.flops = fc.flops; tc.macs = fc.macs;
+        if ((rc = state_save(paths->state, key, m, opt, &sm, best, &cv, &tc, err, errlen))) goto done;
+    }
     size_t step = tc.step;
     row->steps = step;
     row->best_step = tc.best_step;
