@@ -16,9 +16,8 @@
 //    update has lr > 0 and the schedule ends at the budget.
 //  - Fault tolerance: every rs->checkpoint_every seconds (wall clock) and when interrupted the
 //    (and once training ends) the whole training state (weights, AdamW moments and step,
-//    sampler order/position/RNG, best
-//    weights and their evaluation, curves, training clock, FLOP counters) is saved atomically
-//    with a zlib crc32 to paths->state. A run started again with that file continues from it; with
+//    sampler order/position/RNG, best weights and their evaluation, curves, training clock,
+//    FLOP counters) is saved atomically with a zlib crc32 to paths->state. A run started again with that file continues from it; with
 //    steps (not a time budget) and fixed threads it ends with the same bits as an uninterrupted
 //    run. A damaged state file is MB_ERR_DATA naming it; one saved with other settings is
 //    MB_ERR_USAGE (the orchestrator removes it on --force).
