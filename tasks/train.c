@@ -287,8 +287,8 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
             model_backward(m, &pk.b, dlogits);
             flops_install(NULL);
             float lr;
+            double el = tc.train_elapsed + (clock_seconds() - s0);   // the training clock at this update
             if (timed) {
-                double el = tc.train_elapsed + (clock_seconds() - s0);
                 if (el > rs->time_budget) {   // this update would land past the budget: not applied
                     fc = before;
                     tc.train_elapsed = el;
@@ -310,7 +310,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
             tc.step++;
             if (tc.step > warm) { tc.timed_seconds += dt; tc.timed_samples += B; }
             tc.run_loss = tc.step == 1 ? loss : 0.9 * tc.run_loss + 0.1 * loss;
-            if (curves_push(&cv, (CurveRow){tc.step, tc.step * B, tc.train_elapsed, lr, loss, NAN})) {
+            if (curves_push(&cv, (CurveRow){tc.step, tc.step * B, el, lr, loss, NAN})) {
                 rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
                 goto done;
             }

@@ -14,7 +14,8 @@
 
 typedef struct {
     size_t step, samples;
-    double wall_s, lr, loss, val;   // wall_s: training clock; val: NAN except at evaluations
+    double wall_s, lr, loss, val;   // wall_s: the training clock when the update was applied (its lr's
+                                    // time); val: NAN except at evaluations
 } CurveRow;
 
 typedef struct {

@@ -286,8 +286,14 @@ Test(protocol, time_budget_schedule_follows_the_training_clock, .init = make_toy
     cr_assert(n > 20, "%zu steps in 0.6 s", n);
     // The budget is used: the clock (training steps only) reaches it, and no applied step ends past it.
     cr_assert(r.train_seconds >= 0.6, "train_seconds %g", r.train_seconds);
-    cr_assert(wall[n - 1] <= 0.6 + 1e-9, "last applied step ends at %g s", wall[n - 1]);
+    cr_assert(wall[n - 1] <= 0.6 + 1e-9, "last update applied at %g s", wall[n - 1]);
     double peak = t.optim.lr;
+    // Every step's lr is the schedule at the training clock of its update (wall_s, printed to 1 us).
+    for (size_t i = 0; i < n; i++) {
+        double want = adamw_lr_at_frac(&t.optim, t.warmup_frac, wall[i] / 0.6);
+        cr_assert(fabs(lr[i] - want) <= 1e-5 * peak / 0.6 * 20, "step %zu: lr %g, schedule at %g s: %g", i + 1, lr[i],
+                  wall[i], want);
+    }
     for (size_t i = 0; i < n; i++) cr_assert(lr[i] > 0, "lr %g at step %zu", lr[i], i + 1);
     // ... and the schedule ends there: the last steps have lr > 0 but near 0 (cosine at the budget's end).
     cr_assert(lr[n - 1] < 0.05 * peak, "last lr %g of peak %g: the schedule did not reach the budget's end", lr[n - 1], peak);
