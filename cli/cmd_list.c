@@ -7,13 +7,6 @@
 #include "tasks/runner.h"
 #include "tasks/task.h"
 
-static const char *const method_help[METHOD_COUNT] = {
-    "exact softmax attention in every block, no merging (the baseline)",
-    "Linformer: keys/values projected to k rows by learned E, F (k = 128, capped at the max length)",
-    "ToMe: softmax with proportional attention, global bipartite merging of r = 25% of tokens per block",
-    "MAELRE: efficient (linear) attention while N > D, softmax once N <= D; local then global merging per stage",
-};
-
 int cmd_list(int argc, char **argv) {
     const char *root_flag = NULL;
     for (int i = 1; i < argc; i++) {
@@ -70,7 +63,7 @@ int cmd_list(int argc, char **argv) {
                "any UCR/UEA dataset folder under <root>/ucr/");
     printf("  (data: yes = present; gen = generated on first `run`; missing = see `run` for where to get it)\n\n");
     printf("methods (same D, H, M, depth and head for all)\n");
-    for (int m = 0; m < METHOD_COUNT; m++) printf("  %-10s %s\n", method_name((Method)m), method_help[m]);
+    for (int m = 0; m < METHOD_COUNT; m++) printf("  %-10s %s\n", method_name((Method)m), method_description((Method)m));
     task_names_free(names, n);
     return MB_OK;
 }

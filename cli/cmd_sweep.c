@@ -15,7 +15,9 @@ static void sweep_usage(FILE *f) {
     fprintf(f,
         "usage: maelre-bench sweep --task T1,T2 [--method all|m1,m2] [--seeds 1,2,3] [--quick | --steps N |\n"
         "                          --time-budget SEC] [--grid key=v1,v2,...]... [--threads N] [--config FILE]\n"
-        "                          [--data-root DIR] --out DIR [--no-report] [--dry-run]\n\n"
+        "                          [--data-root DIR] --out DIR [--no-report] [--dry-run]\n"
+        "                          [--batch B] [--eval-every N] [--patience N] [--checkpoint-every SEC]\n"
+        "                          [--train-limit N] [--test-limit N]\n\n"
         "Runs every (task, method, seed[, grid point]) job as its own `maelre-bench run` process, writing\n"
         "DIR/jobs/<task>/<method>-seed<S>[-<grid>]/ per job, then DIR/results.{csv,json} (all rows, grid values\n"
         "as columns) and DIR/report/. Under `mpirun -n K` or `srun`, rank 0 hands jobs out (longest expected\n"
@@ -32,6 +34,8 @@ static void sweep_usage(FILE *f) {
         "  --config FILE     JSON merged over every task (grid values merge over it)\n"
         "  --data-root DIR   data folder on every node (default $MAELRE_DATA, else ./data)\n"
         "  --out DIR         sweep folder (shared by all ranks)\n"
+        "  --batch, --eval-every, --patience, --checkpoint-every, --train-limit, --test-limit\n"
+        "                    passed to every job's `run` (see `maelre-bench run --help`)\n"
         "  --no-report       skip `report` at the end\n"
         "  --dry-run         print the jobs in start order (longest expected first) with their estimated\n"
         "                    training+test FLOPs and whether they are done; run and write nothing\n"
@@ -87,6 +91,7 @@ int cmd_sweep(int argc, char **argv) {
     if (rc) { fprintf(stderr, "maelre-bench: sweep: %s\n", err); return rc; }
     SweepSpec s;
     memset(&s, 0, sizeof s);
+    s.patience = -1;
     const char *tasks_arg = NULL, *methods_arg = "all", *seeds_arg = "1", *root_flag = NULL;
     int have_steps = 0, have_time = 0;
     char **seed_strs = NULL;
@@ -102,7 +107,9 @@ int cmd_sweep(int argc, char **argv) {
         else if (!strcmp(a, "--dry-run")) s.dry_run = 1;
         else if (!strcmp(a, "--task") || !strcmp(a, "--method") || !strcmp(a, "--seeds") || !strcmp(a, "--steps") ||
                  !strcmp(a, "--time-budget") || !strcmp(a, "--grid") || !strcmp(a, "--threads") ||
-                 !strcmp(a, "--config") || !strcmp(a, "--data-root") || !strcmp(a, "--out")) {
+                 !strcmp(a, "--config") || !strcmp(a, "--data-root") || !strcmp(a, "--out") ||
+                 !strcmp(a, "--batch") || !strcmp(a, "--eval-every") || !strcmp(a, "--patience") ||
+                 !strcmp(a, "--checkpoint-every") || !strcmp(a, "--train-limit") || !strcmp(a, "--test-limit")) {
             if (!v) { rc = usage_err("%s needs a value", a); break; }
             i++;
             unsigned long long u;
@@ -116,6 +123,24 @@ int cmd_sweep(int argc, char **argv) {
                 if (parse_u64(v, &u) || u == 0) rc = usage_err("--steps needs a positive integer, not '%s'", v);
                 s.steps = (size_t)u;
                 have_steps = 1;
+            } else if (!strcmp(a, "--batch")) {
+                if (parse_u64(v, &u) || u == 0 || u > 1000000) rc = usage_err("--batch needs a positive integer, not '%s'", v);
+                s.batch = (size_t)u;
+            } else if (!strcmp(a, "--eval-every")) {
+                if (parse_u64(v, &u) || u == 0) rc = usage_err("--eval-every needs a positive integer, not '%s'", v);
+                s.eval_every = (size_t)u;
+            } else if (!strcmp(a, "--patience")) {
+                if (parse_u64(v, &u) || u > 1000000) rc = usage_err("--patience needs an integer >= 0, not '%s'", v);
+                s.patience = (long)u;
+            } else if (!strcmp(a, "--train-limit") || !strcmp(a, "--test-limit")) {
+                if (parse_u64(v, &u) || u == 0) rc = usage_err("%s needs a positive integer", a);
+                if (!strcmp(a, "--train-limit")) s.train_limit = (size_t)u; else s.test_limit = (size_t)u;
+            } else if (!strcmp(a, "--checkpoint-every")) {
+                char *e;
+                errno = 0;
+                s.checkpoint_every = strtod(v, &e);
+                if (errno || *e || !(s.checkpoint_every > 0) || !isfinite(s.checkpoint_every))
+                    rc = usage_err("--checkpoint-every needs a positive number of seconds, not '%s'", v);
             } else if (!strcmp(a, "--threads")) {
                 if (parse_u64(v, &u) || u > 1024) rc = usage_err("--threads needs an integer 0-1024, not '%s'", v);
                 s.threads = (int)u;

@@ -4,7 +4,7 @@
 // FlopCounter is installed; the installed counter is per thread (a counter installed
 // by the main thread is not seen by OpenMP workers), so ops count once per call, not
 // per thread. Code that runs ops inside a parallel region gives each worker its own
-// counter and adds them to the caller's afterwards (core/model.c does).
+// counter and adds them to the caller's afterwards (core/model.c's run_samples does).
 #ifndef MAELRE_FLOPS_H
 #define MAELRE_FLOPS_H
 #include <stddef.h>

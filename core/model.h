@@ -6,7 +6,7 @@
 // Contract for callers (tasks/, cli/, tests/): this header is stable; implementations may
 // add fields/functions but not change the meaning of these.
 //
-// Implementation choices (core/model.c): GELU is the tanh approximation; linear weights are
+// Implementation choices (core/model*.c, core/kind_*.c): GELU is the tanh approximation; linear weights are
 // (out, in) like PyTorch and initialised N(0, 1/in), token/position embeddings N(0, 0.02^2),
 // Linformer E/F Xavier-normal, LayerNorm gains 1, biases 0. Weight decay (model_decay_mask)
 // applies to the weights of linears: QKV, output, MLP, head, the patch projection and
@@ -59,6 +59,8 @@ typedef struct {
     MaelreStage stages[MODEL_MAX_STAGES];
     size_t switch_threshold;  // maelre: efficient while N > threshold (0 means D)
     size_t local_window;      // maelre: local matching window w (default 8)
+    AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; it must
+                              // take proportional attention, core/attn_kind.h)
     SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
                               // property of the trained function, so not stored in checkpoints
 } ModelConfig;
@@ -69,8 +71,10 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
 // Validates a config; MB_OK or MB_ERR_USAGE with a reason.
 int model_config_check(const ModelConfig *c, char *err, size_t errlen);
 const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre"
+const char *method_description(Method m);    // one line (the method table, core/model_methods.c)
 int method_parse(const char *s, Method *out); // 0 on success
-const char *attn_kind_name(AttnKind k);
+const char *attn_kind_name(AttnKind k);      // "softmax", "linformer", "efficient" (core/attn_kind.c)
+int attn_kind_parse(const char *s, AttnKind *out); // 0 on success
 const char *softmax_impl_name(SoftmaxImpl s);      // "tiled", "dense"
 int softmax_impl_parse(const char *s, SoftmaxImpl *out); // 0 on success
 
@@ -96,6 +100,14 @@ size_t model_num_tensors(const Model *m);
 const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count);
 // Per-parameter weight-decay mask layout: 1 where AdamW decays (weights of linears), else 0.
 const uint8_t *model_decay_mask(const Model *m);
+// Non-trainable per-layer tables of attention kinds (random features, random blocks): drawn
+// from the seed at creation, saved in checkpoints, never updated; named "blk<b>.<name>" like
+// the parameters. None of today's kinds has any (count 0). Writable so that fixtures can
+// hand a table over.
+size_t model_num_buffers(const Model *m);
+float *model_buffers(Model *m);
+size_t model_num_buffer_tensors(const Model *m);
+const char *model_buffer_tensor(const Model *m, size_t i, size_t *offset, size_t *count);
 
 // Forward over a packed batch; logits is n x classes. With keep_for_backward the activations
 // are kept for model_backward. Without it (inference) only the running residual stream, the
@@ -118,7 +130,9 @@ AttnUsage model_last_usage(const Model *m);
 // optimizer state included when training): computed, not measured, for --mem-limit.
 size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training);
 
-// Checkpoints: magic + version + config + params. A mismatch is refused with a hint.
+// Checkpoints (core/checkpoint.c): magic + version + config + params + buffers + zlib crc32
+// of everything before it. A bad magic, another version, a cut or extended file or a checksum
+// mismatch (any byte changed) is refused with MB_ERR_DATA naming the file and a hint.
 int model_save(const Model *m, const char *path, char *err, size_t errlen);
 int model_load(Model **out, const char *path, char *err, size_t errlen);
 

@@ -102,121 +102,9 @@ static void fmt_acc(char *buf, size_t n, double acc, double err) {
     else snprintf(buf, n, "%.2f", 100 * acc);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Summaries
-
-int report_method_rank(const char *m) {
-    // a profile variant "<method>-dense" (dense softmax) sorts right after its method
-    static const char *order[] = {"vanilla", "linformer", "tome", "maelre"};
-    for (int i = 0; i < 4; i++) {
-        size_t n = strlen(order[i]);
-        if (!strncmp(m, order[i], n) && (!m[n] || !strcmp(m + n, "-dense"))) return 2 * i + (m[n] != 0);
-    }
-    return 8;
-}
-
-const char *report_profile_series(const Table *p, size_t r) {
-    const char *v = table_get_str(p, r, "variant");
-    return v ? v : table_get_str(p, r, "method");
-}
-
-static int cmp_summary(const void *a, const void *b) {
-    const RunSummary *x = a, *y = b;
-    int c = strcmp(x->task, y->task);
-    if (c) return c;
-    int rx = report_method_rank(x->method), ry = report_method_rank(y->method);
-    if (rx != ry) return rx < ry ? -1 : 1;
-    c = strcmp(x->method, y->method);
-    return c ? c : strcmp(x->grid ? x->grid : "", y->grid ? y->grid : "");
-}
-
-// A row's grid point (a sweep's `grid` column); NULL when it has none.
-static const char *row_grid(const Table *t, size_t r) {
-    const char *g = table_get_str(t, r, "grid");
-    return g && *g ? g : NULL;
-}
-
-static int same_grid(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
-
 static double get(const Table *t, size_t r, const char *col) {
     double v;
     return table_get_num(t, r, col, &v) == MB_OK ? v : NAN;
-}
-
-// Mean of the present values of `col` over rows of (task, method, grid point).
-static double mean_of(const Table *t, const RunSummary *x, const char *col) {
-    double sum = 0;
-    size_t k = 0;
-    for (size_t r = 0; r < table_rows(t); r++) {
-        const char *ta = table_get_str(t, r, "task"), *me = table_get_str(t, r, "method");
-        if (!ta || !me || strcmp(ta, x->task) || strcmp(me, x->method) || !same_grid(row_grid(t, r), x->grid)) continue;
-        double v = get(t, r, col);
-        if (isfinite(v)) { sum += v; k++; }
-    }
-    return k ? sum / (double)k : NAN;
-}
-
-int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, size_t errlen) {
-    *out = NULL;
-    *n = 0;
-    size_t rows = table_rows(runs);
-    RunSummary *s = calloc(rows ? rows : 1, sizeof *s);
-    if (!s) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory summarising runs");
-    size_t k = 0;
-    for (size_t r = 0; r < rows; r++) {
-        const char *task = table_get_str(runs, r, "task"), *method = table_get_str(runs, r, "method");
-        if (!task || !method) {
-            free(s);
-            return mb_fail(err, errlen, MB_ERR_DATA, "run row %zu has no task or method", r + 1);
-        }
-        size_t i = 0;
-        const char *grid = row_grid(runs, r);
-        while (i < k && (strcmp(s[i].task, task) || strcmp(s[i].method, method) || !same_grid(s[i].grid, grid))) i++;
-        if (i == k) { s[k].task = task; s[k].method = method; s[k].grid = grid; k++; }
-        s[i].runs++;
-    }
-    for (size_t i = 0; i < k; i++) {
-        RunSummary *x = &s[i];
-        const char *ta = x->task, *me = x->method;
-        x->acc = mean_of(runs, x, "accuracy");
-        if (x->runs == 1) {
-            x->acc_err = mean_of(runs, x, "accuracy_stderr");
-        } else {
-            // Spread over seeds: sample standard deviation / sqrt(count).
-            double ss = 0;
-            size_t c = 0;
-            for (size_t r = 0; r < rows; r++) {
-                if (strcmp(table_get_str(runs, r, "task"), ta) || strcmp(table_get_str(runs, r, "method"), me) ||
-                    !same_grid(row_grid(runs, r), x->grid))
-                    continue;
-                double v = get(runs, r, "accuracy");
-                if (isfinite(v)) { ss += (v - x->acc) * (v - x->acc); c++; }
-            }
-            x->acc_err = c > 1 ? sqrt(ss / (double)(c - 1)) / sqrt((double)c) : NAN;
-        }
-        x->steps = mean_of(runs, x, "steps");
-        x->train_seconds = mean_of(runs, x, "train_seconds");
-        x->batch = mean_of(runs, x, "batch");
-        x->threads = mean_of(runs, x, "threads");
-        x->max_len = mean_of(runs, x, "max_len");
-        x->mean_tokens = mean_of(runs, x, "mean_tokens");
-        x->test_samples = mean_of(runs, x, "test_samples");
-        x->flops_infer = mean_of(runs, x, "flops_infer_per_sample");
-        x->flops_train = mean_of(runs, x, "flops_train_per_sample");
-        x->macs_infer = mean_of(runs, x, "macs_infer_per_sample");
-        x->mem_infer = mean_of(runs, x, "peak_mem_infer_bytes");
-        x->mem_train = mean_of(runs, x, "peak_mem_train_bytes");
-        x->rss = mean_of(runs, x, "peak_rss_bytes");
-        x->train_sps = mean_of(runs, x, "train_samples_per_s");
-        x->infer_sps = mean_of(runs, x, "infer_samples_per_s");
-        x->blocks_softmax = mean_of(runs, x, "blocks_softmax");
-        x->blocks_efficient = mean_of(runs, x, "blocks_efficient");
-        x->blocks_linformer = mean_of(runs, x, "blocks_linformer");
-    }
-    qsort(s, k, sizeof *s, cmp_summary);
-    *out = s;
-    *n = k;
-    return MB_OK;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,11 +136,107 @@ static void distinct_values(char *buf, size_t n, const RunSummary *s, size_t k, 
     if (!ns) snprintf(buf, n, "%s", dash);
 }
 
-static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInfo *info) {
-    const char *task = s[0].task;
-    md_printf(m, "## Task `");
+// Accuracy over seeds: one run -> "acc ± binomial stderr"; several -> "mean ± sample std".
+static void fmt_acc_seeds(char *buf, size_t n, const RunSummary *x) {
+    fmt_acc(buf, n, x->acc, x->runs > 1 ? x->acc_std : x->acc_err);
+}
+
+static void fmt_pct(char *buf, size_t n, double v) {
+    if (!isfinite(v)) snprintf(buf, n, "%s", dash);
+    else snprintf(buf, n, "%.2f", 100 * v);
+}
+
+static void fmt_pvalue(char *buf, size_t n, double p) {
+    if (!isfinite(p)) snprintf(buf, n, "%s", dash);
+    else if (p < 1e-4) snprintf(buf, n, "< 0.0001");
+    else snprintf(buf, n, "%.3g", p);
+}
+
+// A difference of fractions in percentage points, signed: "+7.70", "-0.35".
+static void fmt_points(char *buf, size_t n, double d) {
+    if (!isfinite(d)) snprintf(buf, n, "%s", dash);
+    else snprintf(buf, n, "%+.2f", 100 * d == 0 ? 0.0 : 100 * d);
+}
+
+// Row r is a run of (task, method, grid point); grid NULL: rows without a sweep grid point.
+static int row_of(const Table *t, size_t r, const char *task, const char *method, const char *grid) {
+    const char *ta = table_get_str(t, r, "task"), *me = table_get_str(t, r, "method");
+    const char *g = table_get_str(t, r, "grid");
+    return ta && me && !strcmp(ta, task) && !strcmp(me, method) &&
+           !strcmp(g ? g : "", grid ? grid : "");
+}
+
+// "1: 61.40, 2: 63.00" over the runs of (task, method, grid point) in table order.
+static void per_seed(char *buf, size_t n, const Table *runs, const char *task, const char *method,
+                     const char *grid) {
+    buf[0] = 0;
+    size_t used = 0, k = 0;
+    for (size_t r = 0; runs && r < table_rows(runs); r++) {
+        if (!row_of(runs, r, task, method, grid)) continue;
+        double seed = get(runs, r, "seed"), acc = get(runs, r, "accuracy");
+        char sd[32], ac[32];
+        if (isfinite(seed)) snprintf(sd, sizeof sd, "%.0f", seed);
+        else snprintf(sd, sizeof sd, "?");
+        fmt_pct(ac, sizeof ac, acc);
+        int w = snprintf(buf + used, n - used, "%s%s: %s", k ? ", " : "", sd, ac);
+        if (w < 0 || (size_t)w >= n - used) {   // too many seeds for one cell: end with "..."
+            if (n > 4) snprintf(buf + (used < n - 4 ? used : n - 4), 4, "...");
+            return;
+        }
+        used += (size_t)w;
+        k++;
+    }
+    if (!k) snprintf(buf, n, "%s", dash);
+}
+
+static void md_task_name(Md *m, const char *task) {
     for (const char *q = task; *q; q++)   // one line, no stray backtick closing the code span
         md_printf(m, "%c", *q == '`' || (unsigned char)*q < ' ' ? ' ' : *q);
+}
+
+static void paired_section(Md *m, const char *task, const PairedResults *p) {
+    size_t first = 0, k = 0;
+    for (size_t i = 0; p && i < p->n; i++) {
+        if (strcmp(p->rows[i].task, task)) continue;
+        if (!k) first = i;
+        k++;
+    }
+    if (!k) return;
+    md_printf(m, "Paired comparison with `vanilla` on the same test samples (see Conventions): "
+              "b = samples only the method gets right, c = samples only vanilla gets right.\n\n");
+    static const char *cols[] = {"method", "seed", "test samples", "accuracy (%)", "vanilla (%)",
+                                 "difference (points)", "95% bootstrap interval (points)",
+                                 "b: only method right", "c: only vanilla right", "McNemar p"};
+    md_header(m, cols, sizeof cols / sizeof cols[0]);
+    for (size_t i = first; i < first + k; i++) {
+        const PairedRow *r = &p->rows[i];
+        char cell[10][96];
+        snprintf(cell[0], 96, r->grid ? "%s (%.80s)" : "%s", r->method, r->grid);
+        if (r->pooled) snprintf(cell[1], 96, "all (%zu seeds)", r->seeds);
+        else snprintf(cell[1], 96, "%.0f", r->seed);
+        snprintf(cell[2], 96, "%zu", r->n);
+        fmt_pct(cell[3], 96, r->acc);
+        fmt_pct(cell[4], 96, r->acc_vanilla);
+        fmt_points(cell[5], 96, r->ci.diff);
+        char lo[40], hi[40];
+        fmt_points(lo, sizeof lo, r->ci.lo);
+        fmt_points(hi, sizeof hi, r->ci.hi);
+        snprintf(cell[6], 96, "[%s, %s]", lo, hi);
+        snprintf(cell[7], 96, "%zu", r->b);
+        snprintf(cell[8], 96, "%zu", r->c);
+        fmt_pvalue(cell[9], 96, r->p_mcnemar);
+        md_printf(m, "|");
+        for (int j = 0; j < 10; j++) md_cell(m, cell[j]);
+        md_printf(m, "\n");
+    }
+    md_printf(m, "\n");
+}
+
+static void task_section(Md *m, const RunSummary *s, size_t k, const Table *runs,
+                         const MdReportInfo *info) {
+    const char *task = s[0].task;
+    md_printf(m, "## Task `");
+    md_task_name(m, task);
     md_printf(m, "`\n\n");
     char a[64], b[64], c[64], d[64], e[64];
     distinct_values(a, sizeof a, s, k, offsetof(RunSummary, max_len));
@@ -267,19 +251,29 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInf
         if (!strcmp(s[i].method, "vanilla") && !van) van = &s[i];   // with grid points: the first
     int lin = 0;   // runs that report Linformer blocks get a third count
     for (size_t i = 0; i < k; i++) lin |= isfinite(s[i].blocks_linformer);
-    const char *cols[] = {"method", "runs", "accuracy (%)", "steps", "train time",
+    const char *cols[] = {"method", "seeds", "accuracy (%)", "steps", "train time",
                           "inference FLOPs / sample", "FLOPs vs vanilla",
                           "peak memory (inference)", "memory vs vanilla",
                           "train samples/s", "inference samples/s",
                           lin ? "attention blocks: softmax / efficient / linformer"
                               : "attention blocks: softmax / efficient"};
     md_header(m, cols, sizeof cols / sizeof cols[0]);
+    // Chance first: the majority class (same test split for every method of the task).
+    double majority = runs ? report_task_majority(runs, task) : NAN;
+    if (isfinite(majority)) {
+        md_printf(m, "| majority class | %s |", dash);
+        char cell[32];
+        fmt_pct(cell, sizeof cell, majority);
+        md_cell(m, cell);
+        for (int j = 3; j < 12; j++) md_cell(m, dash);
+        md_printf(m, "\n");
+    }
     for (size_t i = 0; i < k; i++) {
         const RunSummary *x = &s[i];
         char cell[12][96];
         snprintf(cell[0], 96, x->grid ? "%s (%.80s)" : "%s", x->method, x->grid);
         snprintf(cell[1], 96, "%zu", x->runs);
-        fmt_acc(cell[2], 96, x->acc, x->acc_err);
+        fmt_acc_seeds(cell[2], 96, x);
         fmt_num3(cell[3], 96, x->steps);
         fmt_num3(cell[4], 64, x->train_seconds);
         if (isfinite(x->train_seconds)) strcat(cell[4], " s");
@@ -309,6 +303,43 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const MdReportInf
     plot_acc_name(rel, sizeof rel, task);
     if (has_plot(info, rel))
         md_printf(m, "![Accuracy against inference FLOPs per sample, %s](%s)\n\n", task, rel);
+
+    // Seeds and model selection: when there are several seeds or the SPEC §11 columns.
+    int sel = 0;
+    for (size_t i = 0; i < k; i++)
+        sel |= s[i].runs > 1 || isfinite(s[i].acc_last) || isfinite(s[i].val_acc) || isfinite(s[i].best_step);
+    if (sel) {
+        md_printf(m, "Seeds and model selection: test accuracy of the best-validation weights (the "
+                  "`accuracy` above) and of the last weights, mean \xC2\xB1 sample standard "
+                  "deviation over seeds; best validation accuracy and its step, means over seeds.\n\n");
+        static const char *scols[] = {"method", "seeds", "test accuracy, best-validation weights (%)",
+                                      "test accuracy, last weights (%)", "validation accuracy (%)",
+                                      "best step", "accuracy per seed (seed: %)"};
+        md_header(m, scols, sizeof scols / sizeof scols[0]);
+        for (size_t i = 0; i < k; i++) {
+            const RunSummary *x = &s[i];
+            char cell[7][256];
+            snprintf(cell[0], 256, x->grid ? "%s (%.200s)" : "%s", x->method, x->grid);
+            snprintf(cell[1], 256, "%zu", x->runs);
+            fmt_acc(cell[2], 256, x->acc, x->acc_std);
+            fmt_acc(cell[3], 256, x->acc_last, x->acc_last_std);
+            fmt_pct(cell[4], 256, x->val_acc);
+            fmt_num3(cell[5], 256, x->best_step);
+            per_seed(cell[6], 256, runs, task, x->method, x->grid);
+            md_printf(m, "|");
+            for (int j = 0; j < 7; j++) md_cell(m, cell[j]);
+            md_printf(m, "\n");
+        }
+        md_printf(m, "\n");
+    }
+    paired_section(m, task, info ? info->paired : NULL);
+    for (int val = 0; val < 2; val++) {
+        plot_curve_name(rel, sizeof rel, task, val);
+        if (has_plot(info, rel))
+            md_printf(m, "![%s, %s](%s)\n\n",
+                      val ? "Validation accuracy against training wall time" : "Training loss against step",
+                      task, rel);
+    }
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -460,9 +491,17 @@ int md_report(const Table *runs, const Table *profiles, const MdReportInfo *info
                   info->profiles_replaced == 1 ? "" : "s");
     }
     md_printf(&m, "## Conventions\n\n"
-              "- **Accuracy** on the task's test split, \xC2\xB1 its binomial standard error "
-              "sqrt(p(1-p)/n). Several runs (seeds) of one method: their mean \xC2\xB1 the standard "
-              "deviation over runs / sqrt(runs).\n"
+              "- **Accuracy** on the task's test split. Runs that record `accuracy_last` chose their "
+              "weights on the validation split: `accuracy` is the test accuracy of the "
+              "best-validation weights, `accuracy_last` that of the last weights (older runs: the "
+              "last weights). One seed: \xC2\xB1 its binomial standard error sqrt(p(1-p)/n). Several "
+              "seeds (the **seeds** column): their mean \xC2\xB1 the sample standard deviation over "
+              "seeds (divisor n - 1), which shows how much training randomness (initialisation, "
+              "data order, dropout) moves the result; plots draw mean \xC2\xB1 standard deviation / "
+              "sqrt(seeds).\n"
+              "- **Majority class**: the test accuracy of always predicting the class most frequent "
+              "in the training split. A method near it has learned nothing the class balance does "
+              "not give away.\n"
               "- **FLOPs** are analytic, counted from the actual shapes of each sample: one "
               "multiply-add = 2 FLOPs in every matrix product, 1 FLOP per element for element-wise "
               "work; per sample (MACs and training FLOPs are in the CSV).\n"
@@ -472,7 +511,35 @@ int md_report(const Table *runs, const Table *profiles, const MdReportInfo *info
               "- **vs vanilla** is the ratio to the `vanilla` row of the same table.\n"
               "- **Samples/s** exclude warm-up, on a monotonic clock, with the thread count shown.\n"
               "- Several runs of one method: every other number is their mean. "
-              "\xE2\x80\x94 marks a value the inputs do not have.\n\n");
+              "\xE2\x80\x94 marks a value the inputs do not have.\n");
+    size_t resamples = 0;
+    for (size_t i = 0; info && info->paired && i < info->paired->n; i++)
+        resamples = info->paired->rows[i].ci.resamples;
+    if (resamples)
+        md_printf(&m,
+                  "- **Paired comparison with vanilla.** Every method is tested on the identical test "
+                  "samples, so its predictions (`predictions/<method>-seed<S>.csv`, best-validation "
+                  "weights) pair with vanilla's of the same seed, sample by sample. Samples both get "
+                  "right or both get wrong say nothing about which is better; b counts those only the "
+                  "method gets right, c those only vanilla gets right. **McNemar p** (exact, "
+                  "two-sided): if the two were equally accurate, each of the b + c discordant samples "
+                  "would be equally likely to fall either way; p is the probability of a split at "
+                  "least as uneven as the one seen. A small p (say below 0.05) says the difference is "
+                  "unlikely to be an accident of which test samples were drawn; it says nothing about "
+                  "how large the difference is, nor whether another training seed would repeat it "
+                  "(that is what the seeds and their standard deviation show). The **95%% interval** "
+                  "of the accuracy difference (method - vanilla, percentage points) is a paired "
+                  "bootstrap: %zu resamples of the test samples with replacement, each sample keeping "
+                  "its pair, resampling seed %u; the 2.5%% and 97.5%% quantiles of the resampled "
+                  "differences. It is the range of differences compatible with this test set. The two "
+                  "usually agree (an interval that excludes 0 with a small p); with few discordant "
+                  "samples the exact test is the more cautious of the two (b = 5, c = 0 gives p = "
+                  "0.0625 while the interval can already exclude 0). Rows `all (n seeds)` pool the seeds: the "
+                  "difference is the mean over seeds, and each resample draws test samples and keeps "
+                  "their pairs from every seed together (so one sample never counts as n independent "
+                  "ones); it has no McNemar p, because those pairs are not independent.\n",
+                  resamples, (unsigned)REPORT_BOOTSTRAP_SEED);
+    md_printf(&m, "\n");
     if (info && info->plot_note) md_printf(&m, "> Plots were not made: %s\n\n", info->plot_note);
     if (runs && table_rows(runs)) {
         RunSummary *s;
@@ -482,10 +549,20 @@ int md_report(const Table *runs, const Table *profiles, const MdReportInfo *info
         for (size_t i = 0; i < k;) {
             size_t j = i;
             while (j < k && !strcmp(s[j].task, s[i].task)) j++;
-            task_section(&m, s + i, j - i, info);
+            task_section(&m, s + i, j - i, runs, info);
             i = j;
         }
         free(s);
+    }
+    if (info && info->paired && info->paired->n_notes) {
+        md_printf(&m, "## Runs without a paired comparison\n\n");
+        for (size_t i = 0; i < info->paired->n_notes; i++) {
+            md_printf(&m, "- ");
+            for (const char *q = info->paired->notes[i]; *q; q++)   // one list item, one line
+                md_printf(&m, "%c", (unsigned char)*q < ' ' ? ' ' : *q);
+            md_printf(&m, "\n");
+        }
+        md_printf(&m, "\n");
     }
     if (profiles && table_rows(profiles)) {
         if (profile_section(&m, profiles, info)) m.oom = 1;

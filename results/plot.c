@@ -78,6 +78,12 @@ void plot_acc_name(char *buf, size_t n, const char *task) {
     snprintf(buf, n, PLOT_DIR "/acc_vs_flops_%s.png", safe);
 }
 
+void plot_curve_name(char *buf, size_t n, const char *task, int val) {
+    char safe[256];
+    safe_name(safe, sizeof safe, task);
+    snprintf(buf, n, PLOT_DIR "/%s_%s.png", val ? "val_acc_vs_time" : "loss_vs_step", safe);
+}
+
 static int executable(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
@@ -219,18 +225,28 @@ static void script_head(Txt *s, const char *base, const char *what) {
           "set tics out nomirror\n");
 }
 
+// One colour and marker per method of report_method_index's table (vanilla, linformer,
+// performer, nystromformer, linear, local, bigbird, tome, maelre, maelre-exact, efficient); the
+// first four and tome keep the Okabe-Ito colours they had. "-dense" variants and unknown names
+// take the extra palette.
+static const char *const known_color[] = {"#0072B2", "#E69F00", "#56B4E9", "#8C564B", "#BCBD22",
+                                          "#7F7F7F", "#9467BD", "#009E73", "#D55E00", "#A50F15",
+                                          "#E377C2"};
+static const int known_point[] = {7, 5, 11, 15, 3, 1, 2, 9, 13, 12, 6};
+static const char *const other_color[] = {"#CC79A7", "#000000", "#17BECF", "#999999", "#6B6ECF"};
+static const int other_point[] = {11, 15, 3, 1, 2};
+
 static const char *method_color(const char *m, size_t i) {
-    static const char *known[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00"};   // Okabe-Ito
-    static const char *other[] = {"#CC79A7", "#56B4E9", "#000000", "#999999", "#F0E442"};
-    int r = report_method_rank(m);   // even: a method; odd: its -dense variant (own colour)
-    return r < 8 ? (r % 2 ? other[r / 2] : known[r / 2]) : other[i % 5];
+    int dense, k = report_method_index(m, &dense);
+    if (k >= 0 && (size_t)k < sizeof known_color / sizeof known_color[0])
+        return dense ? other_color[(size_t)k % 5] : known_color[k];
+    return other_color[i % 5];
 }
 
 static int method_point(const char *m, size_t i) {
-    static const int known[] = {7, 5, 9, 13};
-    static const int other[] = {11, 15, 3, 1, 2};
-    int r = report_method_rank(m);
-    return r < 8 ? known[r / 2] : other[i % 5];   // a -dense variant keeps its method's marker
+    int k = report_method_index(m, NULL);   // a -dense variant keeps its method's marker
+    if (k >= 0 && (size_t)k < sizeof known_point / sizeof known_point[0]) return known_point[k];
+    return other_point[i % 5];
 }
 
 // The open variant of a filled point type (training series), the type itself otherwise.
@@ -254,6 +270,15 @@ int plot_acc_vs_flops(const char *gnuplot, const char *outdir, const char *task,
         k++;
     }
     if (!k) return MB_OK;
+    double maj_sum = 0;   // the majority class of the task: mean over its summaries that have it
+    size_t maj_n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s[i].task, task) && isfinite(s[i].majority)) { maj_sum += s[i].majority; maj_n++; }
+    double majority = maj_n ? 100 * maj_sum / (double)maj_n : NAN;
+    if (isfinite(majority)) {
+        ymin = fmin(ymin, majority);
+        ymax = fmax(ymax, majority);
+    }
     char dir[4096], rel[512], base[512];
     int rc = make_plot_dir(outdir, dir, sizeof dir, err, errlen);
     if (rc) return rc;
@@ -330,11 +355,134 @@ int plot_acc_vs_flops(const char *gnuplot, const char *outdir, const char *task,
             tx(&data, "\n\n");
         }
         tx(&sc, "    '%s.dat' index %zu using 1:2:3 with %s pt %d ps 2.2 lw 2 lc rgb '%s' title ",
-           base, idx, frontier ? "yerrorlines" : "yerrorbars", method_point(s[i].method, i), method_color(s[i].method, i));
+           base, idx, frontier ? "yerrorlines" : "yerrorbars", method_point(s[i].method, i),
+           method_color(s[i].method, i));
         tx_quoted(&sc, s[i].method);
-        tx(&sc, " noenhanced%s\n", ++idx < blocks ? ", \\" : "");
+        tx(&sc, " noenhanced%s\n", ++idx < blocks || isfinite(majority) ? ", \\" : "");
+    }
+    if (isfinite(majority)) {
+        tx(&data, "# majority class (always the most frequent training class): %.17g %%\n", majority);
+        tx(&sc, "    %.17g with lines dt 3 lw 2.5 lc rgb '#000000' title 'majority class'\n", majority);
     }
     rc = render(gnuplot, dir, base, &data, &sc, err, errlen);
+    free(data.p);
+    free(sc.p);
+    if (!rc) *made = 1;
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learning curves
+
+#define CURVE_POINTS 200   // training-loss lines longer than this are averaged over windows
+
+// Points of curve c for the plot: (step, loss) or (wall_s, validation %). Loss curves with more
+// than CURVE_POINTS rows are averaged over consecutive windows of w rows (x and y both the window
+// mean) so that per-step noise does not hide the trend; *w receives the window (1: raw rows).
+static size_t curve_window(const Curve *c, int val) {
+    size_t have = 0;
+    for (size_t r = 0; r < c->n; r++) have += isfinite(val ? c->val_acc[r] : c->train_loss[r]);
+    return !val && have > CURVE_POINTS ? (have + CURVE_POINTS - 1) / CURVE_POINTS : 1;
+}
+
+static size_t curve_points(const Curve *c, int val, Txt *data, size_t *w) {
+    size_t pts = 0;
+    *w = curve_window(c, val);
+    double sx = 0, sy = 0;
+    size_t in = 0;
+    for (size_t r = 0; r < c->n; r++) {
+        double x = val ? c->wall_s[r] : c->step[r], y = val ? 100 * c->val_acc[r] : c->train_loss[r];
+        if (!isfinite(x) || !isfinite(y)) continue;
+        sx += x;
+        sy += y;
+        if (++in == *w) {
+            tx(data, "%.17g %.17g\n", sx / (double)in, sy / (double)in);
+            pts++;
+            sx = sy = 0;
+            in = 0;
+        }
+    }
+    if (in) {
+        tx(data, "%.17g %.17g\n", sx / (double)in, sy / (double)in);
+        pts++;
+    }
+    return pts;
+}
+
+int plot_curves(const char *gnuplot, const char *outdir, const char *task, const Curve *c,
+                size_t n, double majority, int val, int *made, char *err, size_t errlen) {
+    *made = 0;
+    Txt data = {0}, sc = {0};
+    char rel[512], base[512];
+    plot_curve_name(rel, sizeof rel, task, val);
+    snprintf(base, sizeof base, "%s", rel + strlen(PLOT_DIR "/"));
+    base[strlen(base) - 4] = 0;   // drop ".png"
+    const char *what = val ? "Validation accuracy against training wall time"
+                           : "Training loss against step";
+    tx(&data, "# task ");
+    tx_comment(&data, task);
+    tx(&data, val ? ": one block per (method, seed): wall_seconds validation_accuracy_pct\n"
+                  : ": one block per (method, seed): step training_loss\n");
+    size_t maxw = 1;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(c[i].task, task) && curve_window(&c[i], val) > maxw) maxw = curve_window(&c[i], val);
+    script_head(&sc, base, what);
+    tx(&sc, "set title ");
+    tx_quoted(&sc, task);
+    tx(&sc, val ? " . ': validation accuracy against training time' noenhanced\n"
+                  "set xlabel 'Training wall time (s)'\n"
+                  "set ylabel 'Validation accuracy (%%)'\n"
+                : " . ': training loss against step' noenhanced\n"
+                  "set xlabel 'Training step'\n");
+    if (!val && maxw > 1)   // long runs: each line is a mean over windows of logged steps
+        tx(&sc, "set ylabel 'Training loss (cross-entropy, mean over windows of up to %zu logged steps)'\n", maxw);
+    else if (!val)
+        tx(&sc, "set ylabel 'Training loss (cross-entropy)'\n");
+    tx(&sc, "set xrange [0:*]\n"
+            "set key outside right top box opaque spacing 1.2\n"
+            "plot \\\n");
+    size_t block = 0;
+    const char *last_method = NULL;
+    size_t seed_no = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c[i].task, task)) continue;
+        Txt pts = {0};
+        size_t w, np = curve_points(&c[i], val, &pts, &w);
+        if (!np || pts.oom) { free(pts.p); data.oom |= pts.oom; continue; }
+        int same = last_method && !strcmp(last_method, c[i].method);
+        seed_no = same ? seed_no + 1 : 0;
+        size_t seeds = 1;   // curves of this method drawn (for its legend entry)
+        for (size_t j = i + 1; !same && j < n; j++)
+            seeds += !strcmp(c[j].task, task) && !strcmp(c[j].method, c[i].method);
+        last_method = c[i].method;
+        tx(&data, "# ");
+        tx_comment(&data, c[i].method);
+        tx(&data, " seed %.0f\n", c[i].seed);
+        tx(&data, "%s\n\n", pts.p);
+        free(pts.p);
+        tx(&sc, "%s    '%s.dat' index %zu using 1:2 with %s lw %s dt %zu lc rgb '%s'", block ? ", \\\n" : "",
+           base, block, val ? "linespoints pt 7 ps 0.9" : "lines", val ? "2" : "1.6", seed_no % 5 + 1,
+           method_color(c[i].method, i));
+        if (same) {
+            tx(&sc, " notitle");
+        } else {
+            tx(&sc, " title ");
+            tx_quoted(&sc, c[i].method);
+            if (seeds > 1) tx(&sc, " . ' (%zu seeds)'", seeds);
+            tx(&sc, " noenhanced");
+        }
+        block++;
+    }
+    if (!block) { free(data.p); free(sc.p); return MB_OK; }
+    if (val && isfinite(majority)) {
+        tx(&data, "# majority class on the test split: %.17g %%\n", 100 * majority);
+        tx(&sc, ", \\\n    %.17g with lines dt 3 lw 2.5 lc rgb '#000000' title 'majority class (test split)'",
+           100 * majority);
+    }
+    tx(&sc, "\n");
+    char dir[4096];
+    int rc = make_plot_dir(outdir, dir, sizeof dir, err, errlen);
+    if (!rc) rc = render(gnuplot, dir, base, &data, &sc, err, errlen);
     free(data.p);
     free(sc.p);
     if (!rc) *made = 1;

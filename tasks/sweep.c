@@ -405,7 +405,8 @@ static int plan(Sweep *w, char *err, size_t errlen) {
                         tc = &tp;
                     size_t steps = s->steps ? s->steps : b->steps;
                     if (s->time_budget > 0 || (!s->steps && b->time_budget > 0)) steps = 0;   // equal wall time: eval decides
-                    j->cost = sweep_job_cost(tc, j->method, steps, b->batch, b->test_limit, len);
+                    j->cost = sweep_job_cost(tc, j->method, steps, s->batch ? s->batch : b->batch,
+                                             s->test_limit ? s->test_limit : b->test_limit, len);
                     if (s->n_grid) task_free(&tp);
                 }
     }
@@ -489,7 +490,7 @@ static int lock_out(const Sweep *w, int *fd_out, char *err, size_t errlen) {
 
 // ---------------------------------------------------------------- one job
 
-static void job_args(const Sweep *w, const Job *j, const char *config, const char **argv, char bufs[4][64]) {
+static void job_args(const Sweep *w, const Job *j, const char *config, const char **argv, char bufs[10][64]) {
     const SweepSpec *s = w->s;
     size_t n = 0;
     argv[n++] = w->exe;
@@ -515,6 +516,26 @@ static void job_args(const Sweep *w, const Job *j, const char *config, const cha
     argv[n++] = "--threads";
     snprintf(bufs[3], 64, "%d", w->threads);
     argv[n++] = bufs[3];
+    // The run flags given to the sweep, as given.
+    const struct { const char *flag; size_t v; } sz[] = {{"--batch", s->batch}, {"--eval-every", s->eval_every},
+                                                         {"--train-limit", s->train_limit},
+                                                         {"--test-limit", s->test_limit}};
+    for (int k = 0; k < 4; k++)
+        if (sz[k].v) {
+            argv[n++] = sz[k].flag;
+            snprintf(bufs[4 + k], 64, "%zu", sz[k].v);
+            argv[n++] = bufs[4 + k];
+        }
+    if (s->patience >= 0) {
+        argv[n++] = "--patience";
+        snprintf(bufs[8], 64, "%ld", s->patience);
+        argv[n++] = bufs[8];
+    }
+    if (s->checkpoint_every > 0) {
+        argv[n++] = "--checkpoint-every";
+        snprintf(bufs[9], 64, "%.17g", s->checkpoint_every);
+        argv[n++] = bufs[9];
+    }
     argv[n++] = "--data-root";
     argv[n++] = s->data_root;
     if (config) {
@@ -543,8 +564,8 @@ static pid_t job_start(const Sweep *w, const Job *j, char *err, size_t errlen) {
         config = cfg;
     }
     snprintf(log, sizeof log, "%s/run.log", j->dir);
-    const char *argv[32];
-    char bufs[4][64];
+    const char *argv[48];
+    char bufs[10][64];
     job_args(w, j, config, argv, bufs);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) { mb_fail(err, errlen, MB_ERR_IO, "%s: cannot create: %s", log, strerror(errno)); return -1; }

@@ -136,6 +136,7 @@ static int parse_budget(Budget *b, const cJSON *obj, const char *file, const cha
                         char *err, size_t errlen) {
     const Field f[] = {
         {"steps", F_SIZE, &b->steps, 0}, {"time_budget", F_FLOAT, &b->time_budget, 1},
+        {"epochs", F_FLOAT, &b->epochs, 1}, {"patience", F_SIZE, &b->patience, 0},
         {"batch", F_POS, &b->batch, 0}, {"train_limit", F_SIZE, &b->train_limit, 0},
         {"test_limit", F_SIZE, &b->test_limit, 0}, {"note", F_STR, b->note, sizeof b->note},
     };
@@ -191,7 +192,7 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(json, "model");
     if (m) {
         ModelConfig *c = &t->model;
-        char impl[16] = "";
+        char impl[16] = "", coarse[32] = "";
         const Field f[] = {
             {"dim", F_POS, &c->dim, 0}, {"heads", F_POS, &c->heads, 0}, {"mlp", F_POS, &c->mlp, 0},
             {"blocks", F_POS, &c->blocks, 0}, {"ln_eps", F_FLOAT, &c->ln_eps, 0},
@@ -202,10 +203,13 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"switch_threshold", F_SIZE, &c->switch_threshold, 0},
             {"local_window", F_POS, &c->local_window, 0},
             {"softmax_impl", F_STR, impl, sizeof impl},
+            {"maelre_coarse", F_STR, coarse, sizeof coarse},
         };
         if ((rc = parse_fields(m, file, "model", f, sizeof f / sizeof f[0], err, errlen))) return rc;
         if (impl[0] && softmax_impl_parse(impl, &c->softmax_impl))
             return bad(err, errlen, file, "model", "softmax_impl", "expected \"tiled\" or \"dense\"");
+        if (coarse[0] && attn_kind_parse(coarse, &c->maelre_coarse))
+            return bad(err, errlen, file, "model", "maelre_coarse", "expected an attention kind name (\"efficient\")");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "maelre_stages");
         if (st && (rc = parse_stages(c, st, file, err, errlen))) return rc;
     }
@@ -268,8 +272,8 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const Budget *bs[2] = {&t->quick, &t->full};
     const char *bn[2] = {"quick", "full"};
     for (int i = 0; i < 2; i++) {
-        if (bs[i]->steps == 0 && bs[i]->time_budget <= 0)
-            return mb_fail(err, errlen, MB_ERR_USAGE, "%s: budgets.%s: needs steps > 0 or time_budget > 0", file, bn[i]);
+        if (bs[i]->steps == 0 && bs[i]->time_budget <= 0 && bs[i]->epochs <= 0)
+            return mb_fail(err, errlen, MB_ERR_USAGE, "%s: budgets.%s: needs steps, epochs or time_budget > 0", file, bn[i]);
     }
     if (!(t->optim.lr > 0)) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: optim.lr: must be > 0", file);
     if (t->optim.beta1 >= 1 || t->optim.beta2 >= 1)

@@ -99,6 +99,8 @@ static void run_parity(const char *file) {
     c.method = (Method)(int)ci[8]; c.linformer_k = (size_t)ci[9]; c.linformer_share_ef = (int)ci[10];
     c.n_stages = (size_t)ci[11]; c.switch_threshold = (size_t)ci[12]; c.local_window = (size_t)ci[13];
     c.ln_eps = cf[0]; c.tome_r_frac = cf[1];
+    // MAELRE's coarse kind: the fixture's 15th int when it has one, else the default (efficient).
+    c.maelre_coarse = fx_get(fx, "cfg.ints")->count > 14 ? (AttnKind)(int)ci[14] : ATTN_EFFICIENT;
     for (size_t i = 0; i < sb->count && i < MODEL_MAX_STAGES; i++)
         c.stages[i] = (MaelreStage){(size_t)sb->data[i], sk->data[i]};
     Model *m;

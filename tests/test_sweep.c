@@ -228,7 +228,7 @@ static pid_t start_sweep4(int ranks, const char *name, const char *steps) {
     snprintf(out, sizeof out, "%s/%s", g_dir, name);
     snprintf(tasks, sizeof tasks, "%s,ts-wiggle", g_toy);
     return spawn(ranks, (const char *[]){"sweep", "--task", tasks, "--method", "vanilla,maelre", "--seeds", "1,2",
-                                          "--steps", steps, "--threads", "1", "--data-root", g_root, "--out", out, NULL});
+                                          "--steps", steps, "--threads", "1", "--eval-every", "4", "--data-root", g_root, "--out", out, NULL});
 }
 
 // Every (task, method, seed) row of two merged results.json: the same numbers that do not
@@ -273,8 +273,18 @@ Test(sweep, one_process_merged_rows_and_report, .init = setup, .fini = teardown,
     free(csv);
     snprintf(p, sizeof p, "%s/one/report/report.md", g_dir);
     cr_assert(file_there(p), "no %s", p);
-    snprintf(p, sizeof p, "%s/one/jobs/toy/maelre-seed2/maelre.ckpt", g_dir);
+    // The job folder is a `run` folder: per-seed checkpoint, curves and predictions.
+    snprintf(p, sizeof p, "%s/one/jobs/toy/maelre-seed2/maelre-seed2.ckpt", g_dir);
     cr_assert(file_there(p), "no %s", p);
+    snprintf(p, sizeof p, "%s/one/jobs/toy/maelre-seed2/curves/maelre-seed2.csv", g_dir);
+    cr_assert(file_there(p), "no %s", p);
+    snprintf(p, sizeof p, "%s/one/jobs/toy/maelre-seed2/predictions/maelre-seed2.csv", g_dir);
+    cr_assert(file_there(p), "no %s", p);
+    // run flags given to the sweep reach every job's `run` (its log's first line is the command).
+    snprintf(p, sizeof p, "%s/one/jobs/toy/maelre-seed2/run.log", g_dir);
+    char *log = slurp(p);
+    cr_assert(log && strstr(log, " --eval-every 4 "), "%s", log ? log : "(no run.log)");
+    free(log);
     snprintf(p, sizeof p, "%s/one/failed", g_dir);
     cr_assert(!file_there(p), "nothing failed, yet %s exists", p);
     // Every row is the job's own `run` row: the job folder's results.json holds the same numbers.

@@ -141,13 +141,14 @@ Test(tasks, config_overrides_fields_and_merges_json) {
     make_tmp();
     Task t;
     char err[1024] = "", cfg[512];
-    int rc = load_with_config("{\"model\": {\"dim\": 32, \"softmax_impl\": \"dense\", \"maelre_stages\": [{\"blocks\": 2, \"keep\": 0.5},"
+    int rc = load_with_config("{\"model\": {\"dim\": 32, \"softmax_impl\": \"dense\", \"maelre_coarse\": \"efficient\", \"maelre_stages\": [{\"blocks\": 2, \"keep\": 0.5},"
                               "{\"blocks\": 2, \"keep\": 0.5}]}, \"budgets\": {\"quick\": {\"steps\": 3}},"
                               "\"optim\": {\"schedule\": \"linear\"}}", &t, err, sizeof err, cfg);
     cr_assert_eq(rc, MB_OK, "%s", err);
     cr_assert_eq(t.model.dim, 32);
     cr_assert_eq(t.model.heads, 2, "untouched fields keep the task's value");
     cr_assert_eq(t.model.softmax_impl, SOFTMAX_DENSE);
+    cr_assert_eq(t.model.maelre_coarse, ATTN_EFFICIENT);
     cr_assert_eq(t.model.n_stages, 2);
     cr_assert_eq(t.model.stages[1].blocks, 2);
     cr_assert_float_eq(t.model.stages[1].keep, 0.5f, 1e-6);
@@ -176,6 +177,8 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"model\": {\"linformer_share_ef\": 1}}", "model.linformer_share_ef"},
         {"{\"model\": {\"softmax_impl\": \"sparse\"}}", "model.softmax_impl"},
         {"{\"model\": {\"softmax_impl\": 1}}", "model.softmax_impl"},
+        {"{\"model\": {\"maelre_coarse\": \"fast\"}}", "model.maelre_coarse"},
+        {"{\"model\": {\"maelre_coarse\": \"softmax\"}}", "maelre_coarse"},   // exact: not a coarse kind
         {"{\"model\": {\"maelre_stages\": [{\"blocks\": 1, \"keep\": 1.5}]}}", "model.maelre_stages[0].keep"},
         {"{\"model\": {\"maelre_stages\": [{\"blocks\": 1, \"kept\": 0.5}]}}", "model.maelre_stages[0].kept"},
         {"{\"model\": {\"maelre_stages\": 3}}", "model.maelre_stages"},
@@ -183,7 +186,7 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"data\": {\"source\": 7}}", "data.source"},
         {"{\"optim\": {\"lr\": \"fast\"}}", "optim.lr"},
         {"{\"optim\": {\"schedule\": \"step\"}}", "optim.schedule"},
-        {"{\"budgets\": {\"quick\": {\"steps\": 3, \"epochs\": 1}}}", "budgets.quick.epochs"},
+        {"{\"budgets\": {\"quick\": {\"steps\": 3, \"epoch\": 1}}}", "budgets.quick.epoch"},
         {"{\"budgets\": {\"fast\": {}}}", "budgets.fast"},
         {"{\"data\": {\"source\": \"floppy\"}}", "data.source"},
         {"{\"data\": {\"path\": \"../etc\"}}", "data.path"},

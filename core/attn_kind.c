@@ -1,0 +1,19 @@
+// The table of attention kinds (core/attn_kind.h): one row per kind, indexed by AttnKind.
+#include "core/attn_kind.h"
+#include <string.h>
+
+static const AttnKindRow *const KINDS[ATTN_KIND_COUNT] = {
+    [ATTN_SOFTMAX] = &attn_kind_softmax,
+    [ATTN_LINFORMER] = &attn_kind_linformer,
+    [ATTN_EFFICIENT] = &attn_kind_efficient,
+};
+
+const AttnKindRow *attn_kind(AttnKind k) { return (unsigned)k < ATTN_KIND_COUNT ? KINDS[k] : NULL; }
+
+const char *attn_kind_name(AttnKind k) { return (unsigned)k < ATTN_KIND_COUNT ? KINDS[k]->name : "?"; }
+
+int attn_kind_parse(const char *s, AttnKind *out) {
+    for (int k = 0; k < ATTN_KIND_COUNT; k++)
+        if (s && !strcmp(s, KINDS[k]->name)) { *out = (AttnKind)k; return 0; }
+    return -1;
+}

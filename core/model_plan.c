@@ -1,0 +1,207 @@
+// Batch planning: per-block token counts, each sample's attention kind (the method table),
+// merge flags and the arena layouts, all from the sample lengths before any math runs (merge
+// targets depend only on N). Memory: activations live in one float arena and one size_t
+// arena, backward scratch in a third; model_bytes_needed runs the same planner, so its answer
+// is what forward/backward would hold.
+#include <stdlib.h>
+#include <string.h>
+#include "core/mem.h"
+#include "core/merge.h"
+#include "core/model_internal.h"
+#include "core/status.h"
+#include "core/threads.h"
+
+#define up model_up
+
+// Rows per chunk of inference's row-wise ops: a sixteenth of the tokens, at least 256 (small
+// chunks make the products too skinny for BLAS), at most all of them.
+static size_t row_chunk(size_t t_max) {
+    size_t ch = t_max / 16 > 256 ? t_max / 16 : 256;
+    return ch < t_max ? ch : (t_max ? t_max : 1);
+}
+
+int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, const size_t *len,
+                     int keep, Plan *P, BlockLayout *bl, size_t *ix) {
+    const MethodRow *mr = method_row(c->method);
+    size_t B = c->blocks, D = c->dim, H = c->heads, M = c->mlp;
+    size_t nthr = (size_t)(threads_get() > 0 ? threads_get() : 1);
+    if (nthr > n && n > 0) nthr = n;  // samples run one per thread: more slots than samples go unused
+    memset(P, 0, sizeof *P);
+    P->n = n; P->blocks = B;
+    // size_t arena: off, kind, save, dst offsets, then the dst storage, then iwork
+    size_t xo = 0;
+    P->off = xo;   xo += (B + 1) * (n + 1);
+    P->kind = xo;  xo += B * n;
+    P->save = xo;  xo += B * n;
+    P->sstride = xo; xo += B;
+    P->dst = xo;   xo += B;
+    size_t *cnt = ix ? NULL : malloc(((B + 1) * (n + 1) + B) * sizeof(size_t));
+    size_t *off = ix ? ix + P->off : cnt;
+    size_t *dsto = ix ? ix + P->dst : cnt + (B + 1) * (n + 1);
+    if (!off) return MB_ERR_NOMEM;
+    off[0] = 0;
+    for (size_t i = 0; i < n; i++) off[i + 1] = off[i] + len[i];
+    size_t t_max = off[n], n_max = 0;
+    for (size_t i = 0; i < n; i++) n_max = len[i] > n_max ? len[i] : n_max;
+    for (size_t b = 0; b < B; b++) {
+        size_t *o = off + b * (n + 1), *o2 = off + (b + 1) * (n + 1);
+        o2[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t Ni = o[i + 1] - o[i];
+            o2[i + 1] = o2[i] + (merges[b] ? mr->merge_target(c, b, Ni) : Ni);
+        }
+        if (merges[b]) { dsto[b] = xo; xo += o[n]; } else dsto[b] = NONE;
+    }
+    P->iwork = xo; xo += merge_plan_work_sizes(n_max);
+    P->ix_total = xo;
+
+    // float arena
+    size_t fo = 0;
+    for (size_t b = 0; b <= B; b++) {
+        size_t T = off[b * (n + 1) + n];
+        if (keep) { bl[b].x = fo; fo += up(T * D); }
+        bl[b].s = fo;    fo += up(T);
+        bl[b].logs = fo; fo += up(T);
+    }
+    if (!keep) {
+        // Inference keeps no level: the residual stream is updated in place in region 0,
+        // and a merge writes its (shorter) output into the other region, so levels alternate
+        // between two regions only when blocks merge.
+        size_t rsz[2] = {t_max, 0};
+        for (size_t b = 0, r = 0; b < B; b++) {
+            if (merges[b]) r ^= 1;
+            size_t Tn = off[(b + 1) * (n + 1) + n];
+            if (Tn > rsz[r]) rsz[r] = Tn;
+        }
+        size_t base[2] = {fo, fo + up(rsz[0] * D)};
+        fo = base[1] + up(rsz[1] * D);
+        for (size_t b = 0, r = 0; b <= B; b++) {
+            bl[b].x = base[r];
+            if (b < B && merges[b]) r ^= 1;
+        }
+    }
+    P->pooled = fo; fo += up(n * D);
+    P->lnf_m = fo;  fo += up(n);
+    P->lnf_r = fo;  fo += up(n);
+    P->pln = fo;    fo += up(n * D);
+    size_t temp_base = fo, temp_end = fo, work_max = 0, any_merge = 0;
+    for (size_t b = 0; b < B; b++) any_merge |= merges[b];
+    size_t chunk = row_chunk(t_max), qkv0 = 0, att0 = 0, rows0 = 0;
+    if (!keep) {
+        // Inference temporaries, shared by every block: QKV and the attention output for all
+        // tokens (attention needs every key), the merge planner's work over the attention
+        // output (dead once W_o has read it), and the row-wise ops' scratch for one chunk of
+        // `chunk` rows (LN1 -> QKV, W_o -> residual, LN2 -> MLP -> residual run a chunk at a time).
+        size_t mw = any_merge ? up(merge_plan_work_floats(n_max, D, H)) : 0;
+        qkv0 = fo;  fo += up(t_max * 3 * D);
+        att0 = fo;  fo += up(t_max * D) > mw ? up(t_max * D) : mw;
+        rows0 = fo; fo += 2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M);
+        temp_base = temp_end = fo;
+    }
+    for (size_t b = 0; b < B; b++) {
+        size_t *o = off + b * (n + 1);
+        size_t T = o[n], Tn = off[(b + 1) * (n + 1) + n];
+        BlockLayout *L = &bl[b];
+        if (keep) {
+            L->ln1_m = fo; fo += up(T);
+            L->ln1_r = fo; fo += up(T);
+            L->a = fo;     fo += up(T * D);
+            L->qkv = fo;   fo += up(T * 3 * D);
+            L->att = fo;   fo += up(T * D);
+            L->xmid = fo;  fo += up(T * D);
+            if (merges[b]) { L->xm = fo; fo += up(Tn * D); } else L->xm = L->xmid;
+            L->ln2_m = fo; fo += up(Tn);
+            L->ln2_r = fo; fo += up(Tn);
+            L->c = fo;     fo += up(Tn * D);
+            L->h = fo;     fo += up(Tn * M);
+            L->g = fo;     fo += up(Tn * M);
+            L->mwork = fo;
+            if (merges[b]) fo += up(merge_plan_work_floats(n_max, D, H));
+        } else {  // chunk scratch: LN statistics, LN output (also W_o's and W_2's output), MLP hidden
+            fo = temp_base;
+            L->qkv = qkv0; L->att = att0; L->mwork = att0;
+            L->xmid = L->x;        // W_o's residual lands in x itself
+            L->xm = bl[b + 1].x;   // == x unless the block merges
+            L->ln1_m = L->ln2_m = rows0;
+            L->ln1_r = L->ln2_r = rows0 + up(chunk);
+            L->a = L->c = rows0 + 2 * up(chunk);
+            L->rt = rows0 + 2 * up(chunk) + up(chunk * D);
+            L->h = L->g = rows0 + 2 * up(chunk) + 2 * up(chunk * D);
+        }
+        size_t save_base = fo, save_max = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t Ni = o[i + 1] - o[i];
+            AttnKind k = mr->kind(c, b, Ni);
+            const AttnKindRow *kr = attn_kind(k);
+            // What backward reads when training; in inference only what the inference form holds.
+            size_t sf = up(keep ? kr->save_floats(c, Ni, D, H) : kr->infer_floats(c, Ni, D, H));
+            if (ix) { ix[P->kind + b * n + i] = (size_t)k; }
+            if (keep) {
+                size_t w = kr->work_floats(c, Ni, D, H);
+                if (w > work_max) work_max = w;
+            }
+            if (keep) {
+                if (ix) ix[P->save + b * n + i] = fo;
+                fo += sf;
+            } else {  // samples run one after another: one save region per block
+                if (ix) ix[P->save + b * n + i] = save_base;
+                save_max = sf > save_max ? sf : save_max;
+            }
+        }
+        if (ix) ix[P->sstride + b] = keep ? 0 : save_max;
+        if (!keep) fo += save_max * nthr;  // one slot per thread (samples run in parallel)
+        temp_end = fo > temp_end ? fo : temp_end;
+    }
+    P->act_total = temp_end;
+    P->t_max = t_max;
+    P->n_max = n_max;
+    P->work_max = work_max;
+    P->nthr = nthr;
+    P->chunk = chunk;
+    if (keep) {
+        size_t go = 0;
+        P->g_dx0 = go;   go += up(t_max * D);
+        P->g_dx1 = go;   go += up(t_max * D);
+        P->g_dg = go;    go += up(t_max * M);
+        P->g_dh = go;    go += up(t_max * M);
+        P->g_dc = go;    go += up(t_max * D);
+        P->g_datt = go;  go += up(t_max * D);
+        P->g_dqkv = go;  go += up(t_max * 3 * D);
+        P->g_da = go;    go += up(t_max * D);
+        P->g_work = go;  go += up(work_max) * nthr;  // largest attention backward scratch, per thread
+        P->g_dpool = go; go += up(n * D);
+        P->g_dpln = go;  go += up(n * D);
+        P->gw_total = go;
+    }
+    free(cnt);
+    return MB_OK;
+}
+
+size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training) {
+    size_t nb, nbt;
+    size_t np = model_layout(c, NULL, &nb);
+    size_t bytes = sizeof(Model) + model_count_tensors(c, &nbt) * sizeof(Tensor) + (nbt ? nbt : 1) * sizeof(Tensor)
+                 + c->blocks * (sizeof(BlockParams) + 1) + (c->blocks + 1) * sizeof(BlockLayout);
+    bytes += np * (sizeof(float) + 1) + nb * sizeof(float);  // params, decay mask, buffers
+    if (training) bytes += 3 * np * sizeof(float);          // grads, AdamW moments
+    uint8_t *merges = malloc(c->blocks ? c->blocks : 1);
+    BlockLayout *bl = malloc((c->blocks + 1) * sizeof *bl);
+    if (!merges || !bl) { free(merges); free(bl); return (size_t)-1; }
+    const MethodRow *mr = method_row(c->method);
+    for (size_t b = 0; b < c->blocks; b++) merges[b] = mr->merges(c, b) ? 1 : 0;
+    Plan P;
+    if (n_tokens == 0) n_tokens = 1;
+    if (model_plan_batch(c, merges, 1, &n_tokens, training, &P, bl, NULL) != MB_OK) bytes = (size_t)-1;
+    else bytes += (P.act_total + P.gw_total) * sizeof(float) + P.ix_total * sizeof(size_t);
+    free(merges);
+    free(bl);
+    return bytes;
+}
+
+int model_grow(void **buf, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap && *buf) return MB_OK;
+    mem_free(*buf);
+    *buf = mem_alloc((need ? need : 1) * elem);
+    *cap = *buf ? need : 0;
+    return *buf ? MB_OK : MB_ERR_NOMEM;
+}

@@ -1,0 +1,76 @@
+// The method table (core/model_methods.c), row by row: every row is complete and named
+// uniquely (names parse back, descriptions for `list`); for a range of lengths every block's
+// kind is one the row declares (so its parameters are laid out) and takes proportional
+// attention whenever an earlier block merged; merge targets stay in [1, n]; MAELRE's coarse
+// kind is the config field (default efficient) and an exact or non-proportional coarse kind
+// is refused.
+#include <criterion/criterion.h>
+#include <string.h>
+#include "core/model_internal.h"
+#include "core/status.h"
+
+static ModelConfig cfg_for(Method m) {
+    ModelConfig c;
+    model_config_default(&c, m, 7, 0, 600, 3);
+    c.dim = 8; c.heads = 2; c.mlp = 12; c.blocks = 4;
+    c.linformer_k = 5;
+    c.n_stages = 2;
+    c.stages[0] = (MaelreStage){2, 0.3f};
+    c.stages[1] = (MaelreStage){2, 0.5f};
+    c.switch_threshold = 40;
+    return c;
+}
+
+Test(model_methods, every_row_is_complete_and_consistent) {
+    for (int mi = 0; mi < METHOD_COUNT; mi++) {
+        const MethodRow *r = method_row((Method)mi);
+        cr_assert(r && r->name && r->name[0] && r->description && r->description[0], "method %d", mi);
+        cr_assert(r->kind && r->kinds_used && r->merges && r->merge_target && r->match && r->check, "%s: a function is missing", r->name);
+        cr_assert_str_eq(method_name((Method)mi), r->name);
+        cr_assert_str_eq(method_description((Method)mi), r->description);
+        Method back;
+        cr_assert_eq(method_parse(r->name, &back), 0);
+        cr_assert_eq(back, (Method)mi);
+        for (int j = 0; j < mi; j++) cr_assert_str_neq(method_row((Method)j)->name, r->name);
+        ModelConfig c = cfg_for((Method)mi);
+        char err[256];
+        cr_assert_eq(model_config_check(&c, err, sizeof err), MB_OK, "%s: %s", r->name, err);
+        unsigned used = r->kinds_used(&c);
+        cr_assert_neq(used, 0u, "%s uses no kind", r->name);
+        for (size_t n0 = 1; n0 <= 600; n0 = n0 * 3 + 1) {
+            size_t n = n0;
+            int merged = 0;
+            for (size_t b = 0; b < c.blocks; b++) {
+                AttnKind k = r->kind(&c, b, n);
+                cr_assert(used >> k & 1u, "%s block %zu N=%zu: kind %s not declared", r->name, b, n, attn_kind_name(k));
+                if (merged) cr_assert(attn_kind(k)->proportional, "%s: %s runs after merging but ignores sizes", r->name, attn_kind_name(k));
+                if (r->merges(&c, b)) {
+                    size_t t = r->merge_target(&c, b, n);
+                    cr_assert(t >= 1 && t <= n, "%s block %zu: %zu -> %zu", r->name, b, n, t);
+                    n = t;
+                    merged = 1;
+                }
+            }
+        }
+    }
+    cr_assert_null(method_row(METHOD_COUNT));
+}
+
+Test(model_methods, maelre_coarse_kind_is_a_config_field) {
+    ModelConfig c = cfg_for(METHOD_MAELRE);
+    cr_assert_eq(c.maelre_coarse, ATTN_EFFICIENT, "default");
+    const MethodRow *r = method_row(METHOD_MAELRE);
+    cr_expect_eq(r->kind(&c, 0, 600), ATTN_EFFICIENT);
+    cr_expect_eq(r->kind(&c, 0, 40), ATTN_SOFTMAX);
+    char err[256];
+    c.maelre_coarse = ATTN_SOFTMAX;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "maelre_coarse"), "%s", err);
+    c.maelre_coarse = ATTN_LINFORMER;   // ignores log s: cannot run after merging
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    c.maelre_coarse = ATTN_KIND_COUNT;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    AttnKind k;
+    cr_expect_eq(attn_kind_parse("efficient", &k), 0);
+    cr_expect_eq(k, ATTN_EFFICIENT);
+}
