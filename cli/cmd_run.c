@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/status.h"
 #include "results/table.h"
+#include "tasks/dist.h"
 #include "tasks/runner.h"
 #include "tasks/task.h"
 
@@ -17,7 +18,7 @@ static void run_usage(FILE *f) {
         "usage: maelre-bench run --task T [--method all|m1,m2] [--quick] [--steps N | --time-budget SEC]\n"
         "                        [--batch B] [--seed S | --seeds S1,S2,...] [--threads N] [--eval-every N]\n"
         "                        [--patience N] [--checkpoint-every SEC] [--train-limit N] [--test-limit N]\n"
-        "                        [--config FILE] [--data-root DIR] [--out DIR] [--force]\n\n"
+        "                        [--config FILE] [--data-root DIR] [--out DIR] [--force] [--data-parallel]\n\n"
         "Trains and evaluates each method (vanilla, linformer, tome, maelre) once per seed on task T, each\n"
         "in its own process, selecting the weights on a validation split (the dataset's own, CIFAR-10's\n"
         "last 10%% of train, else a stratified 10%% (>= 1000 samples) or 20%% hold-out of train), and writes\n"
@@ -48,6 +49,10 @@ static void run_usage(FILE *f) {
         "  --out DIR         output folder (default out/<task>[-quick]); finished runs are skipped,\n"
         "                    unfinished ones continue from their saved state\n"
         "  --force           rerun (method, seed) runs that already finished or started in DIR\n"
+        "  --data-parallel   under `mpirun -n K` (or srun): the K ranks train one method and seed together,\n"
+        "                    each on its share of every batch (the same global batches as one process),\n"
+        "                    gradients summed; evaluation split too; rank 0 writes. Runs in this process\n"
+        "                    (no fork), so one method and one seed per call. Without a launcher: one rank.\n"
         "SIGINT and SIGTERM stop the run cleanly (state saved). Exit: 0 ok, 1 internal, 2 usage,\n"
         "3 bad/missing data (also a damaged saved state), 4 I/O, 5 memory, 130 interrupted.\n");
 }
@@ -94,10 +99,11 @@ static void print_summary(const Table *t) {
            "fwd+bwd); mem = own allocator peak; soft/eff = mean blocks per sample using softmax/efficient attention\n");
 }
 
-int cmd_run(int argc, char **argv) {
+// The command; *dp = 1 once MPI was started for --data-parallel.
+static int run_cmd(int argc, char **argv, int *dp) {
     const char *task_name = NULL, *methods_arg = "all", *config = NULL, *root_flag = NULL, *out = NULL;
     int quick = 0, force = 0, have_steps = 0, have_time = 0, have_batch = 0, have_pat = 0, have_seed = 0;
-    int have_trl = 0, have_tel = 0;
+    int have_trl = 0, have_tel = 0, data_parallel = 0;
     unsigned long long steps = 0, batch = 0, seed = 1, threads = 0, eval_every = 0, patience = 0, trl = 0, tel = 0;
     double time_budget = 0, ckpt_every = 300;
     uint64_t seeds[64];
@@ -108,6 +114,7 @@ int cmd_run(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { run_usage(stdout); return MB_OK; }
         else if (!strcmp(a, "--quick")) quick = 1;
         else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--data-parallel")) data_parallel = 1;
         else if (!strcmp(a, "--task") || !strcmp(a, "--method") || !strcmp(a, "--config") ||
                  !strcmp(a, "--data-root") || !strcmp(a, "--out") || !strcmp(a, "--steps") ||
                  !strcmp(a, "--time-budget") || !strcmp(a, "--batch") || !strcmp(a, "--seed") ||
@@ -198,10 +205,25 @@ int cmd_run(int argc, char **argv) {
         if (!nm) return usage_err("%s", "--method needs at least one method");
     }
 
-    const char *root = runner_data_root(root_flag);
+    const char *ranks_env = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (!data_parallel && ranks_env && atoi(ranks_env) > 1)
+        return usage_err("%s", "started as one of several MPI ranks without --data-parallel: every rank would run "
+                         "everything (use --data-parallel, or `sweep` for independent jobs)");
+    if (data_parallel && (nm != 1 || ns != 1))
+        return usage_err("%s", "--data-parallel runs one method and one seed per call (--method M --seed S)");
     char err[2048];
+    int rc;
+    if (data_parallel) {
+        if ((rc = dist_init(&argc, &argv, err, sizeof err))) {
+            fprintf(stderr, "maelre-bench: run: %s\n", err);
+            return rc;
+        }
+        *dp = 1;
+    }
+    const int rank = dist_rank();
+    const char *root = runner_data_root(root_flag);
     Task t;
-    int rc = task_load(&t, task_name, config, root, err, sizeof err);
+    rc = task_load(&t, task_name, config, root, err, sizeof err);
     if (rc) {
         fprintf(stderr, "maelre-bench: %s\n", err);
         task_free(&t);
@@ -221,14 +243,18 @@ int cmd_run(int argc, char **argv) {
     rs.eval_every = eval_every;
     rs.checkpoint_every = ckpt_every;
     rs.threads = (int)threads;
-    rs.progress = stderr;
+    rs.progress = rank == 0 ? stderr : NULL;
+    rs.data_parallel = data_parallel;
 
     char outbuf[512];
     if (!out) {
         snprintf(outbuf, sizeof outbuf, "out/%s%s", t.name, quick ? "-quick" : "");
         out = outbuf;
     }
-    if ((rc = runner_ensure_data(&t, root, stderr, err, sizeof err))) {
+    if (rank == 0) rc = runner_ensure_data(&t, root, stderr, err, sizeof err);
+    if (data_parallel) dist_barrier();   // rank 0 made the data (once), the others find it
+    if (!rc && rank != 0) rc = runner_ensure_data(&t, root, NULL, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "maelre-bench: %s\n", err);
         task_free(&t);
         return rc;
@@ -242,7 +268,19 @@ int cmd_run(int argc, char **argv) {
         printf("results: %s/results.csv, %s/results.json\n", out, out);
         table_free(tb);
     }
-    if (rc) fprintf(stderr, "maelre-bench: %s\n", err);
+    if (rc && (rank == 0 || rc != MB_ERR_INTERRUPTED)) fprintf(stderr, "maelre-bench: %s\n", err);
     task_free(&t);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    int dp = 0;
+    int rc = run_cmd(argc, argv, &dp);
+    if (dp && rc && rc != MB_ERR_INTERRUPTED && dist_size() > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        dist_abort(rc);   // other ranks may be waiting in a collective: end them all with this code
+    }
+    if (dp) dist_finalize();
     return rc;
 }

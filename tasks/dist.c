@@ -102,6 +102,37 @@ void dist_barrier(void) {
     if (g_active) MPI_Barrier(MPI_COMM_WORLD);
 }
 
+static MPI_Op mpi_op(DistOp op) { return op == DIST_MIN ? MPI_MIN : op == DIST_MAX ? MPI_MAX : MPI_SUM; }
+
+// MPI counts are int: large buffers go in chunks.
+static int allreduce_chunks(void *v, size_t n, size_t size, MPI_Datatype t, DistOp op) {
+    if (!g_active || g_size == 1) return MB_OK;
+    for (size_t at = 0; at < n;) {
+        int k = n - at > (size_t)1 << 30 ? 1 << 30 : (int)(n - at);
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * size, k, t, mpi_op(op), MPI_COMM_WORLD) != MPI_SUCCESS)
+            return MB_ERR_INTERNAL;
+        at += (size_t)k;
+    }
+    return MB_OK;
+}
+
+int dist_allreduce_f64(double *v, int n, DistOp op) { return allreduce_chunks(v, (size_t)n, sizeof *v, MPI_DOUBLE, op); }
+int dist_allreduce_i64(int64_t *v, int n, DistOp op) { return allreduce_chunks(v, (size_t)n, sizeof *v, MPI_INT64_T, op); }
+int dist_allreduce_i32(int32_t *v, size_t n, DistOp op) { return allreduce_chunks(v, n, sizeof *v, MPI_INT32_T, op); }
+
+int dist_sum_f32(float *v, size_t n) {
+    if (!g_active || g_size == 1) return MB_OK;
+    for (size_t at = 0; at < n;) {
+        int k = n - at > (size_t)1 << 30 ? 1 << 30 : (int)(n - at);
+        void *send = g_rank == 0 ? MPI_IN_PLACE : v + at;
+        if (MPI_Reduce(send, v + at, k, MPI_FLOAT, MPI_SUM, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+            MPI_Bcast(v + at, k, MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return MB_ERR_INTERNAL;
+        at += (size_t)k;
+    }
+    return MB_OK;
+}
+
 void dist_finalize(void) {
     if (g_active) MPI_Finalize();
     g_active = 0;
@@ -135,6 +166,10 @@ int dist_recv_i64(int src, int tag, int64_t *v, int n, int *from) {
 }
 int dist_probe(int tag, int *from) { (void)tag; (void)from; return -1; }
 void dist_barrier(void) {}
+int dist_allreduce_f64(double *v, int n, DistOp op) { (void)v; (void)n; (void)op; return MB_OK; }
+int dist_allreduce_i64(int64_t *v, int n, DistOp op) { (void)v; (void)n; (void)op; return MB_OK; }
+int dist_allreduce_i32(int32_t *v, size_t n, DistOp op) { (void)v; (void)n; (void)op; return MB_OK; }
+int dist_sum_f32(float *v, size_t n) { (void)v; (void)n; return MB_OK; }
 void dist_finalize(void) { g_done = 1; }
 void dist_abort(int code) { (void)code; }
 

@@ -29,6 +29,17 @@ int dist_recv_i64(int src, int tag, int64_t *v, int n, int *from);
 int dist_probe(int tag, int *from);
 void dist_barrier(void);
 
+// Collectives over all ranks, in place (data-parallel training, SPEC §12). With one rank (not
+// active, or built without MPI) they leave v as it is and return MB_OK; MB_ERR_INTERNAL when MPI
+// fails. dist_sum_f32 is a reduction to rank 0 followed by a broadcast, so every rank holds the
+// bit-identical sum (MPI_Allreduce does not promise that for floats), which keeps the weights
+// of the ranks identical after the same AdamW step.
+typedef enum { DIST_SUM, DIST_MIN, DIST_MAX } DistOp;
+int dist_allreduce_f64(double *v, int n, DistOp op);
+int dist_allreduce_i64(int64_t *v, int n, DistOp op);
+int dist_allreduce_i32(int32_t *v, size_t n, DistOp op);
+int dist_sum_f32(float *v, size_t n);
+
 void dist_finalize(void);        // MPI_Finalize when active (idempotent)
 void dist_abort(int code);       // MPI_Abort when active, else nothing
 

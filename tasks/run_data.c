@@ -214,6 +214,12 @@ int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n) {
     return MB_OK;
 }
 
+void runner_share(size_t n, int rank, int ranks, size_t *lo, size_t *hi) {
+    if (ranks < 1) ranks = 1;
+    *lo = n * (size_t)rank / (size_t)ranks;
+    *hi = n * (size_t)(rank + 1) / (size_t)ranks;
+}
+
 int sampler_init(Sampler *s, size_t n, uint64_t seed) {
     memset(s, 0, sizeof *s);
     s->order = malloc((n ? n : 1) * sizeof *s->order);

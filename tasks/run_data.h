@@ -56,6 +56,10 @@ typedef struct {
 void packer_free(Packer *p);
 int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n);   // MB_OK or MB_ERR_NOMEM
 
+// Rank `rank` of `ranks`'s contiguous share [*lo, *hi) of n samples (data-parallel training and
+// evaluation, SPEC §12): n * rank / ranks to n * (rank + 1) / ranks; empty when n < ranks.
+void runner_share(size_t n, int rank, int ranks, size_t *lo, size_t *hi);
+
 // Seeded shuffle per epoch; a batch that crosses an epoch boundary continues in the next
 // shuffle. The whole state (order, pos, rng) is what a saved training state records.
 typedef struct {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#include "tasks/dist.h"
 
 typedef enum { K_STR, K_METHOD, K_U64, K_INT, K_SIZE, K_DBL, K_DBL_FINITE } Kind;
 typedef struct {
@@ -183,6 +184,7 @@ cJSON *run_row_to_json(const RunRow *r, const Task *t, const RunSpec *rs) {
     cJSON_AddNumberToObject(run, "checkpoint_every", rs->checkpoint_every);
     cJSON_AddNumberToObject(run, "seed", (double)rs->seed);
     cJSON_AddNumberToObject(run, "threads_requested", rs->threads);
+    cJSON_AddNumberToObject(run, "data_parallel_ranks", rs->data_parallel ? dist_size() : 1);
     cJSON_AddItemToObject(cfg, "model", model_json(&r->model));
     cJSON_AddItemToObject(cfg, "optim", optim_json(&r->optim));
     cJSON_AddStringToObject(cfg, "conventions",

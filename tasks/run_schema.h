@@ -27,6 +27,8 @@ typedef struct {
     char budget[16];         // "quick", "full" or "custom" (recorded)
     FILE *progress;          // NULL = silent
     volatile sig_atomic_t *stop;      // set by the caller's SIGINT/SIGTERM handler (may be NULL)
+    int data_parallel;       // 1: split every batch and evaluation over the MPI ranks (tasks/dist.h);
+                             // the run happens in the calling process, rank 0 writes (tasks/train.h)
 } RunSpec;
 
 // Fills a RunSpec from a task budget (steps or epochs, time, batch, limits, patience).

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "core/status.h"
+#include "tasks/dist.h"
 
 static int write_json_atomic(const char *path, const cJSON *j, char *err, size_t errlen) {
     char *s = cJSON_Print(j);
@@ -93,6 +94,36 @@ static void child_main(const Task *t, const char *root, Method me, const RunSpec
     }
     close(fd);
     _exit(rc == MB_ERR_INTERRUPTED ? 130 : rc);
+}
+
+// One (method, seed) in this process, data-parallel over the MPI ranks (rs->data_parallel): no
+// fork, so the training runs where MPI was initialised. Rank 0 writes the row; peak_rss_bytes is
+// this process's high-water mark (runner_run runs only one (method, seed) this way).
+static int run_here(const Task *t, const char *root, Method me, const RunSpec *rs, const char *out_dir,
+                    const char *rowp, char *err, size_t errlen) {
+    char ckpt[PATH_MAX], state[PATH_MAX], curves[PATH_MAX], pred[PATH_MAX];
+    run_path(ckpt, sizeof ckpt, out_dir, P_CKPT, me, rs->seed);
+    run_path(state, sizeof state, out_dir, P_STATE, me, rs->seed);
+    run_path(curves, sizeof curves, out_dir, P_CURVES, me, rs->seed);
+    run_path(pred, sizeof pred, out_dir, P_PRED, me, rs->seed);
+    RunPaths paths = {ckpt, state, curves, pred};
+    RunRow row;
+    int rc = runner_train_eval(t, root, me, rs, &paths, &row, err, errlen);
+    if (rc == MB_ERR_INTERRUPTED)
+        return mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted during %s seed %llu; finished runs and the saved "
+                       "state are kept in %s (run again to continue)", method_name(me), (unsigned long long)rs->seed,
+                       out_dir);
+    if (rc || dist_rank() != 0) return rc;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    getrusage(RUSAGE_SELF, &ru);
+    row.peak_rss_bytes = (size_t)ru.ru_maxrss * 1024;
+    cJSON *j = run_row_to_json(&row, t, rs);
+    rc = j ? write_json_atomic(rowp, j, err, errlen) : mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+    cJSON_Delete(j);
+    if (rc) unlink(ckpt);
+    else unlink(state);   // finished: the row replaces the state
+    return rc;
 }
 
 static int mkdir_p(const char *dir, int *created, char *err, size_t errlen) {
@@ -240,6 +271,10 @@ int runner_run(const Task *t, const char *root, const RunSpec *rs0, const Method
                Table **results, char *err, size_t errlen) {
     if (results) *results = NULL;
     if (!n_seeds) return mb_fail(err, errlen, MB_ERR_USAGE, "no seeds");
+    if (rs0->data_parallel && n_methods * n_seeds != 1)
+        return mb_fail(err, errlen, MB_ERR_USAGE, "data-parallel runs one method and one seed per call (in this "
+                       "process, so peak_rss_bytes is that run's); start one per (method, seed)");
+    const int writer = !rs0->data_parallel || dist_rank() == 0;   // data parallel: rank 0 writes
     int created = 0, rc;
     if ((rc = mkdir_p(out_dir, &created, err, errlen))) return rc;
     RunSpec rs = *rs0;
@@ -280,22 +315,30 @@ int runner_run(const Task *t, const char *root, const RunSpec *rs0, const Method
             rs.seed = seeds[s];
             if (rs.stop && *rs.stop) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); break; }
             run_path(path, sizeof path, out_dir, P_ROW, me, rs.seed);
+            if (rs.data_parallel) dist_barrier();   // every rank has seen the folder as it was
             if (file_exists(path)) {
                 if (!force) {
                     if (rs.progress) fprintf(rs.progress, "%s/%s/seed%llu: finished earlier in %s, skipping (--force reruns)\n",
                                              t->name, method_name(me), (unsigned long long)rs.seed, out_dir);
                     continue;
                 }
-                unlink(path);   // a forced rerun must not leave the old row behind if it fails
+                if (writer) unlink(path);   // a forced rerun must not leave the old row behind if it fails
             }
-            if (force) {   // start over: no saved state
+            if (force && writer) {   // start over: no saved state
                 run_path(sub, sizeof sub, out_dir, P_STATE, me, rs.seed);
                 unlink(sub);
             }
-            if ((rc = run_one(t, root, &rs, me, out_dir, path, err, errlen))) break;
+            if (rs.data_parallel) {
+                dist_barrier();   // rank 0 has removed what --force removes
+                rc = run_here(t, root, me, &rs, out_dir, path, err, errlen);
+            } else {
+                rc = run_one(t, root, &rs, me, out_dir, path, err, errlen);
+            }
+            if (rc) break;
         }
 
     // Collect every finished row of these settings (any seed) and write the tables.
+    if (!writer) return rc;
     rs.seed = seeds[0];
     key = run_key_json(t, &rs);
     if (!key) { if (!rc) rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory"); goto out; }

@@ -14,8 +14,61 @@
 #include "core/status.h"
 #include "core/threads.h"
 #include "results/table.h"
+#include "tasks/dist.h"
 
 static int stopped(const RunSpec *rs) { return rs->stop && *rs->stop; }
+
+// ---------------------------------------------------------------- data parallel (SPEC §12)
+
+#define DP_CHECK_EVERY 50   // steps between weight checksums compared across ranks
+
+static int dp_fail(char *err, size_t errlen, const char *what) {
+    return mb_fail(err, errlen, MB_ERR_INTERNAL, "data-parallel: MPI failed %s", what);
+}
+
+// Any rank stopped (SIGINT/SIGTERM)? Every rank gets the same answer.
+static int dp_stopped(const RunSpec *rs, int dp) {
+    if (!dp) return stopped(rs);
+    int64_t s = stopped(rs);
+    if (dist_allreduce_i64(&s, 1, DIST_MAX)) return 1;   // MPI broken: stop (the next call fails loudly)
+    return s != 0;
+}
+
+// The slowest rank's seconds, so time-driven decisions agree.
+static int dp_max_time(double *t, int dp, char *err, size_t errlen) {
+    if (dp && dist_allreduce_f64(t, 1, DIST_MAX)) return dp_fail(err, errlen, "agreeing on a step time");
+    return MB_OK;
+}
+
+// After each rank's forward and backward on its share: sums the gradients, the loss share and
+// the step's FLOP/MAC counts (fc - before) over the ranks.
+static int dp_sum_step(Model *m, FlopCounter *fc, const FlopCounter *before, float *loss, char *err,
+                       size_t errlen) {
+    double v[3] = {*loss, fc->flops - before->flops, fc->macs - before->macs};
+    if (dist_sum_f32(model_grads(m), model_num_params(m))) return dp_fail(err, errlen, "summing gradients");
+    if (dist_allreduce_f64(v, 3, DIST_SUM)) return dp_fail(err, errlen, "summing the loss and FLOPs");
+    *loss = (float)v[0];
+    fc->flops = before->flops + v[1];
+    fc->macs = before->macs + v[2];
+    return MB_OK;
+}
+
+// Same weights on every rank? FNV-1a of the parameter bytes, MIN and MAX over the ranks.
+static int dp_check_weights(Model *m, size_t step, char *err, size_t errlen) {
+    const unsigned char *b = (const unsigned char *)model_params(m);
+    size_t n = model_num_params(m) * sizeof(float);
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 1099511628211ull; }
+    int64_t lo = (int64_t)(h >> 1), hi = lo;
+    if (dist_allreduce_i64(&lo, 1, DIST_MIN) || dist_allreduce_i64(&hi, 1, DIST_MAX))
+        return dp_fail(err, errlen, "comparing weight checksums");
+    if (lo != hi)
+        return mb_fail(err, errlen, MB_ERR_INTERNAL,
+                       "data-parallel: the weights of the ranks differ after step %zu (parameter checksums "
+                       "%016llx to %016llx); the ranks no longer train the same model", step,
+                       (unsigned long long)lo, (unsigned long long)hi);
+    return MB_OK;
+}
 
 // ---------------------------------------------------------------- evaluation
 
@@ -30,14 +83,21 @@ int runner_evaluate_ex(Model *m, const SeqSet *s, size_t batch, volatile sig_ato
     if (batch == 0) batch = 1;
     Progress *pg = o ? o->progress : NULL;
     const char *what = o && o->what ? o->what : "test";
+    const int dp = o && o->data_parallel && dist_size() > 1;
+    size_t lo = 0, hi = s->n;   // this rank's samples
+    if (dp) {
+        runner_share(s->n, dist_rank(), dist_size(), &lo, &hi);
+        stop = NULL;            // the ranks must make the same passes
+        if (o->pred) memset(o->pred, 0, s->n * sizeof *o->pred);   // summed over the ranks below
+    }
     Packer pk = {0};
     size_t *idx = mem_alloc(batch * sizeof *idx);
     float *logits = mem_alloc(batch * c->classes * sizeof *logits);
     if (!idx || !logits) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for evaluation buffers"); goto done; }
 
-    if (!o || o->warmup) {   // the first batch once, neither timed nor counted
-        size_t nb = s->n < batch ? s->n : batch;
-        for (size_t i = 0; i < nb; i++) idx[i] = i;
+    if ((!o || o->warmup) && hi > lo) {   // the first batch once, neither timed nor counted
+        size_t nb = hi - lo < batch ? hi - lo : batch;
+        for (size_t i = 0; i < nb; i++) idx[i] = lo + i;
         if (packer_fill(&pk, s, idx, nb)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
         if ((rc = model_forward(m, &pk.b, 0, logits, err, errlen))) goto done;
     }
@@ -45,9 +105,10 @@ int runner_evaluate_ex(Model *m, const SeqSet *s, size_t batch, volatile sig_ato
     FlopCounter fc = {0};
     double tok = 0, loss = 0;
     double t0 = clock_seconds();
-    for (size_t start = 0; start < s->n; start += batch) {
+    double correct = 0;
+    for (size_t start = lo; start < hi; start += batch) {
         if (stop && *stop) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); goto done; }
-        size_t n = s->n - start < batch ? s->n - start : batch;
+        size_t n = hi - start < batch ? hi - start : batch;
         for (size_t i = 0; i < n; i++) idx[i] = start + i;
         if (packer_fill(&pk, s, idx, n)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
         flops_install(&fc);
@@ -61,13 +122,25 @@ int runner_evaluate_ex(Model *m, const SeqSet *s, size_t batch, volatile sig_ato
             const float *z = logits + i * c->classes;
             size_t best = 0;
             for (size_t j = 1; j < c->classes; j++) if (z[j] > z[best]) best = j;
-            r->correct += (int32_t)best == pk.labels[i];
+            correct += (int32_t)best == pk.labels[i];
             if (o && o->pred) o->pred[start + i] = (int32_t)best;
             tok += (double)s->items[start + i].len;
         }
-        progress_eval(pg, what, start + n, s->n, t0, 0);
+        progress_eval(pg, what, start + n - lo, hi - lo, t0, 0);
     }
     r->seconds = clock_seconds() - t0;
+    if (dp) {   // every rank's counts summed: the whole split's result on every rank
+        double v[5 + ATTN_KIND_COUNT] = {correct, loss, tok, fc.flops, fc.macs};
+        for (int k = 0; k < ATTN_KIND_COUNT; k++) v[5 + k] = r->blocks[k];
+        if (dist_allreduce_f64(v, 5 + ATTN_KIND_COUNT, DIST_SUM) || dist_allreduce_f64(&r->seconds, 1, DIST_MAX) ||
+            (o->pred && dist_allreduce_i32(o->pred, s->n, DIST_SUM))) {
+            rc = dp_fail(err, errlen, "summing an evaluation");
+            goto done;
+        }
+        correct = v[0]; loss = v[1]; tok = v[2]; fc.flops = v[3]; fc.macs = v[4];
+        for (int k = 0; k < ATTN_KIND_COUNT; k++) r->blocks[k] = v[5 + k];
+    }
+    r->correct = (size_t)correct;
     r->n = s->n;
     double nn = (double)r->n;
     r->accuracy = (double)r->correct / nn;
@@ -130,6 +203,12 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     memset(row, 0, sizeof *row);
     RunPaths none = {0};
     if (!paths) paths = &none;
+    // Data parallel: all ranks train, rank 0 writes; every rank may read a saved state.
+    const int dp = rs->data_parallel && dist_size() > 1;
+    RunPaths wr = *paths;
+    if (dp && dist_rank() != 0) wr = none;
+    const char *load_state = paths->state;
+    paths = &wr;
     SeqSet train = {0}, val = {0}, test = {0};
     Model *m = NULL;
     Optimizer *opt = NULL;
@@ -247,9 +326,9 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
         cJSON_Delete(kj);
         if (!key) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory"); goto done; }
     }
-    if (paths->state && access(paths->state, F_OK) == 0) {
-        if ((rc = state_load(paths->state, key, m, opt, &sm, best, &cv, &tc, err, errlen))) goto done;
-        progress_note(&pg, "resuming from %s at step %zu (%.1f s of training done)", paths->state, tc.step,
+    if (load_state && access(load_state, F_OK) == 0) {
+        if ((rc = state_load(load_state, key, m, opt, &sm, best, &cv, &tc, err, errlen))) goto done;
+        progress_note(&pg, "resuming from %s at step %zu (%.1f s of training done)", load_state, tc.step,
                       tc.train_elapsed);
     }
 
@@ -258,7 +337,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     double last_save = clock_seconds();
     progress_init(&pg, rs->progress, label, timed ? 0 : total, rs->time_budget);
     for (;;) {
-        if (stopped(rs)) {
+        if (dp_stopped(rs, dp)) {
             if (paths->state) {
                 tc.flops = fc.flops; tc.macs = fc.macs;
                 if ((rc = state_save(paths->state, key, m, opt, &sm, best, &cv, &tc, err, errlen))) goto done;
@@ -278,16 +357,29 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
             double s0 = clock_seconds();
             FlopCounter before = fc;
             sampler_next(&sm, idx, B);
-            if (packer_fill(&pk, &train, idx, B)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
+            size_t lo = 0, hi = B;   // this rank's samples of the global batch
+            if (dp) runner_share(B, dist_rank(), dist_size(), &lo, &hi);
             model_zero_grad(m);
-            flops_install(&fc);
-            rc = model_forward(m, &pk.b, 1, logits, err, errlen);
-            if (rc) { flops_install(NULL); goto done; }
-            float loss = model_loss(logits, pk.labels, B, cfg.classes, dlogits);
-            model_backward(m, &pk.b, dlogits);
-            flops_install(NULL);
+            float loss = 0;
+            if (hi > lo) {
+                if (packer_fill(&pk, &train, idx + lo, hi - lo)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
+                flops_install(&fc);
+                rc = model_forward(m, &pk.b, 1, logits, err, errlen);
+                if (rc) { flops_install(NULL); goto done; }
+                loss = model_loss(logits, pk.labels, hi - lo, cfg.classes, dlogits);
+                if (dp) {   // this share's part of the mean over the global batch
+                    float w = (float)(hi - lo) / (float)B;
+                    for (size_t i = 0; i < (hi - lo) * cfg.classes; i++) dlogits[i] *= w;
+                    loss *= w;
+                }
+                model_backward(m, &pk.b, dlogits);
+                flops_install(NULL);
+            }
+            if (dp && (rc = dp_sum_step(m, &fc, &before, &loss, err, errlen))) goto done;
             float lr;
-            double el = tc.train_elapsed + (clock_seconds() - s0);   // the training clock at this update
+            double el = clock_seconds() - s0;
+            if (timed && (rc = dp_max_time(&el, dp, err, errlen))) goto done;
+            el += tc.train_elapsed;   // the training clock at this update
             if (timed) {
                 if (el > rs->time_budget) {   // this update would land past the budget: not applied
                     fc = before;
@@ -306,8 +398,10 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
                 goto done;
             }
             double dt = clock_seconds() - s0;
+            if ((rc = dp_max_time(&dt, dp, err, errlen))) goto done;
             tc.train_elapsed += dt;
             tc.step++;
+            if (dp && tc.step % DP_CHECK_EVERY == 0 && (rc = dp_check_weights(m, tc.step, err, errlen))) goto done;
             if (tc.step > warm) { tc.timed_seconds += dt; tc.timed_samples += B; }
             tc.run_loss = tc.step == 1 ? loss : 0.9 * tc.run_loss + 0.1 * loss;
             if (curves_push(&cv, (CurveRow){tc.step, tc.step * B, el, lr, loss, NAN})) {
@@ -320,7 +414,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
         }
         if (tc.pending_eval) {
             progress_done(&pg);
-            EvalOptions eo = {.progress = &pg, .what = "validation", .warmup = 0};
+            EvalOptions eo = {.progress = &pg, .what = "validation", .warmup = 0, .data_parallel = dp};
             EvalResult ev;
             if ((rc = runner_evaluate_ex(m, &val, B, rs->stop, &eo, &ev, err, errlen))) {
                 if (rc == MB_ERR_INTERRUPTED) continue;   // the top of the loop saves the state (eval pending)
@@ -356,6 +450,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     progress_step_at(&pg, tc.step, tc.run_loss, tc.timed_seconds > 0 ? (double)tc.timed_samples / tc.timed_seconds : 0,
                      tc.train_elapsed, 1);
     progress_done(&pg);
+    if (dp && (rc = dp_check_weights(m, tc.step, err, errlen))) goto done;
     if (paths->state) {   // trained: an interruption from here on resumes at the test evaluation
         tc.flops = fc.flops; tc.macs = fc.macs;
         if ((rc = state_save(paths->state, key, m, opt, &sm, best, &cv, &tc, err, errlen))) goto done;
@@ -387,7 +482,8 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     int same = tc.best_step == step;
     double acc_last = 0;
     if (!same) {
-        EvalOptions eo = {.progress = &pg, .what = "test (last weights)", .pred = pred_last, .warmup = 0};
+        EvalOptions eo = {.progress = &pg, .what = "test (last weights)", .pred = pred_last, .warmup = 0,
+                          .data_parallel = dp};
         EvalResult ev;
         if ((rc = runner_evaluate_ex(m, &test, B, rs->stop, &eo, &ev, err, errlen))) goto done;
         acc_last = ev.accuracy;
@@ -409,9 +505,9 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     if (paths->ckpt && (rc = model_load(&m, paths->ckpt, err, errlen))) goto done;
     if (paths->ckpt) model_set_softmax_impl(m, cfg.softmax_impl);   // not in the checkpoint
     if (!paths->ckpt) base_i = mem_current();   // model already resident: count activations only
-    if (stopped(rs)) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); goto done; }
+    if (dp_stopped(rs, dp)) { rc = mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted"); goto done; }
     EvalResult ev;
-    EvalOptions eo = {.progress = &pg, .what = "test", .pred = pred_best, .warmup = 1};
+    EvalOptions eo = {.progress = &pg, .what = "test", .pred = pred_best, .warmup = 1, .data_parallel = dp};
     if ((rc = runner_evaluate_ex(m, &test, B, rs->stop, &eo, &ev, err, errlen))) goto done;
     row->peak_mem_infer_bytes = mem_peak() - base_i;
     row->accuracy = ev.accuracy;

@@ -21,6 +21,16 @@
 //    steps (not a time budget) and fixed threads it ends with the same bits as an uninterrupted
 //    run. A damaged state file is MB_ERR_DATA naming it; one saved with other settings is
 //    MB_ERR_USAGE (the orchestrator removes it on --force).
+//  - Data parallel (rs->data_parallel with K > 1 MPI ranks, SPEC §12): every rank draws the same
+//    global batch; rank r computes the samples of its runner_share of it, with dlogits scaled by
+//    (its samples / batch) so that the sum over ranks is the single-process gradient of the mean
+//    loss; gradients (dist_sum_f32: bit-identical on every rank), loss and FLOP counters are
+//    summed, and every rank applies the same AdamW step (clipping sees the summed gradient).
+//    Step times and the stop flag are agreed (the slowest rank's time, any rank's stop). A
+//    checksum of the weights is compared across ranks every DP_CHECK_EVERY steps and after
+//    training: ranks that differ are MB_ERR_INTERNAL. Validation and test are split across the
+//    ranks (EvalOptions.data_parallel). Only rank 0 writes (state, curves, checkpoint,
+//    predictions); every rank reads a saved state to resume.
 #ifndef MAELRE_TRAIN_H
 #define MAELRE_TRAIN_H
 #include <signal.h>
@@ -44,6 +54,9 @@ typedef struct {
     const char *what;     // "test", "validation" (progress lines)
     int32_t *pred;        // NULL, or n predicted classes (argmax; ties: the smallest class)
     int warmup;           // 1: run the first batch once untimed first (throughput)
+    int data_parallel;    // 1: each MPI rank evaluates its contiguous share of the samples; counts,
+                          // loss and predictions are summed so every rank gets the whole result
+                          // (seconds: the slowest rank's); *stop is not checked (ranks must agree)
 } EvalOptions;
 
 // Evaluates in order, batches of `batch`; counts FLOPs and attention usage; times it (after one
