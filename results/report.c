@@ -488,7 +488,11 @@ int report_run_file(char *buf, size_t n, const Table *runs, size_t row, const ch
         if (*q == '/') return 0;
     const char *slash = strrchr(src, '/');
     int dirlen = slash ? (int)(slash - src) : 1;
-    int w = snprintf(buf, n, "%.*s/%s/%s-seed%.0f.csv", dirlen, slash ? src : ".", sub, method, seed);
+    // A sweep's merged rows name each job's run folder, relative to the merged file.
+    const char *rd = table_get_str(runs, row, "run_dir");
+    if (rd && (!*rd || rd[0] == '/' || strstr(rd, ".."))) return 0;
+    int w = snprintf(buf, n, "%.*s/%s%s%s/%s-seed%.0f.csv", dirlen, slash ? src : ".", rd ? rd : "", rd ? "/" : "",
+                     sub, method, seed);
     return w > 0 && (size_t)w < n;
 }
 

@@ -173,8 +173,10 @@ typedef struct {
 // MB_ERR_IO, MB_ERR_NOMEM with nothing written for bad inputs.
 int report_build(const ReportOptions *o, ReportOutcome *res, char *err, size_t errlen);
 
-// "<folder of source>/<sub>/<method>-seed<S>.csv" for a run row ("predictions" or "curves").
-// 0 when the row has no source, method or seed.
+// "<folder of source>/<sub>/<method>-seed<S>.csv" for a run row ("predictions" or "curves");
+// "<folder of source>/<run_dir>/<sub>/..." when the row has a `run_dir` (a sweep's merged rows:
+// the job's folder, relative). 0 when the row has no source, method or seed, or a run_dir that is
+// absolute or climbs out with "..").
 int report_run_file(char *buf, size_t n, const Table *runs, size_t row, const char *sub);
 
 #endif

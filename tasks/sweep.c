@@ -710,13 +710,14 @@ static int job_run_blocking(const Sweep *w, Job *j, int rank) {
 static int merge_results(const Sweep *w, size_t *rows, char *err, size_t errlen) {
     const SweepSpec *s = w->s;
     *rows = 0;
-    size_t nc = RUN_N_COLUMNS + 2 + s->n_grid;
+    size_t nc = RUN_N_COLUMNS + 3 + s->n_grid;
     const char **cols = calloc(nc, sizeof *cols);
     if (!cols) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
     for (size_t c = 0; c < RUN_N_COLUMNS; c++) cols[c] = RUN_COLUMNS[c];
     cols[RUN_N_COLUMNS] = "job";
     cols[RUN_N_COLUMNS + 1] = "grid";
-    for (size_t a = 0; a < s->n_grid; a++) cols[RUN_N_COLUMNS + 2 + a] = s->grid[a].key;
+    cols[RUN_N_COLUMNS + 2] = "run_dir";   // the job's run folder, relative to DIR (report finds its files there)
+    for (size_t a = 0; a < s->n_grid; a++) cols[RUN_N_COLUMNS + 3 + a] = s->grid[a].key;
     Table *m = table_new(cols, nc);
     free(cols);
     if (!m) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
@@ -751,6 +752,11 @@ static int merge_results(const Sweep *w, size_t *rows, char *err, size_t errlen)
             }
             if (!rc) rc = table_set_str(m, row, "job", j->name);
             if (!rc) rc = table_set_str(m, row, "grid", w->point_label[j->point]);
+            if (!rc) {
+                char rel[PATH_MAX];
+                snprintf(rel, sizeof rel, "jobs/%s/%s", w->tasks[j->task].name, j->name);
+                rc = table_set_str(m, row, "run_dir", rel);
+            }
             for (size_t a = 0; a < s->n_grid && !rc; a++) {
                 cJSON *v = parse_value(s->grid[a].values[axis_value(s, j->point, a)]);
                 if (cJSON_IsNumber(v)) rc = table_set_num(m, row, s->grid[a].key, v->valuedouble);

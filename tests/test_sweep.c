@@ -486,6 +486,18 @@ Test(sweep, grid_points_are_jobs_with_columns, .init = setup, .fini = teardown, 
     all = read_json(p);
     cr_assert_eq(cJSON_GetArraySize(all), 4);
     cJSON_Delete(all);
+    // report.md: a table row per (method, grid point), and maelre paired with vanilla at the
+    // same grid point (one comparison per point, never across points).
+    snprintf(p, sizeof p, "%s/report/report.md", out);
+    char *md = slurp(p);
+    cr_assert(md, "no %s", p);
+    const char *pts[2] = {"| maelre (model.dim=8-maelre.keep=0.5) |", "| maelre (model.dim=16-maelre.keep=0.5) |"};
+    for (int k = 0; k < 2; k++) {
+        size_t hits = 0;
+        for (const char *q = md; (q = strstr(q, pts[k])); q++) hits++;
+        cr_assert_eq(hits, 3, "'%s' %zu times (accuracy table, seeds table, paired comparison): %s", pts[k], hits, md);
+    }
+    free(md);
 }
 
 Test(sweep, second_sweep_on_a_running_folder_is_refused, .init = setup, .fini = teardown, .timeout = 60) {
