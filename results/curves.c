@@ -36,6 +36,7 @@ static void curve_free(Curve *c) {
     free(c->train_loss);
     free(c->val_acc);
     free(c->path);
+    free(c->label);
 }
 
 void report_curves_free(Curve *c, size_t n) {
@@ -118,7 +119,13 @@ int report_load_curves(const Table *runs, Curve **out, size_t *n, char *err, siz
         x->method = table_get_str(runs, r, "method");
         x->seed = get(runs, r, "seed");
         x->path = strdup(path);
-        int rc = x->path ? read_curve(path, x, err, errlen)
+        const char *grid = table_get_str(runs, r, "grid");   // a sweep's grid point: its own line
+        int ok = x->path != NULL;
+        if (ok && grid && *grid) {
+            if (asprintf(&x->label, "%s (%s)", x->method, grid) < 0) { x->label = NULL; ok = 0; }
+            else x->method = x->label;
+        }
+        int rc = ok ? read_curve(path, x, err, errlen)
                          : mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
         if (rc) { report_curves_free(c, k); return rc; }
     }

@@ -136,7 +136,8 @@ void report_paired_free(PairedResults *p);
 // Learning curves
 
 typedef struct {
-    const char *task, *method;      // point into the runs table
+    const char *task, *method;      // point into the runs table (method: into label when set)
+    char *label;                    // a sweep's grid row: "method (grid point)", one line per point
     double seed;
     size_t n;                       // rows of the curves file
     double *step, *samples, *wall_s, *lr, *train_loss, *val_acc;   // NAN where empty

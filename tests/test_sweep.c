@@ -498,6 +498,14 @@ Test(sweep, grid_points_are_jobs_with_columns, .init = setup, .fini = teardown, 
         cr_assert_eq(hits, 3, "'%s' %zu times (accuracy table, seeds table, paired comparison): %s", pts[k], hits, md);
     }
     free(md);
+    // Learning curves (when gnuplot made the plots): one line per grid point, named by it.
+    snprintf(p, sizeof p, "%s/report/plots/loss_vs_step_toy.dat", out);
+    char *dat = slurp(p);
+    if (dat) {
+        cr_assert(strstr(dat, "# maelre (model.dim=8-maelre.keep=0.5) seed 1\n"), "%s", dat);
+        cr_assert(strstr(dat, "# maelre (model.dim=16-maelre.keep=0.5) seed 1\n"), "%s", dat);
+        free(dat);
+    }
 }
 
 Test(sweep, second_sweep_on_a_running_folder_is_refused, .init = setup, .fini = teardown, .timeout = 60) {
