@@ -18,6 +18,8 @@
 #include "core/status.h"
 #include "core/threads.h"
 #include "loaders/listops.h"
+#include "loaders/pathfinder.h"
+#include "loaders/pathfinder_gen.h"
 #include "tasks/progress.h"
 
 const char *const RUN_COLUMNS[] = {
@@ -140,9 +142,54 @@ const char *runner_data_root(const char *flag) {
     return env && *env ? env : "data";
 }
 
+// Pathfinder / Path-X generated on first use (SPEC §10.1): LRA's 200,000 images at 32 px (a few
+// minutes on 2 cores); at 128 px 200,000 take about an hour there, so only PF_FIRST_USE_128 are
+// made and the message says how to make the full set.
+#define PF_FIRST_USE_32 200000
+#define PF_FIRST_USE_128 20000
+
+typedef struct { FILE *note; double t0; size_t last; } PfProgress;
+
+static void pf_progress(void *ctx, size_t done, size_t total) {
+    PfProgress *p = ctx;
+    if (!p->note || (done - p->last < total / 10 && done < total)) return;
+    p->last = done;
+    double el = clock_seconds() - p->t0;
+    fprintf(p->note, "maelre-bench: %zu/%zu images (%.0f s, about %.0f s left)\n", done, total, el,
+            el / (double)done * (double)(total - done));
+    fflush(p->note);
+}
+
+static int runner_ensure_pathfinder(const Task *t, const char *root, FILE *note, char *err, size_t errlen) {
+    char dir[PATH_MAX], why[1024];
+    if (pathfinder_find(root, t->data.path, dir, sizeof dir, why, sizeof why) == MB_OK) return MB_OK;
+    int size;
+    PfDifficulty d;
+    if (!pf_parse_path(t->data.path, &size, &d))
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s (data.path \"%s\" is not pathfinder<32|64|128>/<difficulty folder>, "
+                       "so it cannot be generated)", why, t->data.path);
+    size_t count = size == 32 ? PF_FIRST_USE_32 : PF_FIRST_USE_128;
+    if (note) {
+        fprintf(note, "maelre-bench: %s\nmaelre-bench: generating %zu %d-px %s Pathfinder images into %s/%s now (seed 0, "
+                      "done once; %s)\n", why, count, size, pf_difficulty_name(d), root, t->data.path,
+                size == 32 ? "LRA's full count; a few minutes on 2 cores"
+                           : "a SUBSET: LRA used 200,000; for those run `maelre-bench data pathfinder --size 128 "
+                             "--count 200000 --out ROOT` (about an hour on 2 cores)");
+        fflush(note);
+    }
+    PfProgress pg = {note, clock_seconds(), 0};
+    PfStats st;
+    int rc = pf_generate(root, size, d, count, 0, pf_progress, &pg, &st, err, errlen);
+    if (rc) return rc;
+    if (note) fprintf(note, "maelre-bench: wrote %zu images (%.1f MB of PNG) in %.0f s\n", st.n, (double)st.png_bytes / 1e6,
+                      clock_seconds() - pg.t0);
+    return MB_OK;
+}
+
 int runner_ensure_data(const Task *t, const char *root, FILE *note, char *err, size_t errlen) {
     char dir[PATH_MAX];
     task_data_path(t, root, dir, sizeof dir);
+    if (!strcmp(t->data.source, "pathfinder")) return runner_ensure_pathfinder(t, root, note, err, errlen);
     if (task_data_present(t, root)) return MB_OK;
     if (!strncmp(t->data.source, "listops", 7)) {
         if (note) {
