@@ -159,8 +159,17 @@ typedef struct {
 static int admissible(const Scene *sc, const PfPaddle *q, int skip) {
     if (q->x0 < sc->lo || q->x0 > sc->hi || q->y0 < sc->lo || q->y0 > sc->hi ||
         q->x1 < sc->lo || q->x1 > sc->hi || q->y1 < sc->lo || q->y1 > sc->hi) return 0;
-    for (int i = 0; i < sc->n; i++)
-        if (i != skip && seg_seg_d2(q, &sc->p[i]) < sc->clear2) return 0;
+#define MIN2(a, b) ((a) < (b) ? (a) : (b))
+#define MAX2(a, b) ((a) > (b) ? (a) : (b))
+    double c = sqrt(sc->clear2), qx0 = MIN2(q->x0, q->x1), qx1 = MAX2(q->x0, q->x1);
+    double qy0 = MIN2(q->y0, q->y1), qy1 = MAX2(q->y0, q->y1);
+    for (int i = 0; i < sc->n; i++) {
+        const PfPaddle *o = &sc->p[i];
+        // Bounding boxes at least the clearance apart: the segments are too (same decision, cheaper).
+        if (MIN2(o->x0, o->x1) - qx1 >= c || qx0 - MAX2(o->x0, o->x1) >= c ||
+            MIN2(o->y0, o->y1) - qy1 >= c || qy0 - MAX2(o->y0, o->y1) >= c) continue;
+        if (i != skip && seg_seg_d2(q, o) < sc->clear2) return 0;
+    }
     return 1;
 }
 
@@ -192,7 +201,8 @@ static int extend(const PfParams *p, int m, Scene *sc, Grower *g, uint64_t *rng)
     double w[256], ang[256], total = 0, phase = uni(rng) * 2 * M_PI / n;
     for (int j = 0; j < n; j++) {
         double b = phase + 2 * M_PI * j / n;
-        double dlt = fabs(remainder(b - g->a, 2 * M_PI)) * p->continuity;
+        double dlt = b - g->a;   // both directions lie in [0, 2 pi): one wrap is enough
+        dlt = fabs(dlt > M_PI ? dlt - 2 * M_PI : dlt < -M_PI ? dlt + 2 * M_PI : dlt) * p->continuity;
         double c = dlt >= M_PI / 2 ? 0 : cos(dlt);
         w[j] = c * c;
         ang[j] = b;
@@ -289,6 +299,7 @@ typedef struct {
     int kind;                    // 0 paddle, 1 disk
     double ax, ay, bx, by;       // fine-grid coordinates (x aa)
     double hw, r;                // paddle half width, disk radius (fine pixels)
+    double l, ux, uy;            // paddle length and direction (set by splat)
 } Shape;
 
 // Coverage of the fine pixel centred at (x, y): a one-pixel ramp at the edge, flat paddle ends.
@@ -297,8 +308,7 @@ static double coverage(const Shape *sh, double x, double y) {
         double d = hypot(x - sh->ax, y - sh->ay), c = sh->r + 0.5 - d;
         return c <= 0 ? 0 : c >= 1 ? 1 : c;
     }
-    double dx = sh->bx - sh->ax, dy = sh->by - sh->ay, l = hypot(dx, dy);
-    double ux = dx / l, uy = dy / l, px = x - sh->ax, py = y - sh->ay;
+    double l = sh->l, ux = sh->ux, uy = sh->uy, px = x - sh->ax, py = y - sh->ay;
     double t = px * ux + py * uy, perp = fabs(px * uy - py * ux);
     double cp = sh->hw + 0.5 - perp, ca = 0.5 + (t < l - t ? t : l - t);
     cp = cp <= 0 ? 0 : cp >= 1 ? 1 : cp;
@@ -309,7 +319,13 @@ static double coverage(const Shape *sh, double x, double y) {
 #define PF_PATCH 40   // coarse patch side limit (a Path-X paddle needs ~16)
 
 // Draws one shape at 2x around its bounding box, reduces it to 1x and max-combines it into img.
-static void splat(float *img, int size, int aa, const Shape *sh, double ext, double contrast, const double w[8]) {
+static void splat(float *img, int size, int aa, const Shape *shape, double ext, double contrast, const double w[8]) {
+    Shape s1 = *shape, *sh = &s1;
+    if (sh->kind == 0) {
+        double dx = sh->bx - sh->ax, dy = sh->by - sh->ay;
+        sh->l = hypot(dx, dy);
+        sh->ux = dx / sh->l, sh->uy = dy / sh->l;
+    }
     double xmin = fmin(sh->ax, sh->bx) / aa - ext, xmax = fmax(sh->ax, sh->bx) / aa + ext;
     double ymin = fmin(sh->ay, sh->by) / aa - ext, ymax = fmax(sh->ay, sh->by) / aa + ext;
     int x0 = (int)floor(xmin) - 2, x1 = (int)ceil(xmax) + 2, y0 = (int)floor(ymin) - 2, y1 = (int)ceil(ymax) + 2;
@@ -345,7 +361,8 @@ static void splat(float *img, int size, int aa, const Shape *sh, double ext, dou
 static void draw_snake(float *img, const PfParams *p, const PfSnake *s, double contrast, const double w[8]) {
     for (int i = 0; i < s->n; i++) {
         const PfPaddle *q = &s->p[i];
-        Shape sh = {0, q->x0 * p->aa, q->y0 * p->aa, q->x1 * p->aa, q->y1 * p->aa, p->thickness * p->aa / 2, 0};
+        Shape sh = {.kind = 0, .ax = q->x0 * p->aa, .ay = q->y0 * p->aa, .bx = q->x1 * p->aa, .by = q->y1 * p->aa,
+                    .hw = p->thickness * p->aa / 2};
         splat(img, p->size, p->aa, &sh, p->thickness / 2 + 1, contrast, w);
     }
 }
@@ -393,8 +410,8 @@ int pf_sample(const PfParams *p, uint64_t seed, uint64_t index, PfSample *out, u
     for (int k = 0; k < 2; k++) draw_snake(fimg, p, &s->target[k], p->target_contrast, w);
     for (int k = 0; k < s->n_distractors; k++) draw_snake(fimg, p, &s->distractor[k], p->distractor_contrast, w);
     for (int k = 0; k < 2; k++) {
-        Shape sh = {1, s->marker[k][0] * p->aa, s->marker[k][1] * p->aa, s->marker[k][0] * p->aa,
-                    s->marker[k][1] * p->aa, 0, p->marker_radius * p->aa};
+        double x = s->marker[k][0] * p->aa, y = s->marker[k][1] * p->aa;
+        Shape sh = {.kind = 1, .ax = x, .ay = y, .bx = x, .by = y, .r = p->marker_radius * p->aa};
         splat(fimg, p->size, p->aa, &sh, p->marker_radius + 1, p->marker_contrast, w);
     }
     size_t np = (size_t)p->size * p->size;
