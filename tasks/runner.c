@@ -142,9 +142,9 @@ const char *runner_data_root(const char *flag) {
     return env && *env ? env : "data";
 }
 
-// Pathfinder / Path-X generated on first use (SPEC §10.1): LRA's 200,000 images at 32 px (a few
-// minutes on 2 cores); at 128 px 200,000 take about an hour there, so only PF_FIRST_USE_128 are
-// made and the message says how to make the full set.
+// Pathfinder / Path-X generated on first use (SPEC §10.1): LRA's 200,000 images at 32 px (~210 s
+// of CPU, ~2 min on 2 idle cores, ~0.8 GB on disk); at 128 px 200,000 cost ~18 min of CPU, so only
+// PF_FIRST_USE_128 are made and the message says how to make the full set (README "Pathfinder").
 #define PF_FIRST_USE_32 200000
 #define PF_FIRST_USE_128 20000
 
@@ -172,9 +172,9 @@ static int runner_ensure_pathfinder(const Task *t, const char *root, FILE *note,
     if (note) {
         fprintf(note, "maelre-bench: %s\nmaelre-bench: generating %zu %d-px %s Pathfinder images into %s/%s now (seed 0, "
                       "done once; %s)\n", why, count, size, pf_difficulty_name(d), root, t->data.path,
-                size == 32 ? "LRA's full count; a few minutes on 2 cores"
-                           : "a SUBSET: LRA used 200,000; for those run `maelre-bench data pathfinder --size 128 "
-                             "--count 200000 --out ROOT` (about an hour on 2 cores)");
+                size == 32 ? "LRA's full count; about 2 minutes on 2 idle cores, 0.8 GB on disk"
+                           : "a SUBSET, about 1 minute on 2 idle cores: LRA used 200,000; for those run "
+                             "`maelre-bench data pathfinder --size 128 --count 200000 --out ROOT`, ~10 minutes");
         fflush(note);
     }
     PfProgress pg = {note, clock_seconds(), 0};
