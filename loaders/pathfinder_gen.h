@@ -8,7 +8,8 @@
 //   a snake is a chain of paddles (segments of paddle_length). From a paddle with pivot Q and
 //   direction a, the next pivot is Q + (L + 2m)(cos a, sin a); the next paddle runs from
 //   Q' + m u to Q' + (L + m) u, u the unit vector of the new direction b, which is drawn among
-//   ceil(2 pi (L + m)) equally spaced directions with weight cos^2(min(continuity |b - a|, pi/2)),
+//   ceil(2 pi (L + m)) equally spaced directions (about one per pixel of arc, as the reference;
+//   random phase) with weight cos^2(min(continuity |b - a|, pi/2)),
 //   keeping only paddles that stay clear of what is drawn (segment distance >= thickness + 2m
 //   to every other paddle except the snake's own previous one, and padding + m + thickness/2
 //   from the image edge). Two target snakes start from seed paddles seed_distance apart, in the
