@@ -177,13 +177,48 @@ static int runner_ensure_pathfinder(const Task *t, const char *root, FILE *note,
                              "`maelre-bench data pathfinder --size 128 --count 200000 --out ROOT`, ~10 minutes");
         fflush(note);
     }
-    PfProgress pg = {note, clock_seconds(), 0};
-    PfStats st;
-    int rc = pf_generate(root, size, d, count, 0, pf_progress, &pg, &st, err, errlen);
-    if (rc) return rc;
-    if (note) fprintf(note, "maelre-bench: wrote %zu images (%.1f MB of PNG) in %.0f s\n", st.n, (double)st.png_bytes / 1e6,
-                      clock_seconds() - pg.t0);
-    return MB_OK;
+    // In a child process: the generator runs OpenMP threads, and libgomp's thread pool does not
+    // survive fork(), which run_task does next for every method (the worker would hang).
+    int fds[2];
+    if (pipe(fds)) return mb_fail(err, errlen, MB_ERR_INTERNAL, "pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return mb_fail(err, errlen, MB_ERR_INTERNAL, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        char e[1024] = "";
+        PfProgress pg = {note, clock_seconds(), 0};
+        PfStats st;
+        int rc = pf_generate(root, size, d, count, 0, pf_progress, &pg, &st, e, sizeof e);
+        if (rc) {
+            ssize_t w = write(fds[1], e, strlen(e));
+            (void)w;
+        } else if (note) {
+            fprintf(note, "maelre-bench: wrote %zu images (%.1f MB of PNG) in %.0f s\n", st.n, (double)st.png_bytes / 1e6,
+                    clock_seconds() - pg.t0);
+            fflush(note);
+        }
+        _exit(rc);
+    }
+    close(fds[1]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) { status = -1; break; }
+    char cerr[1024];
+    ssize_t got = read(fds[0], cerr, sizeof cerr - 1);
+    close(fds[0]);
+    cerr[got > 0 ? got : 0] = 0;
+    if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return MB_OK;
+    if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT)
+        return mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted while generating %s/%s (run again to start over)",
+                       root, t->data.path);
+    if (cerr[0]) return mb_fail(err, errlen, WIFEXITED(status) ? WEXITSTATUS(status) : MB_ERR_INTERNAL, "%s", cerr);
+    return mb_fail(err, errlen, MB_ERR_INTERNAL, "%s/%s: the generating process failed", root, t->data.path);
 }
 
 int runner_ensure_data(const Task *t, const char *root, FILE *note, char *err, size_t errlen) {
