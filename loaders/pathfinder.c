@@ -32,7 +32,7 @@ int pathfinder_find(const char *root, const char *path, char *dir, size_t n, cha
             snprintf(dir, n, "%s", d);
             return mb_fail(err, errlen, MB_ERR_DATA,
                            "%s: an interrupted generation left this dataset incomplete (%s is there); "
-                           "generate it again with `maelre-bench data pathfinder`", d, PF_PARTIAL);
+                           "generate it again with `maelre-bench data pathfinder` (`run` does that by itself)", d, PF_PARTIAL);
         }
         snprintf(m, sizeof m, "%s/metadata", d);
         if (media_is_dir(m)) {
