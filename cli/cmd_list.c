@@ -37,7 +37,7 @@ int cmd_list(int argc, char **argv) {
         }
         any_ts |= !strncmp(names[i], "ts-", 3);
         int present = task_data_present(&t, root);
-        int generated = !strncmp(t.data.source, "listops", 7);
+        int generated = !strncmp(t.data.source, "listops", 7) || !strcmp(t.data.source, "pathfinder");
         size_t classes = t.classes, max_len = t.data.max_len;
         if (present && (!classes || !max_len)) {
             // ts-<name>: classes and series length come from the files (small: load both splits).

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/status.h"
+#include "loaders/pathfinder.h"
 
 // ---------------------------------------------------------------- files and JSON
 
@@ -263,7 +264,7 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const char *file = t->file;
     if (!t->data.source[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: missing", file);
     if (!t->data.path[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: missing", file);
-    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"};
+    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "pathfinder"};
     int known = 0;
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) known |= !strcmp(t->data.source, sources[i]);
     if (!known) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: unknown source \"%s\"", file, t->data.source);
@@ -465,6 +466,8 @@ void task_data_path(const Task *t, const char *data_root, char *buf, size_t n) {
 int task_data_present(const Task *t, const char *data_root) {
     char p[PATH_MAX + 600];
     task_data_path(t, data_root, p, sizeof p);
+    if (!strcmp(t->data.source, "pathfinder"))  // also under <root>/lra_release/; not if cut short
+        return pathfinder_find(data_root, t->data.path, p, sizeof p, NULL, 0) == MB_OK;
     return dir_exists(p);
 }
 
