@@ -23,8 +23,16 @@
 #include <stdint.h>
 #include "core/batch.h"
 
-typedef enum { METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE, METHOD_COUNT } Method;
-typedef enum { ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT, ATTN_KIND_COUNT } AttnKind;
+typedef enum {
+    METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE,
+    METHOD_PERFORMER, METHOD_NYSTROMFORMER, METHOD_LINEAR, METHOD_EFFICIENT, METHOD_MAELRE_EXACT,
+    METHOD_COUNT
+} Method;
+typedef enum {
+    ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT,
+    ATTN_LINEAR, ATTN_PERFORMER, ATTN_NYSTROM,
+    ATTN_KIND_COUNT
+} AttnKind;
 typedef enum { MATCH_GLOBAL = 0, MATCH_LOCAL } MatchKind;
 // How exact softmax attention is computed (same function, same FLOP count, different memory):
 // tiled (default) never holds N x N scores; dense materialises and saves P of every head
@@ -59,8 +67,11 @@ typedef struct {
     MaelreStage stages[MODEL_MAX_STAGES];
     size_t switch_threshold;  // maelre: efficient while N > threshold (0 means D)
     size_t local_window;      // maelre: local matching window w (default 8)
-    AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; it must
-                              // take proportional attention, core/attn_kind.h)
+    AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; also
+                              // linear or performer: SPEC §9.6)
+    size_t performer_features;   // performer: random features m (default 128)
+    size_t nystrom_landmarks;    // nystromformer: landmarks m (default 64)
+    size_t nystrom_conv;         // nystromformer: conv skip taps (default 35, 0 = off)
     SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
                               // property of the trained function, so not stored in checkpoints
 } ModelConfig;
@@ -70,10 +81,10 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
                           size_t max_len, size_t classes);
 // Validates a config; MB_OK or MB_ERR_USAGE with a reason.
 int model_config_check(const ModelConfig *c, char *err, size_t errlen);
-const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre"
+const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre", ... (the method table)
 const char *method_description(Method m);    // one line (the method table, core/model_methods.c)
 int method_parse(const char *s, Method *out); // 0 on success
-const char *attn_kind_name(AttnKind k);      // "softmax", "linformer", "efficient" (core/attn_kind.c)
+const char *attn_kind_name(AttnKind k);      // "softmax", "linformer", "efficient", ... (core/attn_kind.c)
 int attn_kind_parse(const char *s, AttnKind *out); // 0 on success
 const char *softmax_impl_name(SoftmaxImpl s);      // "tiled", "dense"
 int softmax_impl_parse(const char *s, SoftmaxImpl *out); // 0 on success

@@ -26,6 +26,9 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
     c->switch_threshold = 0;
     c->local_window = 8;
     c->maelre_coarse = ATTN_EFFICIENT;
+    c->performer_features = 128;
+    c->nystrom_landmarks = 64;
+    c->nystrom_conv = 35;
 }
 
 int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
