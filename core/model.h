@@ -84,6 +84,10 @@ int model_config_check(const ModelConfig *c, char *err, size_t errlen);
 const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre", ... (the method table)
 const char *method_description(Method m);    // one line (the method table, core/model_methods.c)
 int method_parse(const char *s, Method *out); // 0 on success
+// 1 when some block of method m (default settings) runs the softmax kind, so that the softmax
+// implementation (tiled/dense) matters for it; 0 for methods that never run it (linformer,
+// performer, nystromformer, linear, efficient).
+int method_has_softmax(Method m);
 const char *attn_kind_name(AttnKind k);      // "softmax", "linformer", "efficient", ... (core/attn_kind.c)
 int attn_kind_parse(const char *s, AttnKind *out); // 0 on success
 const char *softmax_impl_name(SoftmaxImpl s);      // "tiled", "dense"

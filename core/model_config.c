@@ -60,6 +60,14 @@ int method_parse(const char *s, Method *out) {
     return -1;
 }
 
+int method_has_softmax(Method m) {
+    const MethodRow *r = method_row(m);
+    if (!r) return 0;
+    ModelConfig c;
+    model_config_default(&c, m, 1, 0, 1, 2);
+    return (r->kinds_used(&c) >> ATTN_SOFTMAX) & 1u;
+}
+
 static const char *const SOFTMAX_IMPL_NAMES[SOFTMAX_IMPL_COUNT] = {"tiled", "dense"};
 const char *softmax_impl_name(SoftmaxImpl s) { return (unsigned)s < SOFTMAX_IMPL_COUNT ? SOFTMAX_IMPL_NAMES[s] : "?"; }
 int softmax_impl_parse(const char *s, SoftmaxImpl *out) {

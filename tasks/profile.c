@@ -327,7 +327,7 @@ static const char *const k_columns[] = {
 Table *profile_table_new(void) { return table_new(k_columns, sizeof k_columns / sizeof k_columns[0]); }
 
 const char *profile_variant(const ProfileResult *r, char *buf, size_t n) {
-    int dense = r->method != METHOD_LINFORMER && r->softmax_impl == SOFTMAX_DENSE;
+    int dense = method_has_softmax(r->method) && r->softmax_impl == SOFTMAX_DENSE;
     snprintf(buf, n, "%s%s", method_name(r->method), dense ? "-dense" : "");
     return buf;
 }
@@ -338,7 +338,7 @@ int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit) {
     rc |= table_set_str(t, i, "method", method_name(r->method));
     char variant[32];
     rc |= table_set_str(t, i, "variant", profile_variant(r, variant, sizeof variant));
-    if (r->method != METHOD_LINFORMER) rc |= table_set_str(t, i, "softmax_impl", softmax_impl_name(r->softmax_impl));
+    if (method_has_softmax(r->method)) rc |= table_set_str(t, i, "softmax_impl", softmax_impl_name(r->softmax_impl));
     rc |= table_set_num(t, i, "seq_len", (double)r->seq_len);
     rc |= table_set_num(t, i, "batch", (double)r->batch);
     rc |= table_set_num(t, i, "threads", (double)r->threads);
