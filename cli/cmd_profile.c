@@ -253,7 +253,7 @@ int cmd_profile(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--method")) {
             if (parse_methods(v, methods, &n_methods))
-                return bad("--method: '%s' is not a list of vanilla, linformer, tome, maelre or all", v);
+                return bad("--method: '%s' is not a list of methods of `maelre-bench list`, or all", v);
         } else if (!strcmp(a, "--seq-len")) {
             if (parse_size_list(v, seq, 64, &n_seq))
                 return bad("--seq-len: '%s' is not a comma-separated list of positive integers (at most 64)", v);

@@ -16,7 +16,7 @@ static void run_usage(FILE *f) {
         "usage: maelre-bench run --task T [--method all|m1,m2] [--quick] [--steps N | --time-budget SEC]\n"
         "                        [--batch B] [--seed S] [--threads N] [--config FILE] [--data-root DIR]\n"
         "                        [--out DIR] [--force]\n\n"
-        "Trains and evaluates each method (vanilla, linformer, tome, maelre) on task T, each in its own\n"
+        "Trains and evaluates each method (`maelre-bench list` names them) on task T, each in its own\n"
         "process, and writes DIR/results.json, DIR/results.csv and DIR/<method>.ckpt.\n"
         "  --task T          a task from `maelre-bench list` (or a task .json file)\n"
         "  --method LIST     comma-separated methods, or all (default)\n"
@@ -127,7 +127,7 @@ int cmd_run(int argc, char **argv) {
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             Method m;
             if (method_parse(tok, &m))
-                return usage_err("unknown method '%s' (vanilla, linformer, tome, maelre or all)", tok);
+                return usage_err("unknown method '%s' (a method of `maelre-bench list`, or all)", tok);
             int dup = 0;
             for (size_t k = 0; k < nm; k++) dup |= methods[k] == m;
             if (!dup) methods[nm++] = m;
