@@ -1,4 +1,4 @@
-// The shared transformer classifier of SPEC §2 and the four methods of SPEC §5.
+// The shared transformer classifier of SPEC §2 and the methods of SPEC §5 and §9.
 // embed -> blocks (pre-LN: x += Attn(LN(x)); merge point; x += MLP(LN(x))) -> size-weighted
 // mean pool -> LayerNorm -> Linear(D, classes). Owns its parameters, gradients and activation
 // buffers (all through core/mem.h). Knows nothing of files except its own checkpoints.
@@ -10,7 +10,9 @@
 // (out, in) like PyTorch and initialised N(0, 1/in), token/position embeddings N(0, 0.02^2),
 // Linformer E/F Xavier-normal, LayerNorm gains 1, biases 0. Weight decay (model_decay_mask)
 // applies to the weights of linears: QKV, output, MLP, head, the patch projection and
-// Linformer's E/F; not to biases, LayerNorms, token or position embeddings. Attention runs
+// Linformer's E/F; not to biases, LayerNorms, token or position embeddings, nor to Nystromformer's
+// conv kernels (per-head filters along the tokens, initialised U(-1/sqrt(taps), 1/sqrt(taps)));
+// Performer's random features are buffers (never trained). Attention runs
 // per sample; with threads_get() > 1 and several samples, samples run in parallel (one
 // thread each, BLAS single-threaded inside), otherwise one after another with threaded
 // BLAS; numbers are the same run to run for a fixed thread count. TOME merges in every
