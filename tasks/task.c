@@ -205,12 +205,15 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"local_window", F_POS, &c->local_window, 0},
             {"softmax_impl", F_STR, impl, sizeof impl},
             {"maelre_coarse", F_STR, coarse, sizeof coarse},
+            {"performer_features", F_POS, &c->performer_features, 0},
+            {"nystrom_landmarks", F_POS, &c->nystrom_landmarks, 0},
+            {"nystrom_conv", F_SIZE, &c->nystrom_conv, 0},
         };
         if ((rc = parse_fields(m, file, "model", f, sizeof f / sizeof f[0], err, errlen))) return rc;
         if (impl[0] && softmax_impl_parse(impl, &c->softmax_impl))
             return bad(err, errlen, file, "model", "softmax_impl", "expected \"tiled\" or \"dense\"");
         if (coarse[0] && attn_kind_parse(coarse, &c->maelre_coarse))
-            return bad(err, errlen, file, "model", "maelre_coarse", "expected an attention kind name (\"efficient\")");
+            return bad(err, errlen, file, "model", "maelre_coarse", "expected \"efficient\", \"linear\" or \"performer\"");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "maelre_stages");
         if (st && (rc = parse_stages(c, st, file, err, errlen))) return rc;
     }
