@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/kernels.h"
 #include "core/model.h"
 #include "results/table.h"
 
@@ -63,6 +64,7 @@ typedef struct {
     double gflops_infer, gflops_train;       // analytic FLOPs / median time
     double blocks_softmax, blocks_efficient, blocks_linformer;   // mean per sample
     ProfileStatus status;
+    KernelSet kernels;          // the kernel set that ran (core/kernels.h)
 } ProfileResult;
 
 void profile_options_default(ProfileOptions *o);

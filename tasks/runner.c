@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "core/flops.h"
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/optim.h"
 #include "core/rng.h"
@@ -556,6 +557,7 @@ cJSON *run_row_to_json(const RunRow *r, const Task *t, const RunSpec *rs) {
     cJSON_AddNumberToObject(j, "blocks_efficient", r->blocks[ATTN_EFFICIENT]);
     cJSON_AddNumberToObject(j, "blocks_linformer", r->blocks[ATTN_LINFORMER]);
     cJSON_AddNumberToObject(j, "macs_train_per_sample", r->macs_train_per_sample);
+    cJSON_AddStringToObject(j, "kernels", kernels_name(kernels_active()));   // the kernel set that ran
     if (isfinite(r->final_loss)) cJSON_AddNumberToObject(j, "final_train_loss", r->final_loss);
     cJSON *cfg = cJSON_CreateObject();
     cJSON_AddItemToObject(cfg, "task", t->json ? cJSON_Duplicate(t->json, 1) : cJSON_CreateNull());
@@ -763,7 +765,7 @@ int runner_run(const Task *t, const char *root, const RunSpec *rs, const Method 
                     if (cJSON_IsString(v)) table_set_str(tb, r, RUN_COLUMNS[c], v->valuestring);
                     else if (cJSON_IsNumber(v)) table_set_num(tb, r, RUN_COLUMNS[c], v->valuedouble);
                 }
-                const char *extra[] = {"blocks_linformer", "macs_train_per_sample", "final_train_loss", "config"};
+                const char *extra[] = {"blocks_linformer", "macs_train_per_sample", "final_train_loss", "kernels", "config"};
                 for (size_t e = 0; e < sizeof extra / sizeof extra[0]; e++) {
                     const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, extra[e]);
                     if (v) table_set_json(tb, r, extra[e], cJSON_Duplicate(v, 1));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/rng.h"
 #include "core/status.h"
@@ -104,6 +105,8 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
         cJSON *j = run_row_to_json(&r, &t, &rs);
         for (size_t c = 0; c < RUN_N_COLUMNS; c++)
             cr_assert(cJSON_GetObjectItemCaseSensitive(j, RUN_COLUMNS[c]), "column %s", RUN_COLUMNS[c]);
+        const cJSON *kern = cJSON_GetObjectItemCaseSensitive(j, "kernels");   // the kernel set that ran
+        cr_assert(cJSON_IsString(kern) && !strcmp(kern->valuestring, kernels_name(kernels_active())));
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
         cr_assert(cJSON_GetObjectItemCaseSensitive(cfg, "task") && cJSON_GetObjectItemCaseSensitive(cfg, "model") &&
                   cJSON_GetObjectItemCaseSensitive(cfg, "optim") && cJSON_GetObjectItemCaseSensitive(cfg, "run"));
