@@ -48,14 +48,22 @@ static int parse_index(const char *p, size_t n, int32_t *v) {
 
 typedef struct { const char *p; size_t n; } Field;
 
-int text_table_walk(const char *file, const unsigned char *buf, size_t n, char delim,
-                    TextRowFn fn, void *ctx, char *err, size_t errlen) {
-    // buf (n bytes) -> one fn call per row
+// Where a walk over a table stands between pieces of it (text_table_walk_file reads a file a
+// piece of whole rows at a time; text_table_walk walks one piece, the whole buffer).
+typedef struct {
+    size_t line, rows;
+    int header_seen, label_col, started;
+} WalkState;
+
+// Rows of buf (n bytes, whole rows) -> fn calls, continuing from *st.
+static int walk_piece(const char *file, const unsigned char *buf, size_t n, char delim, TextRowFn fn, void *ctx,
+                      WalkState *st, char *err, size_t errlen) {
     const int quoting = delim == ',';
-    size_t pos = 0, line = 1, rows = 0;
-    if (n >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF) pos = 3;
+    size_t pos = 0, line = st->line, rows = st->rows;
+    if (!st->started && n >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF) pos = 3;
+    st->started = 1;
     char *scratch = NULL;  // unescaped quoted fields ("" -> "), allocated on first need
-    int rc = MB_OK, header_seen = 0, label_col = -1;
+    int rc = MB_OK, header_seen = st->header_seen, label_col = st->label_col;
     while (pos < n) {
         size_t row_line = line, nf = 0, used = 0;
         Field f[2] = {{0}};
@@ -135,10 +143,86 @@ int text_table_walk(const char *file, const unsigned char *buf, size_t n, char d
         if (rc) goto done;
         rows++;
     }
-    if (rows == 0) rc = mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: no data rows (empty file%s)", file, line,
-                                header_seen ? " after the header" : "");
 done:
     mem_free(scratch);
+    st->line = line;
+    st->rows = rows;
+    st->header_seen = header_seen;
+    st->label_col = label_col;
+    return rc;
+}
+
+static int walk_end(const char *file, const WalkState *st, char *err, size_t errlen) {
+    if (st->rows) return MB_OK;
+    return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: no data rows (empty file%s)", file, st->line,
+                   st->header_seen ? " after the header" : "");
+}
+
+int text_table_walk(const char *file, const unsigned char *buf, size_t n, char delim,
+                    TextRowFn fn, void *ctx, char *err, size_t errlen) {
+    // buf (n bytes) -> one fn call per row
+    WalkState st = {1, 0, 0, -1, 0};
+    int rc = walk_piece(file, buf, n, delim, fn, ctx, &st, err, errlen);
+    return rc ? rc : walk_end(file, &st, err, errlen);
+}
+
+// The end of the last whole row in buf[0, n): just past the last '\n' outside quotes (',' tables
+// quote with "..." and "" inside; a '\n' is outside when an even number of quotes precede it in
+// the piece, which starts at a row start). 0 when there is none.
+static size_t last_row_end(const unsigned char *buf, size_t n, int quoting) {
+    if (!quoting) {
+        const unsigned char *p = buf + n;
+        while (p > buf && p[-1] != '\n') p--;
+        return (size_t)(p - buf);
+    }
+    size_t cut = 0;
+    int in_q = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '"') in_q = !in_q;
+        else if (buf[i] == '\n' && !in_q) cut = i + 1;
+    }
+    return cut;
+}
+
+#define WALK_PIECE (4u << 20)   // bytes read per piece (grown while one row is longer)
+
+int text_table_walk_file(const char *path, char delim, TextRowFn fn, void *ctx, char *err, size_t errlen) {
+    GzReader *r;
+    int rc = gz_open(path, &r, err, errlen);
+    if (rc) return rc;
+    WalkState st = {1, 0, 0, -1, 0};
+    size_t cap = WALK_PIECE, used = 0;
+    unsigned char *buf = mem_alloc(cap + 1);
+    if (!buf) rc = mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory", path);
+    int eof = 0;
+    while (!rc && !(eof && used == 0)) {
+        if (!eof) {
+            if (used == cap) {   // one row longer than the buffer: grow it
+                if (cap >= GZ_MAX_BYTES) { rc = mb_fail(err, errlen, MB_ERR_DATA, "%s: a row longer than %zu bytes", path, cap); break; }
+                unsigned char *nb = mem_alloc(2 * cap + 1);
+                if (!nb) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory for a %zu-byte row", path, cap); break; }
+                memcpy(nb, buf, used);
+                mem_free(buf);
+                buf = nb;
+                cap *= 2;
+            }
+            size_t got;
+            if ((rc = gz_read(r, buf + used, cap - used, &got, err, errlen))) break;
+            used += got;
+            eof = got == 0;
+        }
+        size_t cut = eof ? used : last_row_end(buf, used, delim == ',');
+        if (cut == 0) continue;   // no whole row yet: read more (growing the buffer when full)
+        unsigned char keep = buf[cut];
+        buf[cut] = 0;   // pieces are NUL-terminated like gz_read_file's buffer
+        rc = walk_piece(path, buf, cut, delim, fn, ctx, &st, err, errlen);
+        buf[cut] = keep;
+        memmove(buf, buf + cut, used - cut);
+        used -= cut;
+    }
+    if (!rc) rc = walk_end(path, &st, err, errlen);
+    mem_free(buf);
+    gz_close(r);
     return rc;
 }
 
