@@ -230,6 +230,10 @@ typedef struct {
     SeqSet *out;
     const char *const *classes;
     size_t n_classes, max_len;
+    const unsigned char *keep;   // rows to tokenise (NULL = all), by row index; see load_table_file
+    size_t row;
+    int32_t *labels;             // labels_row: every row's class, in order
+    size_t n_labels, cap_labels;
 } TableCtx;
 
 static int label_index(const char *const *classes, size_t n_classes, const char *p, size_t n, int32_t *idx) {
@@ -242,6 +246,7 @@ static int label_index(const char *const *classes, size_t n_classes, const char 
 static int table_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
                      const unsigned char *text, size_t text_n, char *err, size_t errlen) {
     TableCtx *c = vctx;
+    if (c->keep && !c->keep[c->row++]) return MB_OK;
     int32_t idx;
     if (!label_index(c->classes, c->n_classes, label, label_n, &idx)) {
         size_t show = label_n > 40 ? 40 : label_n;
@@ -264,7 +269,7 @@ int text_parse_table(const char *file, const unsigned char *buf, size_t n, char 
     int rc = seqset_set_classes(out, classes, n_classes, err, errlen);
     if (rc) return rc;
     out->vocab = TOK_BYTE_VOCAB;
-    TableCtx ctx = {out, classes, n_classes, max_len};
+    TableCtx ctx = {out, classes, n_classes, max_len, NULL, 0, NULL, 0, 0};
     rc = text_table_walk(file, buf, n, delim, table_row, &ctx, err, errlen);
     if (rc) seqset_free(out);
     return rc;
@@ -357,14 +362,58 @@ static char guess_delim(const char *path) {
 
 static const char *split_name(Split s) { return s == SPLIT_TRAIN ? "train" : s == SPLIT_VAL ? "val" : "test"; }
 
+// The first pass of a limited load: every row's class (refusing a bad label as table_row does).
+static int labels_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
+                      const unsigned char *text, size_t text_n, char *err, size_t errlen) {
+    TableCtx *c = vctx;
+    int32_t idx;
+    if (!label_index(c->classes, c->n_classes, label, label_n, &idx)) {
+        size_t show = label_n > 40 ? 40 : label_n;
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: label '%.*s%s' is not one of the %zu classes",
+                       file, line, (int)show, label, label_n > show ? "..." : "", c->n_classes);
+    }
+    if (c->n_labels == c->cap_labels) {
+        size_t nc = c->cap_labels ? 2 * c->cap_labels : 1024;
+        int32_t *nl = realloc(c->labels, nc * sizeof *nl);
+        if (!nl) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+        c->labels = nl;
+        c->cap_labels = nc;
+    }
+    c->labels[c->n_labels++] = idx;
+    return MB_OK;
+}
+
+// A table file -> SeqSet, streamed (text_table_walk_file: the text is never held whole). With
+// limit > 0, a first pass reads the labels only and the rows DataSpec.limit would keep
+// (media_pick_balanced, as seqset_limit) are the only ones tokenised: the same set as tokenising
+// all and limiting afterwards, without holding the rest (rows not picked are not checked).
 static int load_table_file(const char *path, const char *const *classes, size_t n_classes,
-                           size_t max_len, SeqSet *out, char *err, size_t errlen) {
-    unsigned char *buf;
-    size_t n;
-    int rc = gz_read_file(path, &buf, &n, err, errlen);
+                           size_t max_len, size_t limit, SeqSet *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int rc = seqset_set_classes(out, classes, n_classes, err, errlen);
     if (rc) return rc;
-    rc = text_parse_table(path, buf, n, guess_delim(path), classes, n_classes, max_len, out, err, errlen);
-    mem_free(buf);
+    out->vocab = TOK_BYTE_VOCAB;
+    char delim = guess_delim(path);
+    TableCtx ctx = {out, classes, n_classes, max_len, NULL, 0, NULL, 0, 0};
+    unsigned char *keep = NULL;
+    size_t *pick = NULL;
+    if (limit) {
+        rc = text_table_walk_file(path, delim, labels_row, &ctx, err, errlen);
+        if (!rc && ctx.n_labels > limit) {
+            keep = calloc(ctx.n_labels, 1);
+            pick = malloc(ctx.n_labels * sizeof *pick);
+            size_t n_pick = 0;
+            if (!keep || !pick) rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+            else rc = media_pick_balanced(ctx.labels, ctx.n_labels, n_classes, limit, pick, &n_pick, err, errlen);
+            for (size_t j = 0; !rc && j < n_pick; j++) keep[pick[j]] = 1;
+            ctx.keep = keep;
+        }
+    }
+    if (!rc) rc = text_table_walk_file(path, delim, table_row, &ctx, err, errlen);
+    free(keep);
+    free(pick);
+    free(ctx.labels);
+    if (rc) seqset_free(out);
     return rc;
 }
 
@@ -464,7 +513,7 @@ int text_imdb_load(const DataSpec *spec, const char *data_root, Split split, Seq
     const char *sn = split_name(split);
     if (find_table(path, sizeof path, base, sn)) {
         seqset_free(out);
-        return load_table_file(path, imdb_classes, 2, spec->max_len, out, err, errlen);
+        return load_table_file(path, imdb_classes, 2, spec->max_len, spec->limit, out, err, errlen);
     }
     char cands[3][4096];
     int nc = 0;
@@ -507,7 +556,7 @@ int text_tsv_load(const DataSpec *spec, const char *data_root, Split split, SeqS
     mem_free(buf);
     if (rc) return rc;
     if (have) {
-        rc = load_table_file(path, (const char *const *)names, k, spec->max_len, out, err, errlen);
+        rc = load_table_file(path, (const char *const *)names, k, spec->max_len, spec->limit, out, err, errlen);
     } else {
         rc = seqset_set_classes(out, (const char *const *)names, k, err, errlen);
         out->vocab = TOK_BYTE_VOCAB;

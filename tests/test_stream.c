@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "core/mem.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "loaders/dataset.h"
 #include "loaders/gz.h"
+#include "loaders/seqset.h"
 #include "loaders/text.h"
 
 static char err[512];
@@ -178,4 +181,49 @@ Test(stream, damaged_gzip_and_empty_tables_are_refused) {
     cr_assert(strstr(err, "cannot open"), "%s", err);
     free(t);
     free(g);
+}
+
+// A limited table load tokenises only the rows DataSpec.limit keeps: the same items, in the same
+// order, as loading everything and limiting afterwards (seqset_limit).
+Test(stream, limited_table_load_equals_limit_after_full_load) {
+    char dir[] = "/tmp/maelre-stream-dir-XXXXXX", sub[300], path[400];
+    cr_assert(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/imdb", dir);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    size_t n;
+    char *t = make_table(400000, '\t', 0, &n);
+    // labels 0-9 -> 0/1 (IMDb has two classes), skewed so that balancing matters
+    for (size_t i = 0; i < n; i++)
+        if ((i == 0 || t[i - 1] == '\n') && t[i] >= '0' && t[i] <= '9') t[i] = t[i] < '7' ? '0' : '1';
+    snprintf(path, sizeof path, "%s/train.tsv", sub);
+    write_file(path, t, n, 1);
+    snprintf(path, sizeof path, "%s/test.tsv", sub);
+    write_file(path, t, n, 0);
+    DataSpec ds = {.source = "imdb", .path = "imdb", .max_len = 1000};
+    for (int split = 0; split < 2; split++) {
+        Split sp = split ? SPLIT_TEST : SPLIT_TRAIN;
+        SeqSet all, lim;
+        ds.limit = 0;
+        cr_assert_eq(dataset_load(&ds, dir, sp, &all, err, sizeof err), MB_OK, "%s", err);
+        cr_assert(all.n > 60);
+        cr_assert_eq(seqset_limit(&all, 37, err, sizeof err), MB_OK);
+        ds.limit = 37;
+        cr_assert_eq(dataset_load(&ds, dir, sp, &lim, err, sizeof err), MB_OK, "%s", err);
+        cr_assert_eq(lim.n, 37);
+        cr_assert_eq(all.n, lim.n);
+        for (size_t i = 0; i < lim.n; i++) {
+            cr_assert(all.items[i].label == lim.items[i].label && all.items[i].len == lim.items[i].len, "item %zu", i);
+            cr_assert_eq(lim.items[i].id_bytes, 2);
+            cr_assert(!memcmp(all.items[i].ids, lim.items[i].ids, lim.items[i].len * 2), "item %zu ids", i);
+        }
+        seqset_free(&all);
+        seqset_free(&lim);
+    }
+    snprintf(path, sizeof path, "%s/train.tsv", sub);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/test.tsv", sub);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
+    free(t);
 }
