@@ -54,6 +54,8 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 $(BUILD)/obj/loaders/stb_impl.o: CFLAGS += -fno-sanitize=shift
 $(BUILD)/obj/core/attn_softmax_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/obj/core/attn_softmax_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/obj/core/rows_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/rows_avx2.o: CFLAGS += $(ISA_AVX2)
 
 $(BUILD)/libmaelre.a: $(LIB_OBJ)
 	@rm -f $@
@@ -115,6 +117,8 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_OK)
 $(FUZZ_DIR)/obj/loaders/stb_impl.o: FUZZ_CFLAGS += -fno-sanitize=shift
 $(FUZZ_DIR)/obj/core/attn_softmax_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 $(FUZZ_DIR)/obj/core/attn_softmax_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/core/rows_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/rows_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 
 $(FUZZ_DIR)/libmaelre.a: $(FUZZ_LIBOBJ)
 	@rm -f $@

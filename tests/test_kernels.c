@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "core/attention.h"
 #include "core/kernels.h"
+#include "core/ops.h"
 #include "core/status.h"
 #include "core/threads.h"
 #include "tests/gradcheck.h"
@@ -252,4 +253,42 @@ Test(kernels, profile_records_the_set) {
         unlink(path);
     }
     rmdir(dir);
+}
+
+// GELU's per-set copies (core/rows_isa.h) give the plain set's numbers bit for bit, forward and
+// backward (accumulating), on lengths around the vector widths and over the OpenMP threshold,
+// and match the formula in double.
+Test(kernels, gelu_bitwise_equal_across_sets) {
+    static const size_t ns[] = {1, 7, 15, 17, 33, 40000};
+    unsigned mask = kernels_cpu_mask();
+    char err[256];
+    threads_set(2);
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
+        size_t n = ns[a];
+        float *x = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *ref_o = malloc(n * sizeof(float));
+        float *ref_d = malloc(n * sizeof(float)), *o = malloc(n * sizeof(float)), *d = malloc(n * sizeof(float));
+        uint64_t s = 11 + n;
+        gc_fill(x, n, &s, 6.0f);
+        gc_fill(g, n, &s, 1.0f);
+        for (int k = 0; k < KERNELS_COUNT; k++) {
+            if (!(mask & (1u << k))) continue;
+            cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
+            float *po = k == KERNELS_PLAIN ? ref_o : o, *pd = k == KERNELS_PLAIN ? ref_d : d;
+            for (size_t i = 0; i < n; i++) pd[i] = 0.25f;
+            gelu_forward(po, x, n);
+            gelu_backward(pd, g, x, n);
+            if (k == KERNELS_PLAIN) {
+                for (size_t i = 0; i < n; i++) {
+                    double xd = x[i], u = 0.7978845608028654 * (xd + 0.044715 * xd * xd * xd);
+                    double want = 0.5 * xd * (1 + tanh(u));
+                    cr_assert(fabs(ref_o[i] - want) <= 1e-6 * (1 + fabs(want)), "n=%zu x=%g: %g vs %g", n, x[i], ref_o[i], want);
+                }
+                continue;
+            }
+            cr_assert(!memcmp(o, ref_o, n * sizeof(float)), "%s n=%zu: gelu forward differs from plain", kernels_name((KernelSet)k), n);
+            cr_assert(!memcmp(d, ref_d, n * sizeof(float)), "%s n=%zu: gelu backward differs from plain", kernels_name((KernelSet)k), n);
+        }
+        free(x); free(g); free(ref_o); free(ref_d); free(o); free(d);
+    }
+    threads_set(1);
 }
