@@ -35,6 +35,7 @@
 #include "core/kernels.h"
 #include "core/mem.h"
 #include "core/ops.h"
+#include "core/rows_isa.h"
 #include "core/threads.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -97,45 +98,23 @@ size_t attn_softmax_work_floats(size_t N) { return 2 * blk_rows(N) * row_ld(N); 
 
 // In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j);
 // the row maximum and inverse sum go to mx[i], inv[i] when those are given. Starts from the row
-// maximum. The sums are vectorised in a fixed lane order (deterministic). Shared with the dense
-// kernel (core/attn_softmax_dense.c), so both compute P with the same arithmetic.
+// maximum. The sums run in 16 fixed partial sums (core/rows_isa.h), so every kernel set's copy
+// gives the same numbers (deterministic). Shared with the dense kernel
+// (core/attn_softmax_dense.c), so both compute P with the same arithmetic.
 void attn_softmax_rows(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
                        size_t nr, size_t N, int par) {
-    #pragma omp parallel for schedule(static) if (par && nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        float *r = S + i * lds;
-        if (log_s) {
-            #pragma omp simd
-            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
-        }
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max : mx)
-        for (size_t j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
-        float sum = 0.0f;
-        #pragma omp simd reduction(+ : sum)
-        for (size_t j = 0; j < N; j++) { r[j] = ops_expf(r[j] - mx); sum += r[j]; }
-        float inv = 1.0f / sum;
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) r[j] *= inv;
-        if (mx_out) mx_out[i] = mx;
-        if (inv_out) inv_out[i] = inv;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->softmax_rows(S, lds, mx_out, inv_out, log_s, nr, N, par);
+    else rows_softmax_body(S, lds, mx_out, inv_out, log_s, nr, N, par);
 }
 
 // Backward's recomputation (sgemm path): the same element operations as softmax_rows with the
 // saved statistics, so P comes out bitwise equal to forward's.
 static void softmax_rows_saved(float *S, size_t lds, const float *mx, const float *inv,
                                const float *log_s, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        float *r = S + i * lds, m = mx[i], iv = inv[i];
-        if (log_s) {
-            #pragma omp simd
-            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
-        }
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) r[j] = ops_expf(r[j] - m) * iv;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->softmax_rows_saved(S, lds, mx, inv, log_s, nr, N);
+    else rows_softmax_saved_body(S, lds, mx, inv, log_s, nr, N);
 }
 
 // One row block of one head: P = softmax(scale Q_b K_h^T) in scratch P (nb, N), O_b = P V_h.
@@ -250,16 +229,9 @@ void attn_softmax_forward_infer(float *out, float *save, const float *q, const f
 // In place: dS = P * (dP - rowsum(P * dP)) for nr rows of width N (dS holds dP on entry).
 // Shared with the dense kernel (core/attn_softmax_dense.c).
 void attn_softmax_ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        const float *p = P + i * lds;
-        float *g = dS + i * lds;
-        float dot = 0.0f;
-        #pragma omp simd reduction(+ : dot)
-        for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->ds_rows(dS, P, lds, nr, N);
+    else rows_ds_body(dS, P, lds, nr, N);
 }
 
 void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,

@@ -143,14 +143,14 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
 
 // GELU's loops live in core/rows_isa.h, compiled per kernel set (core/kernels.h); the plain set
 // runs this file's baseline copy. Same numbers in every set.
-static const RowKernels *row_kernels(void) {
+const RowKernels *rows_active(void) {
     KernelSet k = kernels_active();
     return k == KERNELS_AVX512 ? &rows_avx512 : k == KERNELS_AVX2 ? &rows_avx2 : NULL;
 }
 
 void gelu_forward(float *out, const float *in, size_t n) {
     // in (n), out (n)
-    const RowKernels *rk = row_kernels();
+    const RowKernels *rk = rows_active();
     if (rk) rk->gelu_forward(out, in, n);
     else rows_gelu_forward_body(out, in, n);
     flops_elem((double)n);
@@ -158,7 +158,7 @@ void gelu_forward(float *out, const float *in, size_t n) {
 
 void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
     // dout (n), in (n), din (n) accumulates
-    const RowKernels *rk = row_kernels();
+    const RowKernels *rk = rows_active();
     if (rk) rk->gelu_backward(din, dout, in, n);
     else rows_gelu_backward_body(din, dout, in, n);
     flops_elem((double)n);

@@ -19,7 +19,12 @@
 #define SIGNSEL(x, t) _mm512_mask_xor_ps(t, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), t, _mm512_set1_ps(-0.0f))
 #define EXP_SCALE(km) _mm512_castsi512_ps(_mm512_slli_epi32( \
     _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(km), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127)), 23))
+#define RS_M(k) ((__mmask16)((1u << (k)) - 1))
+#define MLOAD(p, k) _mm512_maskz_loadu_ps(RS_M(k), p)
+#define MLOADF(p, k, f) _mm512_mask_loadu_ps(_mm512_set1_ps(f), RS_M(k), p)
+#define MSTORE(p, k, v) _mm512_mask_storeu_ps(p, RS_M(k), v)
 #define SUFFIX avx512
 #include "core/rows_simd.h"
 
-const RowKernels rows_avx512 = {gelu_forward_avx512, gelu_backward_avx512};
+const RowKernels rows_avx512 = {gelu_forward_avx512, gelu_backward_avx512, softmax_rows_avx512,
+                                 softmax_rows_saved_avx512, ds_rows_avx512};

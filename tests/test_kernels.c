@@ -292,3 +292,79 @@ Test(kernels, gelu_bitwise_equal_across_sets) {
     }
     threads_set(1);
 }
+
+// The row softmax, its backward rows and the sgemm path's recomputation (core/rows_isa.h) give
+// the plain set's numbers bit for bit in every set: ragged widths around 8 and 16, with and
+// without log s; and so does the whole sgemm-path attention (d = 16) and the dense kernel.
+Test(kernels, softmax_rows_bitwise_equal_across_sets) {
+    static const size_t ns[] = {1, 7, 8, 15, 16, 17, 33, 300};
+    unsigned mask = kernels_cpu_mask();
+    char err[256];
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (int sz = 0; sz < 2; sz++) {
+            size_t N = ns[a], nr = 5, ld = N + 3, n = nr * ld;
+            float *S0 = malloc(n * sizeof(float)), *ls = malloc(N * sizeof(float)), *dP = malloc(n * sizeof(float));
+            float *ref = malloc(n * sizeof(float)), *refds = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float));
+            float *ds = malloc(n * sizeof(float)), st[2][5], rst[2][5];
+            uint64_t s = 5 + N;
+            gc_fill(S0, n, &s, 4.0f);
+            gc_fill(dP, n, &s, 1.0f);
+            for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 3));
+            for (int k = 0; k < KERNELS_COUNT; k++) {
+                if (!(mask & (1u << k))) continue;
+                cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
+                float *o = k == KERNELS_PLAIN ? ref : out, *d = k == KERNELS_PLAIN ? refds : ds;
+                float (*t)[5] = k == KERNELS_PLAIN ? rst : st;
+                memcpy(o, S0, n * sizeof(float));
+                attn_softmax_rows(o, ld, t[0], t[1], sz ? ls : NULL, nr, N, 1);
+                memcpy(d, dP, n * sizeof(float));
+                attn_softmax_ds_rows(d, o, ld, nr, N);
+                if (k == KERNELS_PLAIN) {   // rows sum to 1; the maximum is the row's
+                    for (size_t i = 0; i < nr; i++) {
+                        double sum = 0, mx = -INFINITY;
+                        for (size_t j = 0; j < N; j++) {
+                            sum += o[i * ld + j];
+                            mx = fmax(mx, (double)S0[i * ld + j] + (sz ? ls[j] : 0.0f));
+                        }
+                        cr_assert(fabs(sum - 1) < 1e-5 && t[0][i] == (float)mx, "N=%zu row %zu: sum %g", N, i, sum);
+                    }
+                    continue;
+                }
+                for (size_t i = 0; i < nr; i++)
+                    cr_assert(!memcmp(o + i * ld, ref + i * ld, N * sizeof(float)) && !memcmp(d + i * ld, refds + i * ld, N * sizeof(float)),
+                              "%s N=%zu sizes=%d row %zu differs from plain", kernels_name((KernelSet)k), N, sz, i);
+                cr_assert(!memcmp(t, rst, sizeof rst), "%s N=%zu: statistics differ", kernels_name((KernelSet)k), N);
+            }
+            free(S0); free(ls); free(dP); free(ref); free(refds); free(out); free(ds);
+        }
+    // whole kernels that use only these rows and OpenBLAS: bitwise across sets
+    size_t N = 77, D = 32, H = 2, ld = 3 * D;   // d = 16: the sgemm path in every set
+    float *qkv = malloc(N * ld * sizeof(float)), *dout = malloc(N * D * sizeof(float)), *ls = malloc(N * sizeof(float));
+    float *o[2], *g[2], *od[2];
+    float *save = malloc(attn_softmax_save_floats(N, D, H) * sizeof(float));
+    float *dsave = malloc(attn_softmax_dense_save_floats(N, D, H) * sizeof(float));
+    float *dwork = malloc(attn_softmax_dense_work_floats(N) * sizeof(float)), *work = malloc(attn_softmax_work_floats(N) * sizeof(float));
+    uint64_t s = 3;
+    gc_fill(qkv, N * ld, &s, 2.0f);
+    gc_fill(dout, N * D, &s, 1.0f);
+    for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 4));
+    for (int i = 0; i < 2; i++) {
+        o[i] = malloc(N * D * sizeof(float));
+        od[i] = malloc(N * D * sizeof(float));
+        g[i] = calloc(N * ld, sizeof(float));
+    }
+    for (int k = KERNELS_COUNT - 1; k >= 0; k--) {
+        if (!(mask & (1u << k))) continue;
+        cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
+        int i = k == KERNELS_PLAIN;
+        memset(g[i], 0, N * ld * sizeof(float));
+        attn_softmax_forward(o[i], save, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+        attn_softmax_backward_ws(g[i], g[i] + D, g[i] + 2 * D, dout, save, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H, work);
+        attn_softmax_dense_forward(od[i], dsave, qkv, qkv + D, qkv + 2 * D, ld, ls, N, D, H);
+        if (i)
+            cr_assert(!memcmp(o[0], o[1], N * D * sizeof(float)) && !memcmp(g[0], g[1], N * ld * sizeof(float)) &&
+                      !memcmp(od[0], od[1], N * D * sizeof(float)), "sgemm-path / dense attention differs between sets");
+    }
+    for (int i = 0; i < 2; i++) { free(o[i]); free(g[i]); free(od[i]); }
+    free(qkv); free(dout); free(ls); free(save); free(dsave); free(dwork); free(work);
+}
