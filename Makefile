@@ -9,8 +9,14 @@ SANITIZE ?=
 
 # Probe optional flags before using them.
 probe = $(shell printf 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
-MARCH  := $(call probe,-march=native)
 OPENMP := $(call probe,-fopenmp)
+# One binary for every x86-64 (issue 12): the library is built for the baseline, and the kernels
+# for wider vector units are in their own files with per-file flags, chosen at run time from the
+# CPU's features (core/kernels.h; MAELRE_KERNELS=avx512|avx2|plain forces a set). MARCH adds a
+# -march to everything (e.g. `make MARCH=-march=native`: faster baseline code, not portable).
+MARCH ?=
+ISA_AVX512 := -mavx512f -mavx512dq -mavx2 -mfma
+ISA_AVX2   := -mavx2 -mfma
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(MARCH) $(OPENMP) -I. -I/usr/include/stb
@@ -46,6 +52,10 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 # Debian's stb_image 2.27 shifts by >= 32 on JPEG entropy data cut mid-code (UB, memory-safe;
 # loaders/stb_impl.c). Only that translation unit is exempt from the shift check.
 $(BUILD)/obj/loaders/stb_impl.o: CFLAGS += -fno-sanitize=shift
+$(BUILD)/obj/core/attn_softmax_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/attn_softmax_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/obj/core/rows_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/rows_avx2.o: CFLAGS += $(ISA_AVX2)
 
 $(BUILD)/libmaelre.a: $(LIB_OBJ)
 	@rm -f $@
@@ -112,6 +122,10 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_OK)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_DIR)/obj/loaders/stb_impl.o: FUZZ_CFLAGS += -fno-sanitize=shift
+$(FUZZ_DIR)/obj/core/attn_softmax_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/attn_softmax_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/core/rows_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/rows_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 
 $(FUZZ_DIR)/libmaelre.a: $(FUZZ_LIBOBJ)
 	@rm -f $@

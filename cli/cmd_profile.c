@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cli/commands.h"
+#include "core/kernels.h"
 #include "core/model.h"
 #include "core/status.h"
 #include "core/threads.h"
@@ -301,9 +302,9 @@ int cmd_profile(int argc, char **argv) {
     struct sigaction old;
     o.stop = cli_stop_on_sigint(&old);
 
-    fprintf(stderr, "profile: %zu method(s) x %zu length(s), batch %zu, %d thread(s), mem limit %.2f GiB%s\n",
+    fprintf(stderr, "profile: %zu method(s) x %zu length(s), batch %zu, %d thread(s), mem limit %.2f GiB%s, kernels %s\n",
             n_methods, n_seq, o.batch, o.threads, (double)o.mem_limit / (1024.0 * 1024.0 * 1024.0),
-            o.mem_limit ? "" : " (none)");
+            o.mem_limit ? "" : " (none)", kernels_name(kernels_active()));
     Table *t = profile_table_new();
     if (!t) { fprintf(stderr, "maelre-bench: out of memory\n"); return MB_ERR_NOMEM; }
     int rc = MB_OK, nomem = 0;

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 #include "core/flops.h"
+#include "core/kernels.h"
+#include "core/rows_isa.h"
 
 // Rows are independent, so row loops run in parallel; only above this many elements,
 // because an OpenMP region costs microseconds.
@@ -139,28 +141,26 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
     }
 }
 
-#define GELU_C 0.7978845608028654f  // sqrt(2 / pi)
-#define GELU_A 0.044715f
+// GELU's loops live in core/rows_isa.h, compiled per kernel set (core/kernels.h); the plain set
+// runs this file's baseline copy. Same numbers in every set.
+const RowKernels *rows_active(void) {
+    KernelSet k = kernels_active();
+    return k == KERNELS_AVX512 ? &rows_avx512 : k == KERNELS_AVX2 ? &rows_avx2 : NULL;
+}
 
 void gelu_forward(float *out, const float *in, size_t n) {
     // in (n), out (n)
-    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        out[i] = 0.5f * x * (1.0f + ops_tanhf(GELU_C * (x + GELU_A * x * x * x)));
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->gelu_forward(out, in, n);
+    else rows_gelu_forward_body(out, in, n);
     flops_elem((double)n);
 }
 
 void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
     // dout (n), in (n), din (n) accumulates
-    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        float th = ops_tanhf(GELU_C * (x + GELU_A * x * x * x));
-        float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_C * (1.0f + 3.0f * GELU_A * x * x);
-        din[i] += dout[i] * d;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->gelu_backward(din, dout, in, n);
+    else rows_gelu_backward_body(din, dout, in, n);
     flops_elem((double)n);
 }
 

@@ -51,6 +51,23 @@ int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSe
     return rc;
 }
 
+void seq_ids_to_i32(const Sequence *s, int32_t *out) {
+    switch (s->id_bytes) {
+    case 1: for (size_t i = 0; i < s->len; i++) out[i] = ((const uint8_t *)s->ids)[i]; break;
+    case 2: for (size_t i = 0; i < s->len; i++) out[i] = ((const uint16_t *)s->ids)[i]; break;
+    default: memcpy(out, s->ids, s->len * sizeof(int32_t));
+    }
+}
+
+size_t seqset_data_bytes(const SeqSet *s) {
+    size_t b = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->items[i].ids) b += s->items[i].len * s->items[i].id_bytes;
+        if (s->items[i].feats) b += s->items[i].len * s->feat_dim * sizeof(float);
+    }
+    return b;
+}
+
 void seqset_free(SeqSet *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) {

@@ -11,9 +11,24 @@ typedef enum { SPLIT_TRAIN = 0, SPLIT_VAL, SPLIT_TEST } Split;
 typedef struct {
     int32_t label;     // class index in [0, n_classes)
     size_t len;        // tokens (already truncated to max_len)
-    int32_t *ids;      // len ids in [0, vocab), or NULL
+    void *ids;         // len ids in [0, vocab), id_bytes each (read them with seq_id), or NULL
     float *feats;      // len * feat_dim values, or NULL
+    unsigned id_bytes; // 1 (uint8_t ids), 2 (uint16_t) or 4 (int32_t): the narrowest that holds
+                       // the vocabulary (loaders/tokenizer.h), so a loaded set stays compact
 } Sequence;
+
+// Id i of s (s->ids non-NULL, i < s->len).
+static inline int32_t seq_id(const Sequence *s, size_t i) {
+    switch (s->id_bytes) {
+    case 1: return ((const uint8_t *)s->ids)[i];
+    case 2: return ((const uint16_t *)s->ids)[i];
+    default: return ((const int32_t *)s->ids)[i];
+    }
+}
+// Bytes per id for ids in [0, vocab): 1, 2 or 4.
+static inline unsigned seq_id_bytes_for(size_t vocab) { return vocab <= 256 ? 1 : vocab <= 65536 ? 2 : 4; }
+// s's ids widened to int32 (a batch's form, core/batch.h) into out (s->len entries).
+void seq_ids_to_i32(const Sequence *s, int32_t *out);
 
 typedef struct {
     Sequence *items;
@@ -23,6 +38,9 @@ typedef struct {
     size_t n_classes;
     char **class_names;  // n_classes strings (owned)
 } SeqSet;
+
+// Bytes held by the token ids and features of every item (what the set's data costs).
+size_t seqset_data_bytes(const SeqSet *s);
 
 // What a task says about its data (tasks/*.json "data" object). Paths are relative to the data root.
 typedef struct {

@@ -14,6 +14,7 @@ packages=(
   libsamplerate0-dev   # audio resampling
   zlib1g-dev           # gzip text
   gnuplot-nox          # report plots
+  qemu-user            # tests/test_portable.c: the binary on emulated older CPUs (Haswell, Nehalem)
   "$@"
 )
 

@@ -277,6 +277,7 @@ int profile_measure(const ProfileOptions *o, Method method, size_t n, ProfileRes
     r->batch = o->batch;
     r->threads = o->threads;
     r->status = PROFILE_OK;
+    r->kernels = kernels_active();
     if (n == 0 || o->batch == 0 || o->vocab == 0 || o->classes < 2)
         return mb_fail(err, errlen, MB_ERR_USAGE, "profile: sequence length, batch and vocab must be > 0");
     ModelConfig cfg;
@@ -326,6 +327,7 @@ static const char *const k_columns[] = {
     "train_ms_min", "train_ms_max", "train_reps", "bytes_needed_infer", "bytes_needed_train",
     "mem_limit_bytes", "variant", "softmax_impl",
     "blocks_linear", "blocks_performer", "blocks_nystromformer",
+    "kernels",   // last: tests/test_kernels.c and test_portable.c read it as the row's last field
 };
 
 Table *profile_table_new(void) { return table_new(k_columns, sizeof k_columns / sizeof k_columns[0]); }
@@ -346,6 +348,7 @@ int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit) {
     rc |= table_set_num(t, i, "seq_len", (double)r->seq_len);
     rc |= table_set_num(t, i, "batch", (double)r->batch);
     rc |= table_set_num(t, i, "threads", (double)r->threads);
+    rc |= table_set_str(t, i, "kernels", kernels_name(r->kernels));
     rc |= table_set_str(t, i, "status", profile_status_name(r->status));
     rc |= table_set_num(t, i, "bytes_needed_infer", (double)r->need_infer);
     rc |= table_set_num(t, i, "mem_limit_bytes", (double)mem_limit);

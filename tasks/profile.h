@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/kernels.h"
 #include "core/model.h"
 #include "results/table.h"
 
@@ -64,6 +65,7 @@ typedef struct {
     double blocks_softmax, blocks_efficient, blocks_linformer;   // mean per sample
     double blocks_linear, blocks_performer, blocks_nystromformer; // mean per sample (SPEC §9 kinds)
     ProfileStatus status;
+    KernelSet kernels;          // the kernel set that ran (core/kernels.h)
 } ProfileResult;
 
 void profile_options_default(ProfileOptions *o);

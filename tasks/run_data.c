@@ -211,7 +211,7 @@ int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n) {
     p->offsets[0] = 0;
     for (size_t i = 0; i < n; i++) {
         const Sequence *q = &s->items[idx[i]];
-        if (s->vocab) memcpy(p->ids + off, q->ids, q->len * sizeof *p->ids);
+        if (s->vocab) seq_ids_to_i32(q, p->ids + off);   // compact ids widened for the batch
         else memcpy(p->feats + off * s->feat_dim, q->feats, q->len * s->feat_dim * sizeof *p->feats);
         off += q->len;
         p->offsets[i + 1] = off;

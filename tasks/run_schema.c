@@ -38,6 +38,7 @@ static const Column COLS[] = {
     J("macs_train_per_sample", K_DBL, macs_train_per_sample),
     J("final_train_loss", K_DBL_FINITE, final_loss),
     J("evaluations", K_SIZE, evaluations), J("early_stopped", K_INT, early_stopped),
+    J("kernels", K_STR, kernels),
 };
 #undef C
 #undef J

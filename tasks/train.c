@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core/flops.h"
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/optim.h"
 #include "core/status.h"
@@ -176,6 +177,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
 
     size_t B = rs->batch < train.n ? rs->batch : train.n;
     snprintf(row->task, sizeof row->task, "%s", t->name);
+    snprintf(row->kernels, sizeof row->kernels, "%s", kernels_name(kernels_active()));
     row->method = method;
     row->seed = rs->seed;
     row->max_len = max_len;

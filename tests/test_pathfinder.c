@@ -282,19 +282,20 @@ Test(pathfinder, layout_is_lras_and_reads_back_split_80_10_10) {
     cr_assert_eq(count_label(&tr, 1) + count_label(&va, 1) + count_label(&te, 1), st.label1);
     for (size_t i = 0; i < tr.n; i++) {
         cr_assert_eq(tr.items[i].len, 1024);
-        for (size_t j = 0; j < 1024; j++) cr_assert(tr.items[i].ids[j] >= 0 && tr.items[i].ids[j] < 256);
+        cr_assert_eq(tr.items[i].id_bytes, 1, "pixel ids are stored as bytes");
+        for (size_t j = 0; j < 1024; j++) cr_assert(seq_id(&tr.items[i], j) >= 0 && seq_id(&tr.items[i], j) < 256);
     }
     // The splits are disjoint: no image appears in two of them (images are all distinct).
     for (size_t i = 0; i < va.n; i++)
         for (size_t j = 0; j < te.n; j++)
-            cr_assert(memcmp(va.items[i].ids, te.items[j].ids, 1024 * sizeof(int32_t)), "val %zu = test %zu", i, j);
+            cr_assert(memcmp(va.items[i].ids, te.items[j].ids, 1024 * va.items[i].id_bytes), "val %zu = test %zu", i, j);
     // A limit picks a class-balanced subset, the same one twice.
     SeqSet l1, l2;
     load(g_dir, SPLIT_TRAIN, 100, &l1);
     load(g_dir, SPLIT_TRAIN, 100, &l2);
     cr_assert_eq(l1.n, 100);
     cr_assert_eq(count_label(&l1, 1), 50);
-    for (size_t i = 0; i < l1.n; i++) cr_assert(!memcmp(l1.items[i].ids, l2.items[i].ids, 1024 * sizeof(int32_t)));
+    for (size_t i = 0; i < l1.n; i++) cr_assert(!memcmp(l1.items[i].ids, l2.items[i].ids, 1024 * l1.items[i].id_bytes));
     seqset_free(&l1);
     seqset_free(&l2);
     seqset_free(&tr);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/optim.h"
 #include "core/rng.h"
@@ -114,6 +115,8 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
         cJSON *j = run_row_to_json(&r, &t, &rs);
         for (size_t c = 0; c < RUN_N_COLUMNS; c++)
             cr_assert(cJSON_GetObjectItemCaseSensitive(j, RUN_COLUMNS[c]), "column %s", RUN_COLUMNS[c]);
+        const cJSON *kern = cJSON_GetObjectItemCaseSensitive(j, "kernels");   // the kernel set that ran
+        cr_assert(cJSON_IsString(kern) && !strcmp(kern->valuestring, kernels_name(kernels_active())));
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
         cr_assert(cJSON_GetObjectItemCaseSensitive(cfg, "task") && cJSON_GetObjectItemCaseSensitive(cfg, "model") &&
                   cJSON_GetObjectItemCaseSensitive(cfg, "optim") && cJSON_GetObjectItemCaseSensitive(cfg, "run"));
@@ -338,7 +341,8 @@ Test(protocol, holdout_is_stratified_seeded_and_disjoint, .init = make_toy, .fin
     cr_assert(per[0] == 16 && per[1] == 16, "20%% of each class of 80: %zu %zu", per[0], per[1]);
     cr_assert_eq(va.n, vb.n);
     for (size_t i = 0; i < va.n; i++)   // same seed, same hold-out
-        cr_assert(va.items[i].len == vb.items[i].len && !memcmp(va.items[i].ids, vb.items[i].ids, va.items[i].len * 4));
+        cr_assert(va.items[i].len == vb.items[i].len && va.items[i].id_bytes == vb.items[i].id_bytes &&
+                  !memcmp(va.items[i].ids, vb.items[i].ids, va.items[i].len * va.items[i].id_bytes));
     cr_assert_eq(va.n_classes, 2);
     cr_assert_eq(runner_majority_class(&a), 0, "a tie goes to the smallest class");
     seqset_free(&a); seqset_free(&b); seqset_free(&va); seqset_free(&vb);
