@@ -1,4 +1,4 @@
-// Checkpoints: model_save / model_load. Layout (version 2, little-endian as written):
+// Checkpoints: model_save / model_load. Layout (version 3, little-endian as written):
 //   "MAELRECK" | u32 version | config record | u64 buffer floats | u64 parameter floats |
 //   parameters (f32) | buffers (f32) | u32 zlib crc32 of every byte before it.
 // Saving writes a temporary file in the same folder, syncs it and renames it over the target.
@@ -15,11 +15,14 @@
 #include "core/status.h"
 
 #define CKPT_MAGIC "MAELRECK"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u   // 3: the attention kinds' settings (kind_u) joined the config record
 
 // The config is stored field by field (fixed widths), so struct padding never leaks in.
 // softmax_impl is not stored: it does not change the function the model computes.
-typedef struct { uint64_t u[16]; float f[2]; uint64_t stage_blocks[MODEL_MAX_STAGES]; float stage_keep[MODEL_MAX_STAGES]; } CkptConfig;
+// kind_u: the attention kinds' own settings, one fixed slot each (0 unused): 0 local_attn_window,
+// 1 bigbird_block, 2 bigbird_random.
+typedef struct { uint64_t u[16]; float f[2]; uint64_t stage_blocks[MODEL_MAX_STAGES]; float stage_keep[MODEL_MAX_STAGES];
+                 uint64_t kind_u[16]; } CkptConfig;
 
 static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
     memset(k, 0, sizeof *k);
@@ -29,6 +32,7 @@ static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
     memcpy(k->u, u, sizeof u);
     k->f[0] = c->ln_eps;
     k->f[1] = c->tome_r_frac;
+    k->kind_u[0] = c->local_attn_window; k->kind_u[1] = c->bigbird_block; k->kind_u[2] = c->bigbird_random;
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { k->stage_blocks[i] = c->stages[i].blocks; k->stage_keep[i] = c->stages[i].keep; }
 }
 
@@ -40,6 +44,7 @@ static void cfg_unpack(const CkptConfig *k, ModelConfig *c) {
     c->n_stages = k->u[11]; c->switch_threshold = k->u[12]; c->local_window = k->u[13];
     c->maelre_coarse = (AttnKind)k->u[14];
     c->ln_eps = k->f[0]; c->tome_r_frac = k->f[1];
+    c->local_attn_window = k->kind_u[0]; c->bigbird_block = k->kind_u[1]; c->bigbird_random = k->kind_u[2];
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { c->stages[i].blocks = k->stage_blocks[i]; c->stages[i].keep = k->stage_keep[i]; }
 }
 

@@ -23,8 +23,12 @@
 #include <stdint.h>
 #include "core/batch.h"
 
-typedef enum { METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE, METHOD_COUNT } Method;
-typedef enum { ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT, ATTN_KIND_COUNT } AttnKind;
+typedef enum { METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE,
+               METHOD_LOCAL, METHOD_BIGBIRD,
+               METHOD_COUNT } Method;
+typedef enum { ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT,
+               ATTN_LOCAL, ATTN_BIGBIRD,
+               ATTN_KIND_COUNT } AttnKind;
 typedef enum { MATCH_GLOBAL = 0, MATCH_LOCAL } MatchKind;
 // How exact softmax attention is computed (same function, same FLOP count, different memory):
 // tiled (default) never holds N x N scores; dense materialises and saves P of every head
@@ -61,6 +65,10 @@ typedef struct {
     size_t local_window;      // maelre: local matching window w (default 8)
     AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; it must
                               // take proportional attention, core/attn_kind.h)
+    size_t local_attn_window; // kind local: attention window w (SPEC §9.4, default 512, >= 2);
+                              // not local_window, which is MAELRE's merge-matching window
+    size_t bigbird_block;     // kind bigbird: block size b (SPEC §9.5, default 64)
+    size_t bigbird_random;    // kind bigbird: random blocks r per query block (default 3)
     SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
                               // property of the trained function, so not stored in checkpoints
 } ModelConfig;

@@ -16,6 +16,10 @@ static AttnKind kind_softmax(const ModelConfig *c, size_t block, size_t n) { ret
 static unsigned used_softmax(const ModelConfig *c) { return BIT(ATTN_SOFTMAX); }
 static AttnKind kind_linformer(const ModelConfig *c, size_t block, size_t n) { return ATTN_LINFORMER; }
 static unsigned used_linformer(const ModelConfig *c) { return BIT(ATTN_LINFORMER); }
+static AttnKind kind_local(const ModelConfig *c, size_t block, size_t n) { return ATTN_LOCAL; }
+static unsigned used_local(const ModelConfig *c) { return BIT(ATTN_LOCAL); }
+static AttnKind kind_bigbird(const ModelConfig *c, size_t block, size_t n) { return ATTN_BIGBIRD; }
+static unsigned used_bigbird(const ModelConfig *c) { return BIT(ATTN_BIGBIRD); }
 // MAELRE: the coarse kind while N > the switch threshold, exact softmax once N <= it.
 static AttnKind kind_maelre(const ModelConfig *c, size_t block, size_t n) {
     return n > model_switch_threshold(c) ? c->maelre_coarse : ATTN_SOFTMAX;
@@ -88,7 +92,10 @@ static int check_stages(const ModelConfig *c, char *err, size_t errlen) {
 static int check_maelre(const ModelConfig *c, char *err, size_t errlen) {
     const AttnKindRow *k = attn_kind(c->maelre_coarse);
     if (!k) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: unknown maelre_coarse kind %d", (int)c->maelre_coarse);
-    if (!k->proportional || c->maelre_coarse == ATTN_SOFTMAX)
+    // local and bigbird take log s too, but they are exact softmax on a sparse pattern, not the
+    // approximations the coarse stage is meant to compare (issue 9: efficient, linear, performer)
+    if (!k->proportional || c->maelre_coarse == ATTN_SOFTMAX || c->maelre_coarse == ATTN_LOCAL ||
+        c->maelre_coarse == ATTN_BIGBIRD)
         return mb_fail(err, errlen, MB_ERR_USAGE, "model config: maelre_coarse \"%s\" must be an approximate kind that takes "
                        "proportional attention (efficient); exact softmax in every block is another method", k->name);
     return check_stages(c, err, errlen);
@@ -107,6 +114,12 @@ static const MethodRow METHODS[METHOD_COUNT] = {
     [METHOD_MAELRE] = {
         "maelre", "MAELRE: efficient (linear) attention while N > D, softmax once N <= D; local then global merging per stage",
         kind_maelre, used_maelre, merges_stage_end, target_stage_keep, match_local_then_global, check_maelre},
+    [METHOD_LOCAL] = {
+        "local", "sliding-window softmax (LRA's Longformer setting, w = 512) in every block, no merging",
+        kind_local, used_local, merges_none, target_none, match_global, check_none},
+    [METHOD_BIGBIRD] = {
+        "bigbird", "BigBird block-sparse softmax (b = 64; window, global, 3 random blocks) in every block, no merging",
+        kind_bigbird, used_bigbird, merges_none, target_none, match_global, check_none},
 };
 
 const MethodRow *method_row(Method m) { return (unsigned)m < METHOD_COUNT ? &METHODS[m] : NULL; }
