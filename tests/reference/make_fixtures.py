@@ -16,7 +16,13 @@ u32 name length, name bytes, u32 ndim, u64 dims[ndim], float32 data.
 
 Methods: vanilla is implemented here. linformer/efficient attention and token merging come
 from tests/reference/methods_ref.py (written with core/attn_*.c, core/merge.c) when it
-exists; their configs are skipped otherwise.
+exists; their configs are skipped otherwise. local and bigbird (SPEC §9.4, §9.5) come from
+tests/reference/methods_ref_local.py. Their fixtures also carry, by name (so enum order does
+not matter): cfg.method (the method name as character codes), cfg.local [local_attn_window],
+cfg.bigbird [bigbird_block, bigbird_random], usage.<kind> (blocks per kind beyond the three
+of the positional `usage`), and b.blk<b>.bigbird_table (H, M, r): the random block tables,
+drawn HERE (torch generator, the C draw's rules) and loaded by the C test into the model's
+buffers, so no RNG is reproduced across languages.
 """
 import math
 import os
@@ -31,17 +37,20 @@ try:
     import methods_ref  # noqa: E402
 except ImportError:
     methods_ref = None
+import methods_ref_local  # noqa: E402
 
 MAGIC = b"MBFX"
 VERSION = 1
-METHODS = {"vanilla": 0, "linformer": 1, "tome": 2, "maelre": 3}
+METHODS = {"vanilla": 0, "linformer": 1, "tome": 2, "maelre": 3, "local": 4, "bigbird": 5}
 KIND_SOFTMAX, KIND_LINFORMER, KIND_EFFICIENT = 0, 1, 2
+KIND_NAMES = {"local": "local", "bigbird": "bigbird"}   # kinds reported by name (usage.<kind>)
 
 
 def default_cfg(**kw):
     c = dict(vocab=0, feat_dim=0, max_len=32, dim=16, heads=2, mlp=24, blocks=2, classes=3,
              ln_eps=1e-5, method="vanilla", linformer_k=6, linformer_share_ef=0,
-             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8)
+             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8,
+             local_attn_window=512, bigbird_block=64, bigbird_random=3)
     c.update(kw)
     return c
 
@@ -143,6 +152,8 @@ def merge_target(c, block, n):
 
 
 def kind_of(c, n):
+    if c["method"] in KIND_NAMES:
+        return KIND_NAMES[c["method"]]
     if c["method"] == "linformer":
         return KIND_LINFORMER
     if c["method"] == "maelre":
@@ -157,8 +168,28 @@ class NearTie(Exception):
 NUDGE = torch.Generator().manual_seed(12345)
 
 
-def forward(c, P, batch, usage=None):
-    """Logits (n, classes) in float64 for a ragged batch; P holds float64 leaf tensors."""
+def bigbird_tables(c, gen):
+    """Random block tables {blk<b>.bigbird_table: (H, M, r) int64}, by the rules of
+    attn_bigbird_draw_table: rows 0 and M-1 all -1; row i r distinct blocks of
+    {1..M-2} minus {i-1, i, i+1}, ascending, -1 where fewer exist."""
+    b, r, H = c["bigbird_block"], c["bigbird_random"], c["heads"]
+    M = (c["max_len"] + b - 1) // b
+    out = {}
+    for blk in range(c["blocks"]):
+        t = torch.full((H, M, r), -1, dtype=torch.int64)
+        for h in range(H):
+            for i in range(1, M - 1):
+                cand = [j for j in range(1, M - 1) if j < i - 1 or j > i + 1]
+                pick = torch.randperm(len(cand), generator=gen)[:r].tolist()
+                row = sorted(cand[p] for p in pick)
+                t[h, i, :len(row)] = torch.tensor(row, dtype=torch.int64)
+        out[f"blk{blk}.bigbird_table"] = t
+    return out
+
+
+def forward(c, P, batch, usage=None, bufs=None):
+    """Logits (n, classes) in float64 for a ragged batch; P holds float64 leaf tensors, bufs
+    the non-trainable buffers by name (bigbird's random tables); usage: {kind: blocks}."""
     D, H = c["dim"], c["heads"]
     offs = batch["offsets"]
     merges = block_merges(c)
@@ -180,8 +211,15 @@ def forward(c, P, batch, usage=None):
             log_s = torch.log(s) if merged else None
             kind = kind_of(c, x.shape[0])
             if usage is not None:
-                usage[kind] += 1
-            if kind == KIND_SOFTMAX:
+                usage[kind] = usage.get(kind, 0) + 1
+            N = q.shape[0]
+            qh, kh, vh = (t.reshape(N, H, D // H) for t in (q, k, v))
+            if kind == "local":
+                att = methods_ref_local.local_attention(qh, kh, vh, c["local_attn_window"], log_s).reshape(N, D)
+            elif kind == "bigbird":
+                att = methods_ref_local.bigbird_attention(qh, kh, vh, bufs[pre + "bigbird_table"], c["bigbird_block"],
+                                                          c["bigbird_random"], log_s).reshape(N, D)
+            elif kind == KIND_SOFTMAX:
                 att = attn_softmax(q, k, v, log_s, H)
             elif kind == KIND_EFFICIENT:
                 att = methods_ref.efficient_attention(q, k, v, H, log_s)
@@ -226,7 +264,7 @@ def lr_at(o, step):
     return o["lr"] * 0.5 * (1.0 + math.cos(math.pi * prog))
 
 
-def train_losses(c, P32, batch, labels):
+def train_losses(c, P32, batch, labels, bufs=None):
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
     decay = {n: d for n, _, d in param_shapes(c)}
     groups = [dict(params=[P[n] for n in P if decay[n]], weight_decay=OPT["weight_decay"]),
@@ -235,7 +273,7 @@ def train_losses(c, P32, batch, labels):
     losses = []
     for step in range(OPT["steps"]):
         opt.zero_grad()
-        loss = F.cross_entropy(forward(c, P, batch), labels)
+        loss = F.cross_entropy(forward(c, P, batch, bufs=bufs), labels)
         losses.append(loss.item())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(P.values()), OPT["clip_norm"])
@@ -243,7 +281,7 @@ def train_losses(c, P32, batch, labels):
             g["lr"] = lr_at(OPT, step)
         opt.step()
     with torch.no_grad():
-        losses.append(F.cross_entropy(forward(c, P, batch), labels).item())
+        losses.append(F.cross_entropy(forward(c, P, batch, bufs=bufs), labels).item())
     return losses
 
 
@@ -287,13 +325,14 @@ def make_seeded(name, c, lengths, seed, outdir):
     else:
         batch["feats"] = torch.randn(T, c["feat_dim"], generator=gen, dtype=torch.float32).double()
     labels = torch.randint(0, c["classes"], (len(lengths),), generator=gen)
+    bufs = bigbird_tables(c, gen) if c["method"] == "bigbird" else {}
 
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
-    usage = [0, 0, 0]
-    logits = forward(c, P, batch, usage)
+    usage = {KIND_SOFTMAX: 0, KIND_LINFORMER: 0, KIND_EFFICIENT: 0}
+    logits = forward(c, P, batch, usage, bufs)
     loss = F.cross_entropy(logits, labels)
     loss.backward()
-    losses = train_losses(c, P32, batch, labels)
+    losses = train_losses(c, P32, batch, labels, bufs)
 
     st = c["stages"]
     tensors = [
@@ -306,13 +345,22 @@ def make_seeded(name, c, lengths, seed, outdir):
         ("offsets", offs),
         ("labels", labels.tolist()),
     ]
+    if c["method"] in ("local", "bigbird"):
+        tensors.append(("cfg.method", [ord(ch) for ch in c["method"]]))
+    if c["method"] == "local":
+        tensors.append(("cfg.local", [c["local_attn_window"]]))
+    if c["method"] == "bigbird":
+        tensors.append(("cfg.bigbird", [c["bigbird_block"], c["bigbird_random"]]))
+        tensors += [("b." + n, t) for n, t in bufs.items()]
     if c["vocab"]:
         tensors.append(("ids", batch["ids"].tolist()))
     else:
         tensors.append(("feats", batch["feats"].float()))
     for n, _, _ in param_shapes(c):
         tensors.append(("p." + n, P32[n]))
-    tensors += [("logits", logits.detach()), ("loss", [loss.item()]), ("usage", usage)]
+    tensors += [("logits", logits.detach()), ("loss", [loss.item()]),
+                ("usage", [usage[KIND_SOFTMAX], usage[KIND_LINFORMER], usage[KIND_EFFICIENT]])]
+    tensors += [("usage." + k, [n]) for k, n in usage.items() if isinstance(k, str)]
     for n, _, _ in param_shapes(c):
         tensors.append(("g." + n, P[n].grad))
     tensors += [("opt", [OPT["lr"], OPT["beta1"], OPT["beta2"], OPT["eps"], OPT["weight_decay"],
@@ -321,7 +369,9 @@ def make_seeded(name, c, lengths, seed, outdir):
                 ("train_losses", losses)]
     path = os.path.join(outdir, f"parity_{name}.bin")
     write_fixture(path, tensors)
-    print(f"{path}: loss {loss.item():.6f}, after {OPT['steps']} AdamW steps {losses[-1]:.6f}, usage {usage}")
+    shown = [usage[KIND_SOFTMAX], usage[KIND_LINFORMER], usage[KIND_EFFICIENT]]
+    shown += [f"{k} {n}" for k, n in usage.items() if isinstance(k, str)]
+    print(f"{path}: loss {loss.item():.6f}, after {OPT['steps']} AdamW steps {losses[-1]:.6f}, usage {shown}")
 
 
 def main():
@@ -342,6 +392,12 @@ def main():
     # samples take different attention kinds in the same block: 22 > 8 efficient, 6 softmax
     make("maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
                                switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 6, outdir)
+    # sparse exact-softmax kinds with small windows/blocks so the patterns show at these lengths:
+    # local w = 4 (all three sparse); bigbird b = 4, r = 1, M = 10: 40 tokens use the tables as
+    # drawn, 29 (8 blocks, last of 1 token) remaps picks >= 8, 5 is dense (<= (5 + r) b)
+    make("local", default_cfg(vocab=11, method="local", local_attn_window=4, max_len=40), [23, 5, 40], 7, outdir)
+    make("bigbird", default_cfg(vocab=11, method="bigbird", bigbird_block=4, bigbird_random=1, max_len=40),
+         [29, 5, 40], 8, outdir)
 
 
 if __name__ == "__main__":
