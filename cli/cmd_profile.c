@@ -25,7 +25,7 @@ static void usage(FILE *f) {
         "  forward + backward + AdamW) per (method, sequence length), on random tokens (vocab 257)\n"
         "  with the default model (D=64, H=2, M=128, 4 blocks, 2 classes, max_len = the length).\n"
         "options:\n"
-        "  --method LIST      vanilla,linformer,tome,maelre or all (default all)\n"
+        "  --method LIST      comma-separated methods of `maelre-bench list`, or all (default all)\n"
         "  --seq-len LIST     sequence lengths, e.g. 1024,2048,4096 (default 1024,2048,4096)\n"
         "  --batch N          samples per pass (default 8)\n"
         "  --train            also measure a training step\n"

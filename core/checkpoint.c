@@ -6,7 +6,7 @@
 // checksum before it builds anything, so any changed byte is refused (MB_ERR_DATA, the file
 // named); a cut or extended file is refused with what is missing or extra. Version 1 files
 // (no checksum) are refused with a hint; version 2 (a config record without the settings of the
-// performer and nystromformer kinds) is refused as another version.
+// performer, nystromformer, local and bigbird kinds) is refused as another version.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +16,15 @@
 #include "core/status.h"
 
 #define CKPT_MAGIC "MAELRECK"
-#define CKPT_VERSION 3u
+#define CKPT_VERSION 3u   // 3: the attention kinds' settings joined the config record
 
 // The config is stored field by field (fixed widths), so struct padding never leaks in.
 // softmax_impl is not stored: it does not change the function the model computes.
-// u[15..17]: performer_features, nystrom_landmarks, nystrom_conv; u[18..31] zero (room for
-// later kinds' settings without another layout change).
+// u slots: 0 vocab, 1 feat_dim, 2 max_len, 3 dim, 4 heads, 5 mlp, 6 blocks, 7 classes, 8 method,
+// 9 linformer_k, 10 linformer_share_ef, 11 n_stages, 12 switch_threshold, 13 local_window,
+// 14 maelre_coarse; the kinds' own settings: 15 performer_features, 16 nystrom_landmarks,
+// 17 nystrom_conv, 18 local_attn_window, 19 bigbird_block, 20 bigbird_random; 21..31 zero (room
+// for later kinds' settings without another layout change). f: 0 ln_eps, 1 tome_r_frac.
 typedef struct { uint64_t u[32]; float f[2]; uint64_t stage_blocks[MODEL_MAX_STAGES]; float stage_keep[MODEL_MAX_STAGES]; } CkptConfig;
 
 static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
@@ -29,7 +32,8 @@ static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
     uint64_t u[32] = {c->vocab, c->feat_dim, c->max_len, c->dim, c->heads, c->mlp, c->blocks, c->classes,
                       (uint64_t)c->method, c->linformer_k, (uint64_t)c->linformer_share_ef, c->n_stages,
                       c->switch_threshold, c->local_window, (uint64_t)c->maelre_coarse,
-                      c->performer_features, c->nystrom_landmarks, c->nystrom_conv};
+                      c->performer_features, c->nystrom_landmarks, c->nystrom_conv,
+                      c->local_attn_window, c->bigbird_block, c->bigbird_random};
     memcpy(k->u, u, sizeof u);
     k->f[0] = c->ln_eps;
     k->f[1] = c->tome_r_frac;
@@ -44,6 +48,7 @@ static void cfg_unpack(const CkptConfig *k, ModelConfig *c) {
     c->n_stages = k->u[11]; c->switch_threshold = k->u[12]; c->local_window = k->u[13];
     c->maelre_coarse = (AttnKind)k->u[14];
     c->performer_features = k->u[15]; c->nystrom_landmarks = k->u[16]; c->nystrom_conv = k->u[17];
+    c->local_attn_window = k->u[18]; c->bigbird_block = k->u[19]; c->bigbird_random = k->u[20];
     c->ln_eps = k->f[0]; c->tome_r_frac = k->f[1];
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { c->stages[i].blocks = k->stage_blocks[i]; c->stages[i].keep = k->stage_keep[i]; }
 }

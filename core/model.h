@@ -28,11 +28,13 @@
 typedef enum {
     METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE,
     METHOD_PERFORMER, METHOD_NYSTROMFORMER, METHOD_LINEAR, METHOD_EFFICIENT, METHOD_MAELRE_EXACT,
+    METHOD_LOCAL, METHOD_BIGBIRD,
     METHOD_COUNT
 } Method;
 typedef enum {
     ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT,
     ATTN_LINEAR, ATTN_PERFORMER, ATTN_NYSTROM,
+    ATTN_LOCAL, ATTN_BIGBIRD,
     ATTN_KIND_COUNT
 } AttnKind;
 typedef enum { MATCH_GLOBAL = 0, MATCH_LOCAL } MatchKind;
@@ -74,6 +76,10 @@ typedef struct {
     size_t performer_features;   // performer: random features m (default 128)
     size_t nystrom_landmarks;    // nystromformer: landmarks m (default 64)
     size_t nystrom_conv;         // nystromformer: conv skip taps (default 35, 0 = off)
+    size_t local_attn_window; // kind local: attention window w (SPEC §9.4, default 512, >= 2);
+                              // not local_window, which is MAELRE's merge-matching window
+    size_t bigbird_block;     // kind bigbird: block size b (SPEC §9.5, default 64)
+    size_t bigbird_random;    // kind bigbird: random blocks r per query block (default 3)
     SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
                               // property of the trained function, so not stored in checkpoints
 } ModelConfig;

@@ -2,6 +2,8 @@
 // What is specific to a method or an attention kind is checked by its row (the method table,
 // core/model_methods.c; the kind table, core/attn_kind.h).
 #include <string.h>
+#include "core/attn_bigbird.h"
+#include "core/attn_local.h"
 #include "core/model_internal.h"
 #include "core/status.h"
 
@@ -29,6 +31,9 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
     c->performer_features = 128;
     c->nystrom_landmarks = 64;
     c->nystrom_conv = 35;
+    c->local_attn_window = ATTN_LOCAL_WINDOW;
+    c->bigbird_block = ATTN_BIGBIRD_BLOCK;
+    c->bigbird_random = ATTN_BIGBIRD_RANDOM;
 }
 
 int model_config_check(const ModelConfig *c, char *err, size_t errlen) {

@@ -24,6 +24,10 @@ static AttnKind kind_linear(const ModelConfig *c, size_t block, size_t n) { retu
 static unsigned used_linear(const ModelConfig *c) { return BIT(ATTN_LINEAR); }
 static AttnKind kind_efficient(const ModelConfig *c, size_t block, size_t n) { return ATTN_EFFICIENT; }
 static unsigned used_efficient(const ModelConfig *c) { return BIT(ATTN_EFFICIENT); }
+static AttnKind kind_local(const ModelConfig *c, size_t block, size_t n) { return ATTN_LOCAL; }
+static unsigned used_local(const ModelConfig *c) { return BIT(ATTN_LOCAL); }
+static AttnKind kind_bigbird(const ModelConfig *c, size_t block, size_t n) { return ATTN_BIGBIRD; }
+static unsigned used_bigbird(const ModelConfig *c) { return BIT(ATTN_BIGBIRD); }
 // MAELRE: the coarse kind while N > the switch threshold, exact softmax once N <= it.
 static AttnKind kind_maelre(const ModelConfig *c, size_t block, size_t n) {
     return n > model_switch_threshold(c) ? c->maelre_coarse : ATTN_SOFTMAX;
@@ -94,7 +98,8 @@ static int check_stages(const ModelConfig *c, char *err, size_t errlen) {
 }
 
 // SPEC §9.6: the coarse kind is one of efficient (default), linear, performer: approximate kinds
-// that take proportional attention (they run after merging).
+// that take proportional attention (they run after merging). local and bigbird take log s too,
+// but they are exact softmax on a sparse pattern, not the approximations the stage compares.
 static int check_maelre(const ModelConfig *c, char *err, size_t errlen) {
     const AttnKindRow *k = attn_kind(c->maelre_coarse);
     if (!k) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: unknown maelre_coarse kind %d", (int)c->maelre_coarse);
@@ -134,6 +139,12 @@ static const MethodRow METHODS[METHOD_COUNT] = {
     [METHOD_MAELRE_EXACT] = {
         "maelre-exact", "ablation: MAELRE's stages and merging, exact softmax with proportional attention in every block",
         kind_softmax, used_softmax, merges_stage_end, target_stage_keep, match_local_then_global, check_stages},
+    [METHOD_LOCAL] = {
+        "local", "sliding-window softmax (LRA's Longformer setting, w = 512) in every block, no merging",
+        kind_local, used_local, merges_none, target_none, match_global, check_none},
+    [METHOD_BIGBIRD] = {
+        "bigbird", "BigBird block-sparse softmax (b = 64; window, global, 3 random blocks) in every block, no merging",
+        kind_bigbird, used_bigbird, merges_none, target_none, match_global, check_none},
 };
 
 const MethodRow *method_row(Method m) { return (unsigned)m < METHOD_COUNT ? &METHODS[m] : NULL; }

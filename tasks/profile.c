@@ -217,6 +217,8 @@ static int measure_infer(const ProfileOptions *o, const ModelConfig *cfg, Profil
             r->blocks_linear = (double)u.count[ATTN_LINEAR] / s;
             r->blocks_performer = (double)u.count[ATTN_PERFORMER] / s;
             r->blocks_nystromformer = (double)u.count[ATTN_NYSTROM] / s;
+            r->blocks_local = (double)u.count[ATTN_LOCAL] / s;
+            r->blocks_bigbird = (double)u.count[ATTN_BIGBIRD] / s;
             progress(o, "%s N=%zu: inference, %.3g GFLOP/sample", method_name(r->method), r->seq_len,
                      r->flops_infer / 1e9);
             PassCtx ctx = {.m = m, .rb = &rb, .classes = o->classes};
@@ -326,7 +328,7 @@ static const char *const k_columns[] = {
     "blocks_linformer", "macs_train_per_sample", "infer_ms_min", "infer_ms_max", "infer_reps",
     "train_ms_min", "train_ms_max", "train_reps", "bytes_needed_infer", "bytes_needed_train",
     "mem_limit_bytes", "variant", "softmax_impl",
-    "blocks_linear", "blocks_performer", "blocks_nystromformer",
+    "blocks_linear", "blocks_performer", "blocks_nystromformer", "blocks_local", "blocks_bigbird",
     "kernels",   // last: tests/test_kernels.c and test_portable.c read it as the row's last field
 };
 
@@ -374,6 +376,8 @@ int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit) {
     rc |= table_set_num(t, i, "blocks_linear", r->blocks_linear);
     rc |= table_set_num(t, i, "blocks_performer", r->blocks_performer);
     rc |= table_set_num(t, i, "blocks_nystromformer", r->blocks_nystromformer);
+    rc |= table_set_num(t, i, "blocks_local", r->blocks_local);
+    rc |= table_set_num(t, i, "blocks_bigbird", r->blocks_bigbird);
     if (r->status == PROFILE_TRAIN_SKIPPED)
         rc |= table_set_num(t, i, "peak_mem_train_bytes", (double)r->peak_mem_train);
     if (r->trained) {

@@ -141,3 +141,50 @@ Test(model_methods, coarse_kinds_and_new_rows) {
     c.performer_features = 0;
     cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE, "performer as coarse kind: its check runs");
 }
+
+// local and bigbird: their kind in every block at every length, no merging; they take log s
+// (proportional), yet MAELRE refuses them as its coarse kind (issue 9 allows efficient, linear,
+// performer); their settings are checked.
+Test(model_methods, local_and_bigbird_rows) {
+    const Method ms[] = {METHOD_LOCAL, METHOD_BIGBIRD};
+    const AttnKind ks[] = {ATTN_LOCAL, ATTN_BIGBIRD};
+    char err[256];
+    for (int i = 0; i < 2; i++) {
+        ModelConfig c = cfg_for(ms[i]);
+        const MethodRow *r = method_row(ms[i]);
+        cr_assert_eq(model_config_check(&c, err, sizeof err), MB_OK, "%s", err);
+        cr_expect_eq(r->kinds_used(&c), 1u << ks[i]);
+        cr_expect(attn_kind(ks[i])->proportional, "%s ignores log s", attn_kind_name(ks[i]));
+        for (size_t b = 0; b < c.blocks; b++) {
+            cr_expect_not(r->merges(&c, b));
+            for (size_t n = 1; n <= 600; n = n * 3 + 1) {
+                cr_expect_eq(r->kind(&c, b, n), ks[i]);
+                cr_expect_eq(r->merge_target(&c, b, n), n);
+            }
+        }
+        ModelConfig m = cfg_for(METHOD_MAELRE);
+        m.maelre_coarse = ks[i];
+        cr_expect_eq(model_config_check(&m, err, sizeof err), MB_ERR_USAGE, "maelre_coarse %s accepted", attn_kind_name(ks[i]));
+        cr_expect(strstr(err, "maelre_coarse"), "%s", err);
+    }
+    ModelConfig c = cfg_for(METHOD_LOCAL);
+    cr_expect_eq(c.local_attn_window, 512u);
+    c.local_attn_window = 1;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "local_attn_window"), "%s", err);
+    c = cfg_for(METHOD_BIGBIRD);
+    cr_expect_eq(c.bigbird_block, 64u);
+    cr_expect_eq(c.bigbird_random, 3u);
+    c.bigbird_block = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "bigbird_block"), "%s", err);
+    c = cfg_for(METHOD_BIGBIRD);
+    c.bigbird_random = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "bigbird_random"), "%s", err);
+    // the window only matters to the method that uses the kind
+    c = cfg_for(METHOD_VANILLA);
+    c.local_attn_window = 0;
+    c.bigbird_block = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_OK, "%s", err);
+}

@@ -59,6 +59,7 @@ static void fx_free(Fixture *fx) {
     for (size_t i = 0; i < fx->n; i++) free(fx->t[i].data);
 }
 
+// The tensor named `name`, or NULL (optional entries of newer fixtures).
 static const FxTensor *fx_find(const Fixture *fx, const char *name) {
     for (size_t i = 0; i < fx->n; i++)
         if (strcmp(fx->t[i].name, name) == 0) return &fx->t[i];
@@ -67,12 +68,12 @@ static const FxTensor *fx_find(const Fixture *fx, const char *name) {
 
 static const FxTensor *fx_get(const Fixture *fx, const char *name) {
     const FxTensor *t = fx_find(fx, name);
-    if (!t) cr_assert_fail("fixture has no tensor %s", name);
+    cr_assert(t, "fixture has no tensor %s", name);
     return t;
 }
 
-// A string stored as character codes (SPEC §9 fixtures name methods and kinds, so that they do
-// not depend on enum numbering); NULL when the fixture has no such tensor.
+// A string stored as character codes (the SPEC §9 fixtures name methods and kinds, so that they
+// do not depend on enum numbering); NULL when the fixture has no such tensor.
 static const char *fx_string(const Fixture *fx, const char *name, char *buf, size_t len) {
     const FxTensor *t = fx_find(fx, name);
     if (!t) return NULL;
@@ -115,28 +116,32 @@ static void run_parity(const char *file) {
     c.method = (Method)(int)ci[8]; c.linformer_k = (size_t)ci[9]; c.linformer_share_ef = (int)ci[10];
     c.n_stages = (size_t)ci[11]; c.switch_threshold = (size_t)ci[12]; c.local_window = (size_t)ci[13];
     c.ln_eps = cf[0]; c.tome_r_frac = cf[1];
-    // MAELRE's coarse kind: the fixture's 15th int when it has one, else the default (efficient).
-    c.maelre_coarse = fx_get(fx, "cfg.ints")->count > 14 ? (AttnKind)(int)ci[14] : ATTN_EFFICIENT;
     for (size_t i = 0; i < sb->count && i < MODEL_MAX_STAGES; i++)
         c.stages[i] = (MaelreStage){(size_t)sb->data[i], sk->data[i]};
-    // SPEC §9 fixtures: method and coarse kind by name, the kinds' settings
+    // The SPEC §9 fixtures carry every value by name (tests/reference/make_fixtures.py): the
+    // method and coarse kind (cfg.method, cfg.maelre_coarse) and each kind setting by its field
+    // name (cfg.<setting>); the earlier fixtures have none of them: the method by number, the
+    // defaults for the rest.
     char sbuf[64];
-    if (fx_string(fx, "cfg.method_name", sbuf, sizeof sbuf))
+    if (fx_string(fx, "cfg.method", sbuf, sizeof sbuf))
         cr_assert_eq(method_parse(sbuf, &c.method), 0, "%s: unknown method %s", file, sbuf);
-    if (fx_string(fx, "cfg.maelre_coarse_name", sbuf, sizeof sbuf))
+    c.maelre_coarse = ATTN_EFFICIENT;
+    if (fx_string(fx, "cfg.maelre_coarse", sbuf, sizeof sbuf))
         cr_assert_eq(attn_kind_parse(sbuf, &c.maelre_coarse), 0, "%s: unknown kind %s", file, sbuf);
-    const FxTensor *ki = fx_find(fx, "cfg.kind_ints");
-    if (ki) {
-        cr_assert_eq(ki->count, 3);
-        c.performer_features = (size_t)ki->data[0];
-        c.nystrom_landmarks = (size_t)ki->data[1];
-        c.nystrom_conv = (size_t)ki->data[2];
-    } else {
-        ModelConfig d;
-        model_config_default(&d, c.method, 1, 0, 1, 2);
-        c.performer_features = d.performer_features;
-        c.nystrom_landmarks = d.nystrom_landmarks;
-        c.nystrom_conv = d.nystrom_conv;
+    ModelConfig d;
+    model_config_default(&d, c.method, 1, 0, 1, 2);
+    struct { const char *name; size_t *field, def; } set[] = {
+        {"cfg.performer_features", &c.performer_features, d.performer_features},
+        {"cfg.nystrom_landmarks", &c.nystrom_landmarks, d.nystrom_landmarks},
+        {"cfg.nystrom_conv", &c.nystrom_conv, d.nystrom_conv},
+        {"cfg.local_attn_window", &c.local_attn_window, d.local_attn_window},
+        {"cfg.bigbird_block", &c.bigbird_block, d.bigbird_block},
+        {"cfg.bigbird_random", &c.bigbird_random, d.bigbird_random},
+    };
+    for (size_t i = 0; i < sizeof set / sizeof *set; i++) {
+        const FxTensor *t = fx_find(fx, set[i].name);
+        if (t) cr_assert_eq(t->count, 1, "%s: %s holds %zu values", file, set[i].name, t->count);
+        *set[i].field = t ? (size_t)t->data[0] : set[i].def;
     }
     Model *m;
     char err[256];
@@ -173,7 +178,8 @@ static void run_parity(const char *file) {
         total += cnt;
     }
     cr_assert_eq(total, model_num_params(m));
-    // non-trainable buffers (Performer's W): the fixture's, drawn on the Python side
+    // non-trainable buffers (Performer's W, BigBird's random tables): the fixture's, drawn by the
+    // reference (buf.<name>), handed over here
     total = 0;
     for (size_t t = 0; t < model_num_buffer_tensors(m); t++) {
         size_t off, cnt;
@@ -193,24 +199,16 @@ static void run_parity(const char *file) {
     float loss = model_loss(logits, labels, n, c.classes, dl);
     compare("loss", &loss, fx_get(fx, "loss")->data, 1, 1e-5);
     AttnUsage u = model_last_usage(m);
-    // usage: by the kinds' names when the fixture has them, else by index (the first kinds);
-    // kinds the fixture does not list must be unused
-    const FxTensor *fut = fx_get(fx, "usage");
-    size_t want[ATTN_KIND_COUNT] = {0};
-    char names[512];
-    if (fx_string(fx, "usage_names", names, sizeof names)) {
-        size_t i = 0;
-        for (char *tok = strtok(names, ","); tok; tok = strtok(NULL, ","), i++) {
-            AttnKind k;
-            cr_assert_lt(i, fut->count);
-            cr_assert_eq(attn_kind_parse(tok, &k), 0, "%s: usage of unknown kind %s", file, tok);
-            want[k] = (size_t)fut->data[i];
-        }
-    } else {
-        for (size_t k = 0; k < fut->count && k < ATTN_KIND_COUNT; k++) want[k] = (size_t)fut->data[k];
+    // usage: usage.<kind> by the kinds' names (SPEC §9 fixtures: every kind they knew); the
+    // earlier fixtures hold the first kinds by position in `usage`; any other kind: 0 blocks
+    const FxTensor *fu = fx_find(fx, "usage");
+    cr_assert(fu || fx_find(fx, "usage.softmax"), "%s: fixture has no usage", file);
+    for (int k = 0; k < ATTN_KIND_COUNT; k++) {
+        snprintf(nm, sizeof nm, "usage.%s", attn_kind_name((AttnKind)k));
+        const FxTensor *fk = fx_find(fx, nm);
+        size_t want = fk ? (size_t)fk->data[0] : fu && (size_t)k < fu->count ? (size_t)fu->data[k] : 0;
+        cr_expect_eq(u.count[k], want, "%s: %s blocks %zu, reference %zu", file, attn_kind_name((AttnKind)k), u.count[k], want);
     }
-    for (int k = 0; k < ATTN_KIND_COUNT; k++)
-        cr_expect_eq(u.count[k], want[k], "%s: %s blocks %zu, reference %zu", file, attn_kind_name((AttnKind)k), u.count[k], want[k]);
     model_zero_grad(m);
     model_backward(m, &b, dl);
     for (size_t t = 0; t < model_num_tensors(m); t++) {
@@ -263,7 +261,7 @@ Test(parity, linformer_shared_ef) { run_parity("parity_linformer_shared.bin"); }
 Test(parity, tome) { run_parity("parity_tome.bin"); }
 Test(parity, maelre_mixed_kinds_in_one_block) { run_parity("parity_maelre.bin"); }
 
-// SPEC §9 methods; Performer's W comes from the fixture (model_buffers)
+// SPEC §9 methods; Performer's W and BigBird's tables come from the fixture (model_buffers)
 Test(parity, performer) { run_parity("parity_performer.bin"); }
 Test(parity, nystromformer) { run_parity("parity_nystromformer.bin"); }
 Test(parity, linear_patches) { run_parity("parity_linear.bin"); }
@@ -271,3 +269,5 @@ Test(parity, efficient) { run_parity("parity_efficient.bin"); }
 Test(parity, maelre_exact) { run_parity("parity_maelre_exact.bin"); }
 Test(parity, maelre_coarse_linear) { run_parity("parity_maelre_linear.bin"); }
 Test(parity, maelre_coarse_performer) { run_parity("parity_maelre_performer.bin"); }
+Test(parity, local_window_4) { run_parity("parity_local.bin"); }
+Test(parity, bigbird_tables_from_the_reference) { run_parity("parity_bigbird.bin"); }

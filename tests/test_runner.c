@@ -98,6 +98,8 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
         double blocks = 0;
         for (int k = 0; k < ATTN_KIND_COUNT; k++) blocks += r.blocks[k];
         cr_assert_float_eq(blocks, 2.0, 1e-9, "every block used one kind: %g", blocks);
+        if (mi == METHOD_LOCAL) cr_assert_float_eq(r.blocks[ATTN_LOCAL], 2.0, 1e-9);
+        if (mi == METHOD_BIGBIRD) cr_assert_float_eq(r.blocks[ATTN_BIGBIRD], 2.0, 1e-9);
         if (mi == METHOD_VANILLA || mi == METHOD_TOME) cr_assert_float_eq(r.blocks[ATTN_SOFTMAX], 2.0, 1e-9);
         if (mi == METHOD_LINFORMER) cr_assert_float_eq(r.blocks[ATTN_LINFORMER], 2.0, 1e-9);
         if (mi == METHOD_PERFORMER) cr_assert_float_eq(r.blocks[ATTN_PERFORMER], 2.0, 1e-9);

@@ -141,13 +141,16 @@ Test(tasks, config_overrides_fields_and_merges_json) {
     make_tmp();
     Task t;
     char err[1024] = "", cfg[512];
-    int rc = load_with_config("{\"model\": {\"dim\": 32, \"softmax_impl\": \"dense\", \"maelre_coarse\": \"efficient\", \"maelre_stages\": [{\"blocks\": 2, \"keep\": 0.5},"
+    int rc = load_with_config("{\"model\": {\"dim\": 32, \"local_attn_window\": 64, \"bigbird_block\": 32, \"bigbird_random\": 2, \"softmax_impl\": \"dense\", \"maelre_coarse\": \"efficient\", \"maelre_stages\": [{\"blocks\": 2, \"keep\": 0.5},"
                               "{\"blocks\": 2, \"keep\": 0.5}]}, \"budgets\": {\"quick\": {\"steps\": 3}},"
                               "\"optim\": {\"schedule\": \"linear\"}}", &t, err, sizeof err, cfg);
     cr_assert_eq(rc, MB_OK, "%s", err);
     cr_assert_eq(t.model.dim, 32);
     cr_assert_eq(t.model.heads, 2, "untouched fields keep the task's value");
     cr_assert_eq(t.model.softmax_impl, SOFTMAX_DENSE);
+    cr_assert_eq(t.model.local_attn_window, 64);
+    cr_assert_eq(t.model.bigbird_block, 32);
+    cr_assert_eq(t.model.bigbird_random, 2);
     cr_assert_eq(t.model.maelre_coarse, ATTN_EFFICIENT);
     cr_assert_eq(t.model.performer_features, 128, "SPEC §9 defaults");
     cr_assert_eq(t.model.nystrom_landmarks, 64);
@@ -221,6 +224,10 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"data\": {\"path\": \"../etc\"}}", "data.path"},
         {"{\"model\": {\"dim\": 65}}", "model"},                       // H does not divide D
         {"{\"budgets\": {\"quick\": {\"steps\": 0}}}", "budgets.quick"}, // no steps, no time
+        {"{\"model\": {\"local_attn_window\": 1}}", "local_attn_window"},   // w/2 = 0: i < j <= i is empty
+        {"{\"model\": {\"bigbird_block\": 0}}", "model.bigbird_block"},
+        {"{\"model\": {\"bigbird_random\": -2}}", "model.bigbird_random"},
+        {"{\"model\": {\"maelre_coarse\": \"local\"}}", "maelre_coarse"},  // exact sparse: not a coarse kind
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Task t;

@@ -17,15 +17,23 @@ u32 name length, name bytes, u32 ndim, u64 dims[ndim], float32 data.
 Methods: vanilla is implemented here. linformer/efficient attention and token merging come
 from tests/reference/methods_ref.py (written with core/attn_*.c, core/merge.c) when it
 exists; their configs are skipped otherwise. linear and performer attention come from
-methods_ref_new.py, nystromformer from methods_ref_nystrom.py (SPEC §9).
+methods_ref_new.py, nystromformer from methods_ref_nystrom.py, local and bigbird from
+methods_ref_local.py (SPEC §9).
 
 Fixtures of the SPEC §9 methods (performer, nystromformer, linear, efficient, maelre-exact,
-maelre with another coarse kind) add, so that they do not depend on enum numbering: the method
-and coarse-kind names as character codes (cfg.method_name, cfg.maelre_coarse_name), the kinds'
-settings (cfg.kind_ints = performer_features, nystrom_landmarks, nystrom_conv), the usage with
-the kinds' names (usage_names: comma-separated character codes), and the non-trainable buffers
-(buf.<name>, e.g. buf.blk0.W: Performer's random features, drawn here and loaded into the C
-model's buffers; no RNG is reproduced across languages). Earlier fixtures are written as before.
+maelre with another coarse kind, local, bigbird) carry every value by its name, so that they do
+not depend on enum numbering or on positions in a list:
+  cfg.method, cfg.maelre_coarse       the method and coarse-kind names as character codes;
+  cfg.<setting>                       each kind setting by its ModelConfig field name, one value:
+                                      performer_features, nystrom_landmarks, nystrom_conv,
+                                      local_attn_window, bigbird_block, bigbird_random;
+  usage.<kind>                        blocks run with each kind (every kind, 0 included);
+  buf.<buffer>                        the non-trainable buffers by the C tensor name, drawn HERE and
+                                      loaded into the C model's buffers (buf.blk0.W: Performer's
+                                      random features; buf.blk0.bigbird_table: BigBird's random
+                                      block tables), so no RNG is reproduced across languages.
+Earlier fixtures (vanilla, linformer, tome, maelre) are written as before: the method number in
+cfg.ints and the positional usage [softmax, linformer, efficient].
 """
 import math
 import os
@@ -43,33 +51,38 @@ except ImportError:
 try:
     import methods_ref_new  # noqa: E402
     import methods_ref_nystrom  # noqa: E402
+    import methods_ref_local  # noqa: E402
 except ImportError:
-    methods_ref_new = methods_ref_nystrom = None
+    methods_ref_new = methods_ref_nystrom = methods_ref_local = None
 
 MAGIC = b"MBFX"
 VERSION = 1
+# cfg.ints[8]; the SPEC §9 fixtures are read by name (cfg.method), their number is informative
 METHODS = {"vanilla": 0, "linformer": 1, "tome": 2, "maelre": 3,
-           # SPEC §9 (their fixtures also carry the name: cfg.method_name)
-           "performer": 4, "nystromformer": 5, "linear": 6, "efficient": 7, "maelre-exact": 8}
-KIND_SOFTMAX, KIND_LINFORMER, KIND_EFFICIENT = 0, 1, 2
-# SPEC §9: written into fixtures by name (usage_names), so the C enum order does not matter
-KIND_LINEAR, KIND_PERFORMER, KIND_NYSTROM = 3, 4, 5
-KIND_NAMES = ["softmax", "linformer", "efficient", "linear", "performer", "nystromformer"]
-COARSE = {"efficient": KIND_EFFICIENT, "linear": KIND_LINEAR, "performer": KIND_PERFORMER}
-NEW_METHODS = ("performer", "nystromformer", "linear", "efficient", "maelre-exact")
+           "performer": 4, "nystromformer": 5, "linear": 6, "efficient": 7, "maelre-exact": 8,
+           "local": 9, "bigbird": 10}
+# attention kinds by their C names (attn_kind_name); the positional `usage` of the earlier
+# fixtures holds the first three
+KIND_NAMES = ["softmax", "linformer", "efficient", "linear", "performer", "nystromformer", "local", "bigbird"]
+OLD_USAGE = KIND_NAMES[:3]
+KIND_SETTINGS = ("performer_features", "nystrom_landmarks", "nystrom_conv",
+                 "local_attn_window", "bigbird_block", "bigbird_random")
+COARSE = ("efficient", "linear", "performer")
+OLD_METHODS = ("vanilla", "linformer", "tome", "maelre")
 MERGING = ("maelre", "maelre-exact")
 
 
 def is_new(c):
-    """A SPEC §9 fixture: written with names and kind settings (earlier ones stay byte-equal)."""
-    return c["method"] in NEW_METHODS or c["maelre_coarse"] != "efficient"
+    """A SPEC §9 fixture: written with names (earlier ones stay byte-equal)."""
+    return c["method"] not in OLD_METHODS or c["maelre_coarse"] != "efficient"
 
 
 def default_cfg(**kw):
     c = dict(vocab=0, feat_dim=0, max_len=32, dim=16, heads=2, mlp=24, blocks=2, classes=3,
              ln_eps=1e-5, method="vanilla", linformer_k=6, linformer_share_ef=0,
              tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8,
-             maelre_coarse="efficient", performer_features=12, nystrom_landmarks=4, nystrom_conv=3)
+             maelre_coarse="efficient", performer_features=12, nystrom_landmarks=4, nystrom_conv=3,
+             local_attn_window=512, bigbird_block=64, bigbird_random=3)
     c.update(kw)
     return c
 
@@ -118,20 +131,30 @@ def init_params(c, gen):
     return ps
 
 
-def buffer_shapes(c):
-    """(name, shape) of the non-trainable buffers in core/model_params.c's order."""
-    uses_performer = c["method"] == "performer" or (c["method"] == "maelre" and c["maelre_coarse"] == "performer")
-    if not uses_performer:
-        return []
-    d = c["dim"] // c["heads"]
-    return [(f"blk{b}.W", (c["performer_features"], d)) for b in range(c["blocks"])]
+def uses_performer(c):
+    return c["method"] == "performer" or (c["method"] == "maelre" and c["maelre_coarse"] == "performer")
+
+
+def buffer_names(c):
+    """The non-trainable buffers' C tensor names, in core/model_params.c's order."""
+    if uses_performer(c):
+        return [f"blk{b}.W" for b in range(c["blocks"])]
+    if c["method"] == "bigbird":
+        return [f"blk{b}.bigbird_table" for b in range(c["blocks"])]
+    return []
 
 
 def init_buffers(c, gen):
-    """Performer's W per layer: orthogonal Gaussian blocks with chi row norms (SPEC §9.1), drawn
-    here in float64 and rounded to float32 (what the C model holds)."""
-    return {n: methods_ref_new._orthogonal_features(shape[0], shape[1], gen).float()
-            for n, shape in buffer_shapes(c)}
+    """The non-trainable buffers by name, drawn here: Performer's W per layer (orthogonal
+    Gaussian blocks with chi row norms, SPEC §9.1, drawn in float64 and rounded to float32, what
+    the C model holds); BigBird's random block tables (bigbird_tables)."""
+    if uses_performer(c):
+        d = c["dim"] // c["heads"]
+        return {n: methods_ref_new._orthogonal_features(c["performer_features"], d, gen).float()
+                for n in buffer_names(c)}
+    if c["method"] == "bigbird":
+        return bigbird_tables(c, gen)
+    return {}
 
 
 # ------------------------------------------------------------------ the model (float64)
@@ -189,13 +212,13 @@ def merge_target(c, block, n):
 
 
 def kind_of(c, n):
-    if c["method"] == "linformer":
-        return KIND_LINFORMER
+    """The attention kind's C name for a block entered by n tokens."""
     if c["method"] == "maelre":
-        return COARSE[c["maelre_coarse"]] if n > switch_threshold(c) else KIND_SOFTMAX
-    every = {"performer": KIND_PERFORMER, "nystromformer": KIND_NYSTROM, "linear": KIND_LINEAR,
-             "efficient": KIND_EFFICIENT}
-    return every.get(c["method"], KIND_SOFTMAX)
+        assert c["maelre_coarse"] in COARSE
+        return c["maelre_coarse"] if n > switch_threshold(c) else "softmax"
+    every = {"linformer": "linformer", "performer": "performer", "nystromformer": "nystromformer",
+             "linear": "linear", "efficient": "efficient", "local": "local", "bigbird": "bigbird"}
+    return every.get(c["method"], "softmax")
 
 
 def heads_view(x, H):
@@ -210,8 +233,28 @@ class NearTie(Exception):
 NUDGE = torch.Generator().manual_seed(12345)
 
 
-def forward(c, P, batch, usage=None):
-    """Logits (n, classes) in float64 for a ragged batch; P holds float64 leaf tensors."""
+def bigbird_tables(c, gen):
+    """Random block tables {blk<b>.bigbird_table: (H, M, r) int64}, by the rules of
+    attn_bigbird_draw_table: rows 0 and M-1 all -1; row i r distinct blocks of
+    {1..M-2} minus {i-1, i, i+1}, ascending, -1 where fewer exist."""
+    b, r, H = c["bigbird_block"], c["bigbird_random"], c["heads"]
+    M = (c["max_len"] + b - 1) // b
+    out = {}
+    for blk in range(c["blocks"]):
+        t = torch.full((H, M, r), -1, dtype=torch.int64)
+        for h in range(H):
+            for i in range(1, M - 1):
+                cand = [j for j in range(1, M - 1) if j < i - 1 or j > i + 1]
+                pick = torch.randperm(len(cand), generator=gen)[:r].tolist()
+                row = sorted(cand[p] for p in pick)
+                t[h, i, :len(row)] = torch.tensor(row, dtype=torch.int64)
+        out[f"blk{blk}.bigbird_table"] = t
+    return out
+
+
+def forward(c, P, batch, usage=None, bufs=None):
+    """Logits (n, classes) in float64 for a ragged batch; P holds float64 leaf tensors, bufs
+    the non-trainable buffers by name (init_buffers); usage: {kind name: blocks}."""
     D, H = c["dim"], c["heads"]
     offs = batch["offsets"]
     merges = block_merges(c)
@@ -233,25 +276,34 @@ def forward(c, P, batch, usage=None):
             log_s = torch.log(s) if merged else None
             kind = kind_of(c, x.shape[0])
             if usage is not None:
-                usage[kind] += 1
-            if kind == KIND_SOFTMAX:
+                usage[kind] = usage.get(kind, 0) + 1
+            N = q.shape[0]
+            qh, kh, vh = (t.reshape(N, H, D // H) for t in (q, k, v))
+            if kind == "local":
+                att = methods_ref_local.local_attention(qh, kh, vh, c["local_attn_window"], log_s).reshape(N, D)
+            elif kind == "bigbird":
+                att = methods_ref_local.bigbird_attention(qh, kh, vh, bufs[pre + "bigbird_table"], c["bigbird_block"],
+                                                          c["bigbird_random"], log_s).reshape(N, D)
+            elif kind == "softmax":
                 att = attn_softmax(q, k, v, log_s, H)
-            elif kind == KIND_EFFICIENT:
+            elif kind == "efficient":
                 att = methods_ref.efficient_attention(q, k, v, H, log_s)
-            elif kind == KIND_LINEAR:
+            elif kind == "linear":
                 att = methods_ref_new.linear_attention(heads_view(q, H), heads_view(k, H), heads_view(v, H),
                                                        log_s).reshape(q.shape)
-            elif kind == KIND_PERFORMER:
-                W = c["buffers"][pre + "W"].double()
+            elif kind == "performer":
+                W = bufs[pre + "W"].double()
                 att = methods_ref_new.performer_attention(heads_view(q, H), heads_view(k, H), heads_view(v, H),
                                                           W, log_s).reshape(q.shape)
-            elif kind == KIND_NYSTROM:
+            elif kind == "nystromformer":
                 conv = P[pre + "conv"] if c["nystrom_conv"] > 0 else None
                 att = methods_ref_nystrom.nystrom_attention(q, k, v, H, c["nystrom_landmarks"], conv, log_s)
-            else:
+            elif kind == "linformer":
                 E = P[pre + "E"]
                 Fm = E if c["linformer_share_ef"] else P[pre + "F"]
                 att = methods_ref.linformer_attention(q, k, v, E, Fm, H)
+            else:
+                raise ValueError(f"no reference for attention kind {kind}")
             x = x + att @ P[pre + "wo"].T + P[pre + "bo"]
             if merges[b]:
                 n_out = merge_target(c, b, x.shape[0])
@@ -289,7 +341,7 @@ def lr_at(o, step):
     return o["lr"] * 0.5 * (1.0 + math.cos(math.pi * prog))
 
 
-def train_losses(c, P32, batch, labels):
+def train_losses(c, P32, batch, labels, bufs=None):
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
     decay = {n: d for n, _, d in param_shapes(c)}
     groups = [dict(params=[P[n] for n in P if decay[n]], weight_decay=OPT["weight_decay"]),
@@ -298,7 +350,7 @@ def train_losses(c, P32, batch, labels):
     losses = []
     for step in range(OPT["steps"]):
         opt.zero_grad()
-        loss = F.cross_entropy(forward(c, P, batch), labels)
+        loss = F.cross_entropy(forward(c, P, batch, bufs=bufs), labels)
         losses.append(loss.item())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(P.values()), OPT["clip_norm"])
@@ -306,7 +358,7 @@ def train_losses(c, P32, batch, labels):
             g["lr"] = lr_at(OPT, step)
         opt.step()
     with torch.no_grad():
-        losses.append(F.cross_entropy(forward(c, P, batch), labels).item())
+        losses.append(F.cross_entropy(forward(c, P, batch, bufs=bufs), labels).item())
     return losses
 
 
@@ -350,15 +402,14 @@ def make_seeded(name, c, lengths, seed, outdir):
     else:
         batch["feats"] = torch.randn(T, c["feat_dim"], generator=gen, dtype=torch.float32).double()
     labels = torch.randint(0, c["classes"], (len(lengths),), generator=gen)
+    bufs = init_buffers(c, gen)
 
-    if is_new(c):
-        c = dict(c, buffers=init_buffers(c, gen))
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
-    usage = [0] * (len(KIND_NAMES) if is_new(c) else 3)
-    logits = forward(c, P, batch, usage)
+    usage = {k: 0 for k in KIND_NAMES}
+    logits = forward(c, P, batch, usage, bufs)
     loss = F.cross_entropy(logits, labels)
     loss.backward()
-    losses = train_losses(c, P32, batch, labels)
+    losses = train_losses(c, P32, batch, labels, bufs)
 
     st = c["stages"]
     tensors = [
@@ -378,13 +429,15 @@ def make_seeded(name, c, lengths, seed, outdir):
     for n, _, _ in param_shapes(c):
         tensors.append(("p." + n, P32[n]))
     if is_new(c):
-        tensors += [("cfg.method_name", list(c["method"].encode())),
-                    ("cfg.maelre_coarse_name", list(c["maelre_coarse"].encode())),
-                    ("cfg.kind_ints", [c["performer_features"], c["nystrom_landmarks"], c["nystrom_conv"]]),
-                    ("usage_names", list(",".join(KIND_NAMES).encode()))]
-        for n, _ in buffer_shapes(c):
-            tensors.append(("buf." + n, c["buffers"][n]))
-    tensors += [("logits", logits.detach()), ("loss", [loss.item()]), ("usage", usage)]
+        tensors += [("cfg.method", list(c["method"].encode())),
+                    ("cfg.maelre_coarse", list(c["maelre_coarse"].encode()))]
+        tensors += [("cfg." + k, [c[k]]) for k in KIND_SETTINGS]
+        tensors += [("buf." + n, bufs[n]) for n in buffer_names(c)]
+    tensors += [("logits", logits.detach()), ("loss", [loss.item()])]
+    if is_new(c):
+        tensors += [("usage." + k, [usage[k]]) for k in KIND_NAMES]
+    else:
+        tensors.append(("usage", [usage[k] for k in OLD_USAGE]))
     for n, _, _ in param_shapes(c):
         tensors.append(("g." + n, P[n].grad))
     tensors += [("opt", [OPT["lr"], OPT["beta1"], OPT["beta2"], OPT["eps"], OPT["weight_decay"],
@@ -393,7 +446,8 @@ def make_seeded(name, c, lengths, seed, outdir):
                 ("train_losses", losses)]
     path = os.path.join(outdir, f"parity_{name}.bin")
     write_fixture(path, tensors)
-    print(f"{path}: loss {loss.item():.6f}, after {OPT['steps']} AdamW steps {losses[-1]:.6f}, usage {usage}")
+    shown = ", ".join(f"{k} {n}" for k, n in usage.items() if n)
+    print(f"{path}: loss {loss.item():.6f}, after {OPT['steps']} AdamW steps {losses[-1]:.6f}, usage {shown}")
 
 
 def main():
@@ -414,8 +468,8 @@ def main():
     # samples take different attention kinds in the same block: 22 > 8 efficient, 6 softmax
     make("maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
                                switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 6, outdir)
-    if methods_ref_new is None or methods_ref_nystrom is None:
-        print("methods_ref_new.py / methods_ref_nystrom.py not found: SPEC §9 fixtures skipped")
+    if methods_ref_new is None or methods_ref_nystrom is None or methods_ref_local is None:
+        print("methods_ref_new.py / methods_ref_nystrom.py / methods_ref_local.py not found: SPEC §9 fixtures skipped")
         return
     # SPEC §9: performer (m = 12 > d = 8: a full and a partial orthogonal block), nystromformer
     # (4 landmarks: the 3-token sample takes the exact branch, the others the landmark one; conv
@@ -428,6 +482,12 @@ def main():
     make("maelre_exact", default_cfg(method="maelre-exact", **mcfg), [22, 6, 15], 11, outdir)
     make("maelre_linear", default_cfg(method="maelre", maelre_coarse="linear", **mcfg), [22, 6, 15], 12, outdir)
     make("maelre_performer", default_cfg(method="maelre", maelre_coarse="performer", **mcfg), [22, 6, 15], 13, outdir)
+    # sparse exact-softmax kinds with small windows/blocks so the patterns show at these lengths:
+    # local w = 4 (all three sparse); bigbird b = 4, r = 1, M = 10: 40 tokens use the tables as
+    # drawn, 29 (8 blocks, last of 1 token) remaps picks >= 8, 5 is dense (<= (5 + r) b)
+    make("local", default_cfg(vocab=11, method="local", local_attn_window=4, max_len=40), [23, 5, 40], 7, outdir)
+    make("bigbird", default_cfg(vocab=11, method="bigbird", bigbird_block=4, bigbird_random=1, max_len=40),
+         [29, 5, 40], 8, outdir)
 
 
 if __name__ == "__main__":
