@@ -16,15 +16,18 @@
 #include "core/attention.h"
 #include "core/flops.h"
 #include "core/mem.h"
+#include "core/ops.h"
 
 size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
     size_t d = D / H;
     return H * (2 * N * d + d * d);
 }
 
-#define PAR_MIN_ROWS 256   // below this many tokens the element-wise loops stay on one thread
+#define PAR_MIN_ROWS 2048  // below this many tokens the (vectorised, ~60 cycles a row) element-wise
+                           // loops stay on one thread: waking the team costs more
 
 // Row softmax over d features of each query row: q (N, d) stride ld -> p (N, d) stride d.
+// exp through ops_expf (vectorised; core/ops.h), fused with the row sum.
 static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, size_t N,
                          size_t d) {
     // q (N,d) stride ld, p (N,d)
@@ -35,10 +38,13 @@ static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, 
         float mx = -INFINITY;
         #pragma omp simd reduction(max : mx)
         for (size_t c = 0; c < d; c++) mx = qi[c] > mx ? qi[c] : mx;
-        for (size_t c = 0; c < d; c++) pi[c] = expf(qi[c] - mx);
         float sum = 0.0f;
         #pragma omp simd reduction(+ : sum)
-        for (size_t c = 0; c < d; c++) sum += pi[c];
+        for (size_t c = 0; c < d; c++) {
+            float e = ops_expf(qi[c] - mx);
+            pi[c] = e;
+            sum += e;
+        }
         float inv = 1.0f / sum;
         #pragma omp simd
         for (size_t c = 0; c < d; c++) pi[c] *= inv;
@@ -47,30 +53,47 @@ static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, 
 
 // Column softmax over the N tokens of each key feature, with + log s_j:
 // k (N, d) stride ld, log_s (N) or NULL -> p (N, d) stride d. Hand-written: BLAS has no softmax.
-// Column sums in double (N can be thousands of terms).
+// Three passes: column maxima (reads K), exp fused with the column sums (K + log s recomputed
+// rather than stored; sums in double, row order, since N can be thousands of terms), scale.
+static void col_max(float *restrict mx, const float *restrict k, size_t ld,
+                    const float *restrict log_s, size_t N, size_t d) {
+    for (size_t c = 0; c < d; c++) mx[c] = -INFINITY;
+    for (size_t j = 0; j < N; j++) {
+        float ls = log_s ? log_s[j] : 0.0f;
+        const float *kj = k + j * ld;
+        #pragma omp simd
+        for (size_t c = 0; c < d; c++) {
+            float z = kj[c] + ls;
+            mx[c] = z > mx[c] ? z : mx[c];
+        }
+    }
+}
+
+// E rows j in [0, n): e = exp((K + log s) - mx), sum[c] += e in row order. E stride d.
+static void col_exp_sum(float *restrict e, double *restrict sum, const float *restrict k,
+                        size_t ld, const float *restrict log_s, const float *restrict mx,
+                        size_t n, size_t d) {
+    for (size_t j = 0; j < n; j++) {
+        float ls = log_s ? log_s[j] : 0.0f;
+        const float *kj = k + j * ld;
+        float *ej = e + j * d;
+        #pragma omp simd
+        for (size_t c = 0; c < d; c++) {
+            float x = ops_expf((kj[c] + ls) - mx[c]);
+            ej[c] = x;
+            sum[c] += x;
+        }
+    }
+}
+
 static void softmax_cols(float *restrict p, const float *restrict k, size_t ld,
                          const float *restrict log_s, size_t N, size_t d) {
     // k (N,d) stride ld, log_s (N), p (N,d)
     float mx[d], inv[d];
     double sum[d];
-    for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
-    for (size_t j = 0; j < N; j++) {
-        float ls = log_s ? log_s[j] : 0.0f;
-        const float *kj = k + j * ld;
-        float *pj = p + j * d;
-        #pragma omp simd
-        for (size_t c = 0; c < d; c++) {
-            float z = kj[c] + ls;
-            pj[c] = z;
-            mx[c] = z > mx[c] ? z : mx[c];
-        }
-    }
-    for (size_t j = 0; j < N * d; j += d)
-        for (size_t c = 0; c < d; c++) p[j + c] = expf(p[j + c] - mx[c]);
-    for (size_t j = 0; j < N * d; j += d) {
-        #pragma omp simd
-        for (size_t c = 0; c < d; c++) sum[c] += p[j + c];
-    }
+    col_max(mx, k, ld, log_s, N, d);
+    for (size_t c = 0; c < d; c++) sum[c] = 0.0;
+    col_exp_sum(p, sum, k, ld, log_s, mx, N, d);
     for (size_t c = 0; c < d; c++) inv[c] = (float)(1.0 / sum[c]);
     for (size_t j = 0; j < N * d; j += d) {
         #pragma omp simd
@@ -285,31 +308,13 @@ void attn_efficient_forward_infer(float *out, float *work, const float *q, const
     for (size_t h = 0; h < H; h++) {
         const float *qh = q + h * d, *kh = k + h * d, *vh = v + h * d;
         // pass 1: column maxima of K_h + log s (hand-written: BLAS has no reductions like this)
-        for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
-        for (size_t j = 0; j < N; j++) {
-            float ls = log_s ? log_s[j] : 0.0f;
-            const float *kj = kh + j * ld;
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) {
-                float z = kj[c] + ls;
-                mx[c] = z > mx[c] ? z : mx[c];
-            }
-        }
+        col_max(mx, kh, ld, log_s, N, d);
+        for (size_t c = 0; c < d; c++) sum[c] = 0.0;
         // pass 2: unnormalised context Cu = sum over chunks of E_chunk^T V_chunk
         for (size_t c = 0; c < d * d; c++) C[c] = 0.0f;
         for (size_t j0 = 0; j0 < N; j0 += EFF_INFER_ROWS) {
             size_t r = N - j0 < EFF_INFER_ROWS ? N - j0 : EFF_INFER_ROWS;
-            #pragma omp parallel for schedule(static) if (r >= PAR_MIN_ROWS)
-            for (size_t i = 0; i < r; i++) {
-                float ls = log_s ? log_s[j0 + i] : 0.0f;
-                const float *kj = kh + (j0 + i) * ld;
-                float *ei = E + i * d;
-                for (size_t c = 0; c < d; c++) ei[c] = expf((kj[c] + ls) - mx[c]);
-            }
-            for (size_t j = 0; j < r * d; j += d) {
-                #pragma omp simd
-                for (size_t c = 0; c < d; c++) sum[c] += E[j + c];
-            }
+            col_exp_sum(E, sum, kh + j0 * ld, ld, log_s ? log_s + j0 : NULL, mx, r, d);
             // C (d,d) += E^T (d,r) V_chunk (r,d)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)r, 1.0f, E,
                         (int)d, vh + j0 * ld, (int)ld, 1.0f, C, (int)d);
