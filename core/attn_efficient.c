@@ -27,7 +27,7 @@ size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
                            // loops stay on one thread: waking the team costs more
 
 // Row softmax over d features of each query row: q (N, d) stride ld -> p (N, d) stride d.
-// exp through ops_expf (vectorised; core/ops.h), fused with the row sum.
+// exp through ops_expf, maximum and sum through ops_row_max/ops_row_sum (vectorised; core/ops.h).
 static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, size_t N,
                          size_t d) {
     // q (N,d) stride ld, p (N,d)
@@ -35,17 +35,10 @@ static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, 
     for (size_t i = 0; i < N; i++) {
         const float *qi = q + i * ld;
         float *pi = p + i * d;
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max : mx)
-        for (size_t c = 0; c < d; c++) mx = qi[c] > mx ? qi[c] : mx;
-        float sum = 0.0f;
-        #pragma omp simd reduction(+ : sum)
-        for (size_t c = 0; c < d; c++) {
-            float e = ops_expf(qi[c] - mx);
-            pi[c] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
+        float mx = ops_row_max(qi, d);
+        #pragma omp simd
+        for (size_t c = 0; c < d; c++) pi[c] = ops_expf(qi[c] - mx);
+        float inv = 1.0f / ops_row_sum(pi, d);
         #pragma omp simd
         for (size_t c = 0; c < d; c++) pi[c] *= inv;
     }
@@ -78,11 +71,9 @@ static void col_exp_sum(float *restrict e, double *restrict sum, const float *re
         const float *kj = k + j * ld;
         float *ej = e + j * d;
         #pragma omp simd
-        for (size_t c = 0; c < d; c++) {
-            float x = ops_expf((kj[c] + ls) - mx[c]);
-            ej[c] = x;
-            sum[c] += x;
-        }
+        for (size_t c = 0; c < d; c++) ej[c] = ops_expf((kj[c] + ls) - mx[c]);
+        #pragma omp simd   // separate loop: GCC does not vectorise the float exp and the
+        for (size_t c = 0; c < d; c++) sum[c] += ej[c];   // double sum in one loop
     }
 }
 

@@ -81,7 +81,7 @@ void pos_embed_backward(float *dpos, const float *dx, const size_t *offsets, siz
     flops_elem((double)offsets[n] * D);
 }
 
-// LayerNorm rows are ~D = 64 floats: vectorised (omp simd reductions), about 30 cycles a row, so
+// LayerNorm rows are ~D = 64 floats: vectorised (sums through ops_row_sum), ~30 cycles a row, so
 // rows go parallel only in large batches (waking the OpenMP team costs microseconds).
 #define LN_PAR_MIN 262144
 
@@ -92,14 +92,10 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *in, co
     for (size_t t = 0; t < T; t++) {
         const float *restrict x = in + t * D;
         float *restrict y = out + t * D;
-        float mu = 0.0f;
-        #pragma omp simd reduction(+ : mu)
-        for (size_t j = 0; j < D; j++) mu += x[j];
-        mu /= (float)D;
-        float var = 0.0f;
-        #pragma omp simd reduction(+ : var)
-        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; var += c * c; }
-        var /= (float)D;
+        float mu = ops_row_sum(x, D) / (float)D;
+        #pragma omp simd
+        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; y[j] = c * c; }   // y: scratch
+        float var = ops_row_sum(y, D) / (float)D;
         float rs = 1.0f / sqrtf(var + eps);
         #pragma omp simd
         for (size_t j = 0; j < D; j++) y[j] = (x[j] - mu) * rs * g[j] + b[j];
@@ -118,15 +114,15 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
             const float *restrict x = in + t * D, *restrict dy = dout + t * D;
             float *restrict dx = din + t * D;
             float mu = mean[t], rs = rstd[t];
-            float sum_dxh = 0.0f, sum_dxh_xh = 0.0f;
-            #pragma omp simd reduction(+ : sum_dxh, sum_dxh_xh)
+            float t1[D], t2[D];
+            #pragma omp simd
             for (size_t j = 0; j < D; j++) {
                 float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
-                sum_dxh += dxh;
-                sum_dxh_xh += dxh * xh;
+                t1[j] = dxh;
+                t2[j] = dxh * xh;
             }
-            sum_dxh /= (float)D;
-            sum_dxh_xh /= (float)D;
+            float sum_dxh = ops_row_sum(t1, D) / (float)D;
+            float sum_dxh_xh = ops_row_sum(t2, D) / (float)D;
             #pragma omp simd
             for (size_t j = 0; j < D; j++) {
                 float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
