@@ -196,14 +196,16 @@ void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const fl
 // ties and NaN included) with the work restructured:
 //  - the metric is averaged with the feature loop innermost (vectorised), heads summed in order;
 //  - row norms are summed in double 8 rows at a time (independent chains, each in feature order);
-//  - local matching de-interleaves A and B into feature-major copies (d x nA, d x nB) so that
-//    one window offset t is a vector over consecutive a: s(a, a+t) = sum_c A[c][a] B[c][a+t]
+//  - local matching copies blocks of A and B feature-major so that one window offset t is a
+//    vector over consecutive a: s(a, a+t) = sum_c A[c][a] B[c][a+t]
 //    keeps each pair's sequential sum over c; blocks of a run in parallel (results per a do not
 //    depend on the split); the few a whose window is clipped at either end use the scalar loop;
 //  - when a round merges all of A (r = |A|: every round of keep <= 1/2 but the last), the order
 //    of A by similarity cannot change the plan, so the sort is skipped;
 //  - the carry of metric and sizes runs with restrict pointers (vectorised over features).
-#define LOCAL_BLOCK 256   // a per block of the vectorised local matcher (a few KiB of stack)
+#define LOCAL_BLOCK 64    // a per block of the vectorised local matcher
+#define LOCAL_MAX_D 64    // stack copies of a block: d (2 LOCAL_BLOCK + LOCAL_MAX_W) floats <= 48 KiB
+#define LOCAL_MAX_W 63    // (wider windows, or heads, use the scalar loop)
 #define PAR_MIN_A 512     // below this many a the matcher stays on one thread
 
 static void normalise_rows_fast(float *m, size_t n, size_t d) {
@@ -259,9 +261,12 @@ static double match_local_range(size_t *best_b, float *best_sim, const float *m,
     return pairs;
 }
 
-// match_local, same results. scratch: n*d floats (the feature-major copies of A and B).
+// match_local, same results. Interior a in blocks of LOCAL_BLOCK: the block's A rows and the B
+// rows its windows reach are copied feature-major onto the stack (L1-sized: a global transposed
+// copy with a power-of-two stride thrashed one cache set), then each window offset t is a vector
+// over the block's a.
 static void match_local_fast(size_t *best_b, float *best_sim, const float *m, size_t n, size_t d,
-                             size_t w, float *scratch) {
+                             size_t w) {
     // m (n,d)
     size_t nA = (n + 1) / 2, nB = n / 2;
     // interior a: window unclipped, b = a + t for t in [-ceil(w/2), floor((w-1)/2)]
@@ -270,48 +275,40 @@ static void match_local_fast(size_t *best_b, float *best_sim, const float *m, si
     size_t tl = (w + 1) / 2, th = (w - 1) / 2;      // b = a - tl ... a + th
     size_t ia1 = nB > th ? nB - th : 0;             // a + th <= nB - 1  <=>  a < nB - th
     if (ia1 > nA) ia1 = nA;
-    if (ia0 > ia1 || ia1 - ia0 < 2 * LOCAL_BLOCK) {
-        double pairs = match_local_range(best_b, best_sim, m, nB, d, w, 0, nA);
-        FlopCounter *fc = flops_active();
-        if (fc && pairs > 0) { fc->macs += pairs * (double)d; fc->flops += 2.0 * pairs * (double)d + pairs; }
-        return;
-    }
-    float *At = scratch, *Bt = scratch + d * nA;   // At (d, nA), Bt (d, nB)
-    size_t nblk = (ia1 - ia0 + LOCAL_BLOCK - 1) / LOCAL_BLOCK;
     double pairs = 0.0;
-    #pragma omp parallel if (nA >= PAR_MIN_A) reduction(+ : pairs)
-    {
-        #pragma omp for schedule(static)
-        for (size_t a = 0; a < nA; a++)
-            for (size_t c = 0; c < d; c++) At[c * nA + a] = m[2 * a * d + c];
-        #pragma omp for schedule(static)
-        for (size_t b = 0; b < nB; b++)
-            for (size_t c = 0; c < d; c++) Bt[c * nB + b] = m[(2 * b + 1) * d + c];
-        #pragma omp for schedule(static) nowait
+    if (ia0 > ia1 || ia1 - ia0 < 4 * LOCAL_BLOCK || d > LOCAL_MAX_D || w > LOCAL_MAX_W) {
+        pairs = match_local_range(best_b, best_sim, m, nB, d, w, 0, nA);
+    } else {
+        size_t nblk = (ia1 - ia0 + LOCAL_BLOCK - 1) / LOCAL_BLOCK;
+        #pragma omp parallel for schedule(static) if (nA >= PAR_MIN_A) reduction(+ : pairs)
         for (size_t blk = 0; blk < nblk + 2; blk++) {
             if (blk == nblk) { pairs += match_local_range(best_b, best_sim, m, nB, d, w, 0, ia0); continue; }
             if (blk == nblk + 1) { pairs += match_local_range(best_b, best_sim, m, nB, d, w, ia1, nA); continue; }
             size_t a0 = ia0 + blk * LOCAL_BLOCK;
             size_t na = ia1 - a0 < LOCAL_BLOCK ? ia1 - a0 : LOCAL_BLOCK;
+            size_t nb = na + tl + th, b0 = a0 - tl;   // B rows b0 .. b0 + nb - 1
+            float At[d][LOCAL_BLOCK], Bt[d][LOCAL_BLOCK + LOCAL_MAX_W];
+            for (size_t i = 0; i < na; i++)
+                for (size_t c = 0; c < d; c++) At[c][i] = m[2 * (a0 + i) * d + c];
+            for (size_t i = 0; i < nb; i++)
+                for (size_t c = 0; c < d; c++) Bt[c][i] = m[(2 * (b0 + i) + 1) * d + c];
             float bs[LOCAL_BLOCK], sv[LOCAL_BLOCK];
             uint32_t bb[LOCAL_BLOCK];
-            for (size_t i = 0; i < na; i++) { bs[i] = -INFINITY; bb[i] = (uint32_t)(a0 + i - tl); }
+            for (size_t i = 0; i < na; i++) { bs[i] = -INFINITY; bb[i] = (uint32_t)b0 + (uint32_t)i; }
             for (size_t t = 0; t <= tl + th; t++) {   // b = a - tl + t, ascending as in match_local
-                const float *bt = Bt + a0 - tl + t;
-                const float *at = At + a0;
                 #pragma omp simd
                 for (size_t i = 0; i < na; i++) sv[i] = 0.0f;
                 for (size_t c = 0; c < d; c++) {
-                    const float *x = at + c * nA, *y = bt + c * nB;
+                    const float *x = At[c], *y = Bt[c] + t;
                     #pragma omp simd
                     for (size_t i = 0; i < na; i++) sv[i] += x[i] * y[i];
                 }
-                uint32_t b0 = (uint32_t)(a0 - tl + t);
+                uint32_t bt = (uint32_t)(b0 + t);
                 #pragma omp simd
                 for (size_t i = 0; i < na; i++) {
                     int gt = sv[i] > bs[i];
                     bs[i] = gt ? sv[i] : bs[i];
-                    bb[i] = gt ? b0 + (uint32_t)i : bb[i];
+                    bb[i] = gt ? bt + (uint32_t)i : bb[i];
                 }
             }
             for (size_t i = 0; i < na; i++) { best_b[a0 + i] = bb[i]; best_sim[a0 + i] = bs[i]; }
@@ -365,7 +362,7 @@ void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s
         if (nB == 0) break;
         size_t r = n - n_target < nA ? n - n_target : nA;
         if (kind == MATCH_LOCAL && n > local_until)
-            match_local_fast(best_b, best_sim, m, n, d, window, m_next);   // m_next: scratch here
+            match_local_fast(best_b, best_sim, m, n, d, window);
         else
             match_global(best_b, best_sim, m, n, d, simblk);
         if (r < nA) sort_by_sim(order, tmp, best_sim, nA);
