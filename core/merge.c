@@ -276,7 +276,7 @@ static void match_local_fast(size_t *best_b, float *best_sim, const float *m, si
     size_t ia1 = nB > th ? nB - th : 0;             // a + th <= nB - 1  <=>  a < nB - th
     if (ia1 > nA) ia1 = nA;
     double pairs = 0.0;
-    if (ia0 > ia1 || ia1 - ia0 < 4 * LOCAL_BLOCK || d > LOCAL_MAX_D || w > LOCAL_MAX_W) {
+    if (ia0 > ia1 || ia1 - ia0 < LOCAL_BLOCK || d > LOCAL_MAX_D || w > LOCAL_MAX_W) {
         pairs = match_local_range(best_b, best_sim, m, nB, d, w, 0, nA);
     } else {
         size_t nblk = (ia1 - ia0 + LOCAL_BLOCK - 1) / LOCAL_BLOCK;

@@ -324,13 +324,13 @@ Test(merge, matches_python_reference_plan) {
 // r = |A| (the sort skipped), sizes, keys quantised to a few levels so that exact similarity
 // ties are everywhere, and a NaN key; N large enough for the vectorised interior blocks.
 Test(merge, fast_planner_equals_plain) {
-    static const size_t Ns[] = {1100, 2049, 4096};
+    static const size_t Ns[] = {150, 301, 1100, 2049, 4096};
     static const size_t ws[] = {1, 2, 7, 8, 9, 16};
     static const double keeps[] = {0.25, 0.6, 0.13};
     size_t D = 64, H = 2;
     uint64_t rng = 7;
     size_t cases = 0;
-    for (size_t ni = 0; ni < 3; ni++) {
+    for (size_t ni = 0; ni < 5; ni++) {
         size_t N = Ns[ni];
         float *k = malloc(N * D * sizeof(float)), *s = malloc(N * sizeof(float));
         size_t *d0 = malloc(N * sizeof(size_t)), *d1 = malloc(N * sizeof(size_t));
@@ -358,5 +358,5 @@ Test(merge, fast_planner_equals_plain) {
         }
         free(k); free(s); free(d0); free(d1); free(work); free(iwork);
     }
-    cr_assert_eq(cases, 3 * 3 * 6 * 3);
+    cr_assert_eq(cases, 5 * 3 * 6 * 3);
 }
