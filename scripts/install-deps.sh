@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config
   libopenblas-dev      # CBLAS sgemm
+  libopenblas-openmp-dev  # its OpenMP build, linked by path (one thread pool with the row loops)
   libcjson-dev         # task configs, results.json
   libcriterion-dev     # test suite
   libstb-dev           # stb_image / stb_image_write
