@@ -8,8 +8,10 @@
 //   mix(z)   = splitmix64's output function: z ^= z >> 30; z *= 0xbf58476d1ce4e5b9;
 //              z ^= z >> 27; z *= 0x94d049bb133111eb; z ^= z >> 31
 //   base     = mix(mix(mix(mix(seed + G) + step) + sample) + (layer << 8 | site))   (mod 2^64)
-//   h(e)     = mix(base + (e + 1) * G)        with G = 0x9e3779b97f4a7c15 (splitmix64's e-th output)
-//   keep(e)  = (h(e) >> 32) >= floor(p * 2^32)           (p as a double of the float p)
+//   h(j)     = mix(base + (j + 1) * G)        with G = 0x9e3779b97f4a7c15 (splitmix64's j-th output)
+//   u(e)     = bits [16 (e % 4), 16 (e % 4) + 16) of h(e / 4)   (one hash serves 4 elements)
+//   keep(e)  = u(e) >= floor(p * 2^16)                   (p as a double of the float p)
+// so an element is kept with probability 1 - floor(p 2^16) / 2^16 (within 2^-16 of 1 - p).
 // Kept values are multiplied by 1 / (1 - p) (inverted dropout), dropped ones are 0.
 // Sites: DROP_EMBED (layer 0) on the embedding output; per block b (layer b): DROP_ATTN after
 // the attention output projection (before the residual add), DROP_GELU after the MLP's GELU,
@@ -31,10 +33,11 @@ static inline uint64_t dropout_mix(uint64_t z) {
     return z ^ (z >> 31);
 }
 uint64_t dropout_base(uint64_t seed, uint64_t step, uint64_t sample, uint32_t layer, uint32_t site);
-uint64_t dropout_threshold(float p);   // floor(p * 2^32); p in [0, 1)
+uint32_t dropout_threshold(float p);   // floor(p * 2^16); p in [0, 1)
 // Whether element e of the stream `base` is kept for the threshold thr.
-static inline int dropout_keep(uint64_t base, uint64_t e, uint64_t thr) {
-    return (dropout_mix(base + (e + 1) * 0x9e3779b97f4a7c15ull) >> 32) >= thr;
+static inline int dropout_keep(uint64_t base, uint64_t e, uint32_t thr) {
+    uint64_t h = dropout_mix(base + (e / 4 + 1) * 0x9e3779b97f4a7c15ull);
+    return ((h >> (16 * (e % 4))) & 0xffffu) >= thr;
 }
 
 // What selects the masks of one forward/backward: seed, step, the global index of each sample of

@@ -193,9 +193,17 @@ Test(dropout, hash_is_pinned) {
     cr_assert_eq(dropout_mix(0), 0ull);
     // splitmix64 seeded with 0: first output 0xe220a8397b1dcdaf (the published reference value)
     cr_assert_eq(dropout_mix(0x9e3779b97f4a7c15ull), 0xe220a8397b1dcdafull);
-    cr_assert_eq(dropout_threshold(0.0f), 0ull);
-    cr_assert_eq(dropout_threshold(0.5f), 2147483648ull);
-    cr_assert_eq(dropout_threshold(0.1f), (uint64_t)((double)0.1f * 4294967296.0));
+    cr_assert_eq(dropout_threshold(0.0f), 0u);
+    cr_assert_eq(dropout_threshold(0.5f), 32768u);
+    cr_assert_eq(dropout_threshold(0.1f), 6553u);
+    // dropout_keep (one element) and dropout_apply (groups of 4) draw the same bits
+    float x[10], y[10];
+    for (int e = 0; e < 10; e++) x[e] = 1.0f;
+    size_t o[2] = {0, 5};
+    DropKey k = {1, 2, NULL, 0.5f};
+    dropout_apply(y, x, o, 1, 2, &k, 3, DROP_ATTN);
+    uint64_t base = dropout_base(1, 2, 0, 3, DROP_ATTN);
+    for (int e = 0; e < 10; e++) cr_assert_eq(y[e] != 0.0f, dropout_keep(base, (uint64_t)e, 32768u), "element %d", e);
 }
 
 // ---------------------------------------------------------------- threads and batch splits

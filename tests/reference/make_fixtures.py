@@ -123,11 +123,13 @@ def drop_mask(drop, sample, layer, site, shape):
     p, seed, step = drop["p"], drop["seed"], drop["step"]
     base = mix_int(mix_int(mix_int(mix_int(seed + GOLDEN) + step) + drop["index"][sample]) + ((layer << 8) | site))
     cnt = shape[0] * shape[1]
+    groups = (cnt + 3) // 4
     with np.errstate(over="ignore"):
-        e = np.arange(1, cnt + 1, dtype=np.uint64) * np.uint64(GOLDEN) + np.uint64(base)
-    h = mix_np(e)
-    thr = int(float(np.float32(p)) * 4294967296.0)
-    keep = (h >> np.uint64(32)) >= np.uint64(thr)
+        j = np.arange(1, groups + 1, dtype=np.uint64) * np.uint64(GOLDEN) + np.uint64(base)
+    h = mix_np(j)
+    lanes = np.stack([(h >> np.uint64(16 * q)) & np.uint64(0xFFFF) for q in range(4)], axis=1).reshape(-1)[:cnt]
+    thr = int(float(np.float32(p)) * 65536.0)
+    keep = lanes >= np.uint64(thr)
     scale = float(np.float32(1.0) / (np.float32(1.0) - np.float32(p)))
     return torch.from_numpy(keep.reshape(shape).astype(np.float64) * scale)
 
