@@ -138,7 +138,8 @@ typedef struct { size_t count[ATTN_KIND_COUNT]; size_t samples; } AttnUsage;
 AttnUsage model_last_usage(const Model *m);
 
 // Bytes model_forward/backward would hold for one sample of n tokens (params, grads and
-// optimizer state included when training): computed, not measured, for --mem-limit.
+// optimizer state included when training): computed, not measured, for --mem-limit. Dropout
+// adds nothing (its masks are regenerated in backward, core/dropout.h).
 size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training);
 
 // Checkpoints (core/checkpoint.c): magic + version + config + params + buffers + zlib crc32
