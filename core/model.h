@@ -82,6 +82,8 @@ typedef struct {
     size_t bigbird_random;    // kind bigbird: random blocks r per query block (default 3)
     SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
                               // property of the trained function, so not stored in checkpoints
+    float dropout;            // p in [0, 1) (default 0): training forwards only (core/dropout.h);
+                              // not stored in checkpoints (a loaded model evaluates, p = 0)
 } ModelConfig;
 
 // Fills the SPEC §5 defaults (D=64, H=2, M=128, 4 blocks, maelre 4 stages of 1 block keep 1/4).
@@ -132,6 +134,15 @@ float *model_buffers(Model *m);
 size_t model_num_buffer_tensors(const Model *m);
 const char *model_buffer_tensor(const Model *m, size_t i, size_t *offset, size_t *count);
 
+// Dropout (cfg.dropout > 0) runs in forwards that keep activations (training) and never in
+// others (evaluation, inference). Its masks are those of (seed, step, each sample's index in the
+// step's global batch, layer, site) (core/dropout.h), so a data-parallel share of a global batch
+// draws the masks the whole batch would. The training loop sets them before each step's forward;
+// index[i] is the global index of the batch's sample i (NULL: i itself), read by the forwards and
+// backwards until the next call (the caller keeps it alive). model_backward regenerates the
+// forward's masks (no mask memory). Before any call: seed 0, step 0, index NULL.
+void model_set_dropout_step(Model *m, uint64_t seed, uint64_t step, const size_t *index);
+
 // Forward over a packed batch; logits is n x classes. With keep_for_backward the activations
 // are kept for model_backward. Without it (inference) only the running residual stream, the
 // current block's QKV and attention output and a chunk of row-op scratch are held; the logits
@@ -150,7 +161,8 @@ typedef struct { size_t count[ATTN_KIND_COUNT]; size_t samples; } AttnUsage;
 AttnUsage model_last_usage(const Model *m);
 
 // Bytes model_forward/backward would hold for one sample of n tokens (params, grads and
-// optimizer state included when training): computed, not measured, for --mem-limit.
+// optimizer state included when training): computed, not measured, for --mem-limit. Dropout
+// adds nothing (its masks are regenerated in backward, core/dropout.h).
 size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training);
 
 // Checkpoints (core/checkpoint.c): magic + version + config + params + buffers + zlib crc32

@@ -100,6 +100,8 @@ struct Model {
     size_t *ix;  size_t ix_cap;
     float *gw;   size_t gw_cap;
     int kept;             // last forward kept activations
+    uint64_t drop_seed, drop_step;  // dropout masks of training forwards/backwards
+    const size_t *drop_index;       // (model_set_dropout_step)
     AttnUsage usage;
 };
 

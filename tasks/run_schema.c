@@ -91,6 +91,7 @@ static cJSON *model_json(const ModelConfig *c) {
     cJSON_AddNumberToObject(j, "blocks", (double)c->blocks);
     cJSON_AddNumberToObject(j, "classes", (double)c->classes);
     cJSON_AddNumberToObject(j, "ln_eps", c->ln_eps);
+    cJSON_AddNumberToObject(j, "dropout", c->dropout);
     if (c->method != METHOD_LINFORMER) cJSON_AddStringToObject(j, "softmax_impl", softmax_impl_name(c->softmax_impl));
     if (c->method == METHOD_LINFORMER) {
         cJSON_AddNumberToObject(j, "linformer_k", (double)c->linformer_k);

@@ -210,6 +210,7 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"performer_features", F_POS, &c->performer_features, 0},
             {"nystrom_landmarks", F_POS, &c->nystrom_landmarks, 0},
             {"nystrom_conv", F_SIZE, &c->nystrom_conv, 0},
+            {"dropout", F_FLOAT, &c->dropout, 0},
         };
         if ((rc = parse_fields(m, file, "model", f, sizeof f / sizeof f[0], err, errlen))) return rc;
         if (impl[0] && softmax_impl_parse(impl, &c->softmax_impl))
@@ -285,6 +286,8 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     if (t->optim.beta1 >= 1 || t->optim.beta2 >= 1)
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: optim: beta1 and beta2 must be < 1", file);
     if (t->warmup_frac > 1) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: optim.warmup_frac: must be in [0, 1]", file);
+    if (!(t->model.dropout >= 0 && t->model.dropout < 1))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "%s: model.dropout: must be in [0, 1)", file);
     if (t->model.tome_r_frac >= 1) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: model.tome_r_frac: must be in [0, 1)", file);
     // The shape must be valid for every method: check each with a stand-in input.
     for (int m = 0; m < METHOD_COUNT; m++) {

@@ -282,6 +282,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
             sampler_next(&sm, idx, B);
             if (packer_fill(&pk, &train, idx, B)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
             model_zero_grad(m);
+            model_set_dropout_step(m, rs->seed, tc.step, NULL);   // sample i of the batch: global index i
             flops_install(&fc);
             rc = model_forward(m, &pk.b, 1, logits, err, errlen);
             if (rc) { flops_install(NULL); goto done; }

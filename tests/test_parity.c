@@ -1,6 +1,6 @@
 // Parity with the PyTorch reference (tests/reference/make_fixtures.py, float64 there, float32
 // here): logits, loss, every gradient tensor, attention-kind usage, and the losses of 5 AdamW
-// steps. Each comparison reports the max abs/rel error and where. Fixtures are read from
+// steps, and with dropout (training mode, masks from core/dropout.h's hash). Each comparison reports the max abs/rel error and where. Fixtures are read from
 // tests/reference/ (tests run from the repo root).
 #include <criterion/criterion.h>
 #include <math.h>
@@ -143,9 +143,23 @@ static void run_parity(const char *file) {
         if (t) cr_assert_eq(t->count, 1, "%s: %s holds %zu values", file, set[i].name, t->count);
         *set[i].field = t ? (size_t)t->data[0] : set[i].def;
     }
+    // Dropout fixtures: p, seed, first step and the samples' global indices (the masks are
+    // core/dropout.h's hash, which the reference implements in numpy); AdamW step s uses step0 + s.
+    const FxTensor *fd = fx_find(fx, "dropout");
+    uint64_t dseed = 0, dstep = 0;
+    size_t *dindex = NULL;
+    if (fd) {
+        c.dropout = fd->data[0];
+        dseed = (uint64_t)fd->data[1];
+        dstep = (uint64_t)fd->data[2];
+        const FxTensor *fi = fx_get(fx, "dropout.index");
+        dindex = malloc(fi->count * sizeof(size_t));
+        for (size_t i = 0; i < fi->count; i++) dindex[i] = (size_t)fi->data[i];
+    }
     Model *m;
     char err[256];
     cr_assert_eq(model_create(&m, &c, 0, err, sizeof err), MB_OK, "%s: %s", file, err);
+    model_set_dropout_step(m, dseed, dstep, dindex);
 
     // batch
     const FxTensor *fo = fx_get(fx, "offsets"), *fl = fx_get(fx, "labels");
@@ -230,6 +244,7 @@ static void run_parity(const char *file) {
     cr_assert_eq(optimizer_create(&opt, m, &ac, err, sizeof err), MB_OK, "%s", err);
     float *losses = malloc((steps + 1) * sizeof(float));
     for (size_t s = 0; s <= steps; s++) {
+        model_set_dropout_step(m, dseed, dstep + s, dindex);
         cr_assert_eq(model_forward(m, &b, 1, logits, err, sizeof err), MB_OK, "%s", err);
         losses[s] = model_loss(logits, labels, n, c.classes, dl);
         if (s == steps) break;
@@ -248,7 +263,15 @@ static void run_parity(const char *file) {
         cr_expect(e < 2e-5, "%s: %s: got %.9g ref %.9g", file, what, losses[s], tl->data[s]);
     }
     optimizer_destroy(opt);
-    free(losses); free(logits); free(dl); free(offs); free(labels); free(ids);
+    if (fd) {   // evaluation never drops: differs from the training-mode logits of the same weights
+        float *ev = malloc(n * c.classes * sizeof(float));
+        cr_assert_eq(model_forward(m, &b, 0, ev, err, sizeof err), MB_OK, "%s", err);
+        double d = 0;
+        for (size_t i = 0; i < n * c.classes; i++) d = fmax(d, fabs((double)ev[i] - logits[i]));
+        cr_expect(d > 1e-4, "%s: evaluation logits equal the training-mode ones (dropout in evaluation?)", file);
+        free(ev);
+    }
+    free(losses); free(logits); free(dl); free(offs); free(labels); free(ids); free(dindex);
     model_destroy(m);
     fx_free(fx);
     free(fx);
@@ -271,3 +294,6 @@ Test(parity, maelre_coarse_linear) { run_parity("parity_maelre_linear.bin"); }
 Test(parity, maelre_coarse_performer) { run_parity("parity_maelre_performer.bin"); }
 Test(parity, local_window_4) { run_parity("parity_local.bin"); }
 Test(parity, bigbird_tables_from_the_reference) { run_parity("parity_bigbird.bin"); }
+// dropout 0.1 in training mode, masks handed over as the shared hash (SPEC §11, §12)
+Test(parity, vanilla_dropout) { run_parity("parity_vanilla_dropout.bin"); }
+Test(parity, maelre_dropout) { run_parity("parity_maelre_dropout.bin"); }

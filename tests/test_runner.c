@@ -441,6 +441,7 @@ static ssize_t trip_write(void *c, const char *buf, size_t n) {
 Test(protocol, saved_state_resumes_bit_identically_and_damage_is_refused, .init = make_toy, .fini = rm_toy, .timeout = 60) {
     Task t;
     load_toy(&t);
+    t.model.dropout = 0.2f;   // masks follow (seed, step): a resumed run draws the ones it would have
     RunSpec rs = spec(&t, 1);
     rs.steps = 20;
     rs.eval_every = 2;
@@ -504,6 +505,13 @@ Test(protocol, saved_state_resumes_bit_identically_and_damage_is_refused, .init 
     stat(ck2, &s2);
     cr_assert_eq(s1.st_size, s2.st_size);
     cr_assert(!memcmp(x, y, (size_t)s1.st_size), "checkpoints differ");
+    // and the dropout was real: without it the same run trains to another loss
+    t.model.dropout = 0.0f;
+    rs.progress = NULL;
+    rs.stop = NULL;
+    RunRow c;
+    cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_LINFORMER, &rs, NULL, &c, err, sizeof err), MB_OK, "%s", err);
+    cr_assert_neq(c.final_loss, a.final_loss, "dropout 0.2 changed nothing in training");
     free(x); free(y); free(s);
     task_free(&t);
 }

@@ -222,6 +222,9 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"budgets\": {\"fast\": {}}}", "budgets.fast"},
         {"{\"data\": {\"source\": \"floppy\"}}", "data.source"},
         {"{\"data\": {\"path\": \"../etc\"}}", "data.path"},
+        {"{\"model\": {\"dropout\": 1}}", "model.dropout"},
+        {"{\"model\": {\"dropout\": -0.1}}", "model.dropout"},
+        {"{\"model\": {\"dropout\": \"0.1\"}}", "model.dropout"},
         {"{\"model\": {\"dim\": 65}}", "model"},                       // H does not divide D
         {"{\"budgets\": {\"quick\": {\"steps\": 0}}}", "budgets.quick"}, // no steps, no time
         {"{\"model\": {\"local_attn_window\": 1}}", "local_attn_window"},   // w/2 = 0: i < j <= i is empty

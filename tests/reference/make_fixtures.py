@@ -10,6 +10,10 @@ tests/reference/parity_<name>.bin with: the config, the batch (offsets, ids or f
 labels), every parameter (p.<name>, the C tensor names of model_tensor), the logits, the
 mean cross-entropy loss, every gradient (g.<name>), and the losses of 5 AdamW steps
 (warm-up + cosine, decoupled decay on linear weights only, clipping) on the same batch.
+Dropout fixtures (*_dropout) run every forward in training mode with dropout p and write
+"dropout" = [p, seed, first step] and "dropout.index" (the samples' global indices): the masks
+are core/dropout.h's counter-based hash, implemented here in numpy (our own function, not a
+library's RNG); forward/backward use the first step, AdamW step s uses first step + s.
 
 File format (little endian): b"MBFX", u32 version (1), u32 count, then per tensor
 u32 name length, name bytes, u32 ndim, u64 dims[ndim], float32 data.
@@ -40,6 +44,7 @@ import os
 import struct
 import sys
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -157,6 +162,51 @@ def init_buffers(c, gen):
     return {}
 
 
+# ------------------------------------------------------------------ dropout masks (core/dropout.h)
+
+U64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+DROP_EMBED, DROP_ATTN, DROP_GELU, DROP_MLP = 0, 1, 2, 3
+
+
+def mix_int(z):
+    z &= U64
+    z ^= z >> 30
+    z = (z * 0xBF58476D1CE4E5B9) & U64
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) & U64
+    return z ^ (z >> 31)
+
+
+def mix_np(z):
+    with np.errstate(over="ignore"):
+        z = z ^ (z >> np.uint64(30))
+        z = z * np.uint64(0xBF58476D1CE4E5B9)
+        z = z ^ (z >> np.uint64(27))
+        z = z * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def drop_mask(drop, sample, layer, site, shape):
+    """Inverted-dropout multiplier (0 or 1/(1-p)) for a (rows, width) site of one sample."""
+    p, seed, step = drop["p"], drop["seed"], drop["step"]
+    base = mix_int(mix_int(mix_int(mix_int(seed + GOLDEN) + step) + drop["index"][sample]) + ((layer << 8) | site))
+    cnt = shape[0] * shape[1]
+    groups = (cnt + 3) // 4
+    with np.errstate(over="ignore"):
+        j = np.arange(1, groups + 1, dtype=np.uint64) * np.uint64(GOLDEN) + np.uint64(base)
+    h = mix_np(j)
+    lanes = np.stack([(h >> np.uint64(16 * q)) & np.uint64(0xFFFF) for q in range(4)], axis=1).reshape(-1)[:cnt]
+    thr = int(float(np.float32(p)) * 65536.0)
+    keep = lanes >= np.uint64(thr)
+    scale = float(np.float32(1.0) / (np.float32(1.0) - np.float32(p)))
+    return torch.from_numpy(keep.reshape(shape).astype(np.float64) * scale)
+
+
+def dropped(x, drop, sample, layer, site):
+    return x if drop is None else x * drop_mask(drop, sample, layer, site, tuple(x.shape))
+
+
 # ------------------------------------------------------------------ the model (float64)
 
 def layer_norm(x, g, b, eps):
@@ -252,9 +302,10 @@ def bigbird_tables(c, gen):
     return out
 
 
-def forward(c, P, batch, usage=None, bufs=None):
+def forward(c, P, batch, usage=None, bufs=None, drop=None):
     """Logits (n, classes) in float64 for a ragged batch; P holds float64 leaf tensors, bufs
-    the non-trainable buffers by name (init_buffers); usage: {kind name: blocks}."""
+    the non-trainable buffers by name (init_buffers); usage: {kind name: blocks}. With drop
+    (p, seed, step, index) in training mode with dropout at the sites of SPEC §11."""
     D, H = c["dim"], c["heads"]
     offs = batch["offsets"]
     merges = block_merges(c)
@@ -265,7 +316,7 @@ def forward(c, P, batch, usage=None, bufs=None):
             x = P["tok_emb"][batch["ids"][offs[i]:offs[i + 1]]]
         else:
             x = batch["feats"][offs[i]:offs[i + 1]] @ P["patch_w"].T + P["patch_b"]
-        x = x + P["pos"][:L]
+        x = dropped(x + P["pos"][:L], drop, i, 0, DROP_EMBED)
         s = torch.ones(L, dtype=torch.float64)
         merged = False
         for b in range(c["blocks"]):
@@ -304,7 +355,7 @@ def forward(c, P, batch, usage=None, bufs=None):
                 att = methods_ref.linformer_attention(q, k, v, E, Fm, H)
             else:
                 raise ValueError(f"no reference for attention kind {kind}")
-            x = x + att @ P[pre + "wo"].T + P[pre + "bo"]
+            x = x + dropped(att @ P[pre + "wo"].T + P[pre + "bo"], drop, i, b, DROP_ATTN)
             if merges[b]:
                 n_out = merge_target(c, b, x.shape[0])
                 local = c["method"] in MERGING
@@ -320,7 +371,8 @@ def forward(c, P, batch, usage=None, bufs=None):
                 x, s = methods_ref.merge_tokens(x, s, dst, n_got)
                 merged = True
             hdn = layer_norm(x, P[pre + "ln2_g"], P[pre + "ln2_b"], c["ln_eps"]) @ P[pre + "w1"].T + P[pre + "b1"]
-            x = x + F.gelu(hdn, approximate="tanh") @ P[pre + "w2"].T + P[pre + "b2"]
+            g = dropped(F.gelu(hdn, approximate="tanh"), drop, i, b, DROP_GELU)
+            x = x + dropped(g @ P[pre + "w2"].T + P[pre + "b2"], drop, i, b, DROP_MLP)
         pooled.append((s[:, None] * x).sum(0) / s.sum())
     pooled = torch.stack(pooled)
     z = layer_norm(pooled, P["lnf_g"], P["lnf_b"], c["ln_eps"])
@@ -341,7 +393,11 @@ def lr_at(o, step):
     return o["lr"] * 0.5 * (1.0 + math.cos(math.pi * prog))
 
 
-def train_losses(c, P32, batch, labels, bufs=None):
+def drop_at(drop, step):
+    return None if drop is None else dict(drop, step=drop["step"] + step)
+
+
+def train_losses(c, P32, batch, labels, bufs=None, drop=None):
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
     decay = {n: d for n, _, d in param_shapes(c)}
     groups = [dict(params=[P[n] for n in P if decay[n]], weight_decay=OPT["weight_decay"]),
@@ -350,7 +406,7 @@ def train_losses(c, P32, batch, labels, bufs=None):
     losses = []
     for step in range(OPT["steps"]):
         opt.zero_grad()
-        loss = F.cross_entropy(forward(c, P, batch, bufs=bufs), labels)
+        loss = F.cross_entropy(forward(c, P, batch, bufs=bufs, drop=drop_at(drop, step)), labels)
         losses.append(loss.item())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(P.values()), OPT["clip_norm"])
@@ -358,7 +414,7 @@ def train_losses(c, P32, batch, labels, bufs=None):
             g["lr"] = lr_at(OPT, step)
         opt.step()
     with torch.no_grad():
-        losses.append(F.cross_entropy(forward(c, P, batch, bufs=bufs), labels).item())
+        losses.append(F.cross_entropy(forward(c, P, batch, bufs=bufs, drop=drop_at(drop, OPT["steps"])), labels).item())
     return losses
 
 
@@ -380,16 +436,16 @@ def write_fixture(path, tensors):
     os.replace(path + ".tmp", path)
 
 
-def make(name, c, lengths, seed, outdir):
+def make(name, c, lengths, seed, outdir, drop=None):
     for attempt in range(20):
         try:
-            return make_seeded(name, c, lengths, seed * 1000 + attempt, outdir)
+            return make_seeded(name, c, lengths, seed * 1000 + attempt, outdir, drop)
         except NearTie as e:
             print(f"{name}: seed {seed * 1000 + attempt}: merge plan near a tie ({e}), next seed")
     raise SystemExit(f"{name}: no tie-free seed found")
 
 
-def make_seeded(name, c, lengths, seed, outdir):
+def make_seeded(name, c, lengths, seed, outdir, drop=None):
     gen = torch.Generator().manual_seed(seed)
     P32 = init_params(c, gen)
     offs = [0]
@@ -406,10 +462,10 @@ def make_seeded(name, c, lengths, seed, outdir):
 
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
     usage = {k: 0 for k in KIND_NAMES}
-    logits = forward(c, P, batch, usage, bufs)
+    logits = forward(c, P, batch, usage, bufs, drop)
     loss = F.cross_entropy(logits, labels)
     loss.backward()
-    losses = train_losses(c, P32, batch, labels, bufs)
+    losses = train_losses(c, P32, batch, labels, bufs, drop)
 
     st = c["stages"]
     tensors = [
@@ -422,6 +478,8 @@ def make_seeded(name, c, lengths, seed, outdir):
         ("offsets", offs),
         ("labels", labels.tolist()),
     ]
+    if drop is not None:
+        tensors += [("dropout", [drop["p"], drop["seed"], drop["step"]]), ("dropout.index", drop["index"])]
     if c["vocab"]:
         tensors.append(("ids", batch["ids"].tolist()))
     else:
@@ -452,12 +510,24 @@ def make_seeded(name, c, lengths, seed, outdir):
 
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    only = set(sys.argv[2:])   # fixture names to write (default: all)
+    global make
+    make_all = make
+
+    def make(name, *a, **kw):  # noqa: F811
+        if not only or name in only:
+            make_all(name, *a, **kw)
     torch.set_grad_enabled(True)
     # 1. discrete tokens, ragged batch of three lengths
     make("vanilla_tokens", default_cfg(vocab=11, max_len=24), [13, 5, 20], 1, outdir)
     # 2. continuous patches, three heads, four classes
     make("vanilla_patches", default_cfg(feat_dim=6, dim=12, heads=3, mlp=20, classes=4, max_len=20),
          [9, 17], 2, outdir)
+    # 3. dropout 0.1 in training mode (masks of core/dropout.h); the samples sit at global indices 5, 2, 9
+    drop = dict(p=0.1, seed=7, step=3, index=[5, 2, 9])
+    make("vanilla_dropout", default_cfg(vocab=11, max_len=24), [13, 5, 20], 7, outdir, drop)
+    make("maelre_dropout", default_cfg(feat_dim=5, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
+                                       switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 8, outdir, drop)
     if methods_ref is None:
         print("methods_ref.py not found: linformer/tome/maelre fixtures skipped")
         return
