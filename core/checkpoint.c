@@ -25,7 +25,7 @@ static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
     memset(k, 0, sizeof *k);
     uint64_t u[16] = {c->vocab, c->feat_dim, c->max_len, c->dim, c->heads, c->mlp, c->blocks, c->classes,
                       (uint64_t)c->method, c->linformer_k, (uint64_t)c->linformer_share_ef, c->n_stages,
-                      c->switch_threshold, c->local_window, (uint64_t)c->maelre_coarse, 0};
+                      c->switch_threshold, c->local_window, (uint64_t)c->maelre_coarse, (uint64_t)c->pairs};
     memcpy(k->u, u, sizeof u);
     k->f[0] = c->ln_eps;
     k->f[1] = c->tome_r_frac;
@@ -39,6 +39,7 @@ static void cfg_unpack(const CkptConfig *k, ModelConfig *c) {
     c->method = (Method)k->u[8]; c->linformer_k = k->u[9]; c->linformer_share_ef = (int)k->u[10];
     c->n_stages = k->u[11]; c->switch_threshold = k->u[12]; c->local_window = k->u[13];
     c->maelre_coarse = (AttnKind)k->u[14];
+    c->pairs = (int)k->u[15];   // 0 in files written before the two-tower head existed
     c->ln_eps = k->f[0]; c->tome_r_frac = k->f[1];
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { c->stages[i].blocks = k->stage_blocks[i]; c->stages[i].keep = k->stage_keep[i]; }
 }
