@@ -6,6 +6,7 @@
 #include <string.h>
 #include "core/mem.h"
 #include "core/status.h"
+#include "loaders/aan.h"
 #include "loaders/audio.h"
 #include "loaders/image.h"
 #include "loaders/listops.h"
@@ -27,6 +28,8 @@ int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSe
         rc = text_imdb_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "tsv"))
         rc = text_tsv_load(spec, data_root, split, out, err, errlen);
+    else if (!strcmp(src, "aan"))
+        rc = aan_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "ucr"))
         rc = ts_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "fsdd"))
@@ -36,7 +39,7 @@ int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSe
     else
         return mb_fail(err, errlen, MB_ERR_USAGE,
                        "unknown data source '%s' (known: listops, listops-parens, imdb, tsv, ucr, fsdd, "
-                       "cifar10, images, cifar10-bin)", src);
+                       "cifar10, images, cifar10-bin, aan)", src);
     if (rc) {
         seqset_free(out);
         return rc;
@@ -53,6 +56,7 @@ void seqset_free(SeqSet *s) {
     for (size_t i = 0; i < s->n; i++) {
         mem_free(s->items[i].ids);
         mem_free(s->items[i].feats);
+        mem_free(s->items[i].bytes);
     }
     mem_free(s->items);
     for (size_t c = 0; s->class_names && c < s->n_classes; c++) free(s->class_names[c]);
@@ -115,7 +119,7 @@ int seqset_limit(SeqSet *s, size_t limit, char *err, size_t errlen) {
     size_t w = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (keep[i]) s->items[w++] = s->items[i];
-        else { mem_free(s->items[i].ids); mem_free(s->items[i].feats); }
+        else { mem_free(s->items[i].ids); mem_free(s->items[i].feats); mem_free(s->items[i].bytes); }
     }
     s->n = w;  // the block keeps its capacity, which is >= the implicit one of a smaller n
 done:

@@ -13,6 +13,9 @@ typedef struct {
     size_t len;        // tokens (already truncated to max_len)
     int32_t *ids;      // len ids in [0, vocab), or NULL
     float *feats;      // len * feat_dim values, or NULL
+    uint8_t *bytes;    // byte tokens stored compactly (id = bytes[t] + 1), or NULL (then ids or feats)
+    size_t len2;       // pairs (SeqSet.pairs): the second document's tokens; the first document
+                       // is the first len - len2 tokens, the second the rest (both >= 1)
 } Sequence;
 
 typedef struct {
@@ -22,13 +25,14 @@ typedef struct {
     size_t feat_dim;     // > 0 for continuous patches
     size_t n_classes;
     char **class_names;  // n_classes strings (owned)
+    int pairs;           // 1: every item is a pair of documents (Sequence.len2; LRA Retrieval)
 } SeqSet;
 
 // What a task says about its data (tasks/*.json "data" object). Paths are relative to the data root.
 typedef struct {
-    char source[32];     // "listops", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"
+    char source[32];     // "listops", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "aan"
     char path[512];      // e.g. "listops", "imdb", "cifar10", "ucr/ACSF1", "fsdd"
-    size_t max_len;      // truncate to this many tokens (0 = no limit)
+    size_t max_len;      // truncate to this many tokens (0 = no limit); pairs: per document
     size_t frame;        // audio: samples per token (4); image: patch side (1 = one token per pixel)
     int grayscale;       // image: 1 = grayscale intensities as ids (LRA image), 0 = RGB patches
     int sample_rate;     // audio: target rate in Hz (8000)
