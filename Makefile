@@ -63,8 +63,15 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmaelre.a
 test: $(TESTS) $(BUILD)/maelre-bench
 	@MAELRE_BIN=$(BUILD)/maelre-bench TEST_JOBS=$(if $(SANITIZE),1,2) scripts/run-tests.sh $(TESTS)
 
+# The main job: an equal-time comparison on generated ListOps (vanilla vs MAELRE, 90 s of training
+# each on 2 threads, lr 2e-3 from tasks/overrides/short-run.json; validation excluded from the
+# budget), then the report (table and plots) in out/listops-equal-time/report.
+RUN_OUT ?= out/listops-equal-time
 run: $(BUILD)/maelre-bench
-	$(BUILD)/maelre-bench run --task lra-listops --quick --data-root $${MAELRE_DATA:-data} --out out/listops-quick
+	$(BUILD)/maelre-bench run --task lra-listops --method vanilla,maelre --time-budget 90 --batch 16 \
+	  --train-limit 8000 --test-limit 300 --threads 2 --config tasks/overrides/short-run.json \
+	  --data-root $${MAELRE_DATA:-data} --out $(RUN_OUT)
+	$(BUILD)/maelre-bench report $(RUN_OUT) --out $(RUN_OUT)/report
 
 fixtures:
 	scripts/install-deps.sh python3-torch python3-numpy

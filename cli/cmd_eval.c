@@ -91,7 +91,12 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = runner_check_fit(c, &test, what, err, sizeof err))) goto fail;
     volatile sig_atomic_t *stop = cli_stop_on_sigint(NULL);
     EvalResult ev;
-    if ((rc = runner_evaluate(m, &test, batch, stop, &ev, err, sizeof err))) goto fail;
+    Progress pg;   // progress lines on stderr, like training's
+    char label[200];
+    snprintf(label, sizeof label, "%s/%s", t.name, method_name(c->method));
+    progress_init(&pg, stderr, label, 0, 0);
+    EvalOptions eo = {.progress = &pg, .what = "test", .warmup = 1};
+    if ((rc = runner_evaluate_ex(m, &test, batch, stop, &eo, &ev, err, sizeof err))) goto fail;
     printf("task %s  method %s  test samples %zu\naccuracy %.4f +- %.4f  (%zu correct; %.1f samples/s, %.4g FLOPs/sample)\n",
            t.name, method_name(c->method), ev.n, ev.accuracy, ev.accuracy_stderr, ev.correct,
            ev.samples_per_s, ev.flops_per_sample);

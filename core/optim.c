@@ -61,7 +61,26 @@ void optimizer_destroy(Optimizer *o) {
 
 size_t optimizer_steps_done(const Optimizer *o) { return o->steps; }
 
-float optimizer_step(Optimizer *o, Model *m) {
+float adamw_lr_at_frac(const AdamWConfig *c, double wf, double frac) {
+    if (frac < 0) frac = 0;
+    if (wf > 0 && frac < wf) return (float)(c->lr * frac / wf);
+    if (c->schedule == SCHED_CONSTANT) return c->lr;
+    double prog = wf < 1 ? (frac - wf) / (1 - wf) : 1.0;
+    if (prog > 1.0) prog = 1.0;
+    if (c->schedule == SCHED_LINEAR) return (float)(c->lr * (1.0 - prog));
+    return (float)(c->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * prog)));
+}
+
+float *optimizer_moments(Optimizer *o, size_t *n_floats) {
+    if (n_floats) *n_floats = 2 * o->n;
+    return o->mv;
+}
+
+void optimizer_set_steps(Optimizer *o, size_t steps) { o->steps = steps; }
+
+float optimizer_step(Optimizer *o, Model *m) { return optimizer_step_lr(o, m, adamw_lr_at(&o->cfg, o->steps)); }
+
+float optimizer_step_lr(Optimizer *o, Model *m, float lr) {
     const AdamWConfig *c = &o->cfg;
     float *p = model_params(m), *g = model_grads(m);
     const uint8_t *decay = model_decay_mask(m);
@@ -75,7 +94,6 @@ float optimizer_step(Optimizer *o, Model *m) {
         float coef = c->clip_norm / (norm + 1e-6f);
         if (coef < 1.0f) gscale = coef;
     }
-    float lr = adamw_lr_at(c, o->steps);
     o->steps++;
     float b1 = c->beta1, b2 = c->beta2;
     float bc1 = 1.0f - powf(b1, (float)o->steps), bc2 = 1.0f - powf(b2, (float)o->steps);

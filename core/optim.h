@@ -28,5 +28,15 @@ void optimizer_destroy(Optimizer *o);
 // Clips, applies one AdamW step to the model's params from its grads; returns the pre-clip grad norm.
 float optimizer_step(Optimizer *o, Model *m);
 size_t optimizer_steps_done(const Optimizer *o);
+// The same schedule over a fraction of a run (a time budget, tasks/train.c): warm-up over the
+// first warmup_frac, then decay to 0 at frac = 1; lr at frac is what adamw_lr_at gives at step
+// frac * total. > 0 for every frac < 1 (warm-up too when frac > 0).
+float adamw_lr_at_frac(const AdamWConfig *c, double warmup_frac, double frac);
+// optimizer_step with the learning rate given (instead of the step schedule's).
+float optimizer_step_lr(Optimizer *o, Model *m, float lr);
+// The whole optimizer state, for saving and restoring a training run: 2 * n floats of moments
+// (first, then second) in the model's parameter layout, and the step count.
+float *optimizer_moments(Optimizer *o, size_t *n_floats);
+void optimizer_set_steps(Optimizer *o, size_t steps);
 
 #endif

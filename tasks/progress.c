@@ -31,13 +31,33 @@ void progress_init(Progress *p, FILE *out, const char *label, size_t total_steps
 }
 
 void progress_step(Progress *p, size_t step, double loss, double sps, int force) {
+    progress_step_at(p, step, loss, sps, clock_seconds() - p->t0, force);
+}
+
+void progress_eval(Progress *p, const char *what, size_t done, size_t total, double t_start, int force) {
+    if (!p || !p->out) return;
+    double now = clock_seconds();
+    if (!force && now - p->last_print < p->interval) return;
+    p->last_print = now;
+    double el = now - t_start, sps = el > 0 ? (double)done / el : 0;
+    char e[32];
+    format_duration(e, sizeof e, sps > 0 ? (double)(total - done) / sps : NAN);
+    if (p->tty) {
+        fprintf(p->out, "\r\033[K%s evaluating %s %zu/%zu (%.1f samples/s) ETA %s", p->label, what, done, total, sps, e);
+        p->printed_live = 1;
+    } else {
+        fprintf(p->out, "%s: evaluating %s %zu/%zu (%.1f samples/s) ETA %s\n", p->label, what, done, total, sps, e);
+    }
+    fflush(p->out);
+}
+
+void progress_step_at(Progress *p, size_t step, double loss, double sps, double el, int force) {
     if (!p->out) return;
     double now = clock_seconds();
     if (!force && now - p->last_print < p->interval) return;
     if (force && !p->tty && step == p->last_step && step) return;   // that line is already out
     p->last_step = step;
     p->last_print = now;
-    double el = now - p->t0;
     double frac = p->time_budget > 0 ? el / p->time_budget
                                      : (p->total_steps ? (double)step / (double)p->total_steps : 0);
     double eta = frac > 0 ? el * (1 - frac) / frac : NAN;

@@ -23,6 +23,11 @@ typedef struct {
 void progress_init(Progress *p, FILE *out, const char *label, size_t total_steps, double time_budget);
 // Called after each step; prints when the interval has passed (or force).
 void progress_step(Progress *p, size_t step, double loss, double samples_per_s, int force);
+// The same with the elapsed seconds given (training time only, when evaluations pause the clock).
+void progress_step_at(Progress *p, size_t step, double loss, double samples_per_s, double elapsed, int force);
+// Evaluation progress: "<label>: evaluating <what> 512/2000 (120.3 samples/s) ETA 0:13", at the
+// same intervals as training lines (a live line on a TTY); force prints regardless.
+void progress_eval(Progress *p, const char *what, size_t done, size_t total, double t_start, int force);
 // A one-off line (ends any live line first).
 void progress_note(Progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_done(Progress *p);   // ends a live line

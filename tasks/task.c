@@ -136,6 +136,7 @@ static int parse_budget(Budget *b, const cJSON *obj, const char *file, const cha
                         char *err, size_t errlen) {
     const Field f[] = {
         {"steps", F_SIZE, &b->steps, 0}, {"time_budget", F_FLOAT, &b->time_budget, 1},
+        {"epochs", F_FLOAT, &b->epochs, 1}, {"patience", F_SIZE, &b->patience, 0},
         {"batch", F_POS, &b->batch, 0}, {"train_limit", F_SIZE, &b->train_limit, 0},
         {"test_limit", F_SIZE, &b->test_limit, 0}, {"note", F_STR, b->note, sizeof b->note},
     };
@@ -271,8 +272,8 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const Budget *bs[2] = {&t->quick, &t->full};
     const char *bn[2] = {"quick", "full"};
     for (int i = 0; i < 2; i++) {
-        if (bs[i]->steps == 0 && bs[i]->time_budget <= 0)
-            return mb_fail(err, errlen, MB_ERR_USAGE, "%s: budgets.%s: needs steps > 0 or time_budget > 0", file, bn[i]);
+        if (bs[i]->steps == 0 && bs[i]->time_budget <= 0 && bs[i]->epochs <= 0)
+            return mb_fail(err, errlen, MB_ERR_USAGE, "%s: budgets.%s: needs steps, epochs or time_budget > 0", file, bn[i]);
     }
     if (!(t->optim.lr > 0)) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: optim.lr: must be > 0", file);
     if (t->optim.beta1 >= 1 || t->optim.beta2 >= 1)

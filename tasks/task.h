@@ -13,7 +13,9 @@
 #include "loaders/dataset.h"
 
 typedef struct {
-    size_t steps;         // optimizer steps per method (used when time_budget == 0)
+    size_t steps;         // optimizer steps per method (used when time_budget == 0 and epochs == 0)
+    double epochs;        // > 0: passes over the training split instead of steps (small data sets)
+    size_t patience;      // early stopping: evaluations without improvement on validation (0 = off)
     double time_budget;   // seconds of training per method (0 = train for `steps`)
     size_t batch;         // samples per step (training and inference)
     size_t train_limit;   // DataSpec.limit for the train split (0 = all)

@@ -4,6 +4,7 @@
 // and refusing a misfit or a corrupted checkpoint (exit 3); SIGINT keeping finished methods (exit 130).
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -271,13 +272,13 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
         cr_assert_eq(cJSON_GetObjectItemCaseSensitive(r, "test_samples")->valuedouble, 30);
     }
     for (int m = 0; m < METHOD_COUNT; m++) {
-        snprintf(p, sizeof p, "%s/%s.ckpt", out, method_name((Method)m));
+        snprintf(p, sizeof p, "%s/%s-seed1.ckpt", out, method_name((Method)m));
         cr_assert_eq(access(p, R_OK), 0, "%s", p);
     }
     double acc = row_num(arr, "maelre", "accuracy");
 
     // eval on the same (quick) test subset prints the same accuracy.
-    snprintf(p, sizeof p, "%s/maelre.ckpt", out);
+    snprintf(p, sizeof p, "%s/maelre-seed1.ckpt", out);
     rc = run((const char *[]){"eval", "--checkpoint", p, "--task", g_task, "--quick", "--data-root", g_root, NULL});
     o = slurp(g_out);
     cr_assert_eq(rc, 0, "%s", o);
@@ -293,7 +294,7 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
     free(e);
 
     // Resume: same settings -> everything skipped, rows untouched.
-    snprintf(p, sizeof p, "%s/.tome.json", out);
+    snprintf(p, sizeof p, "%s/.tome-seed1.json", out);
     char *before = slurp(p);
     rc = run(args);
     e = slurp(g_err);
@@ -308,7 +309,7 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
     rc = run(fargs);
     e = slurp(g_err);
     cr_assert_eq(rc, 0, "%s", e);
-    cr_assert(!strstr(e, "skipping") && strstr(e, "toy/tome: accuracy"), "%s", e);
+    cr_assert(!strstr(e, "skipping") && strstr(e, "toy/tome/seed1: accuracy"), "%s", e);
     free(e);
     after = slurp(p);
     cr_assert(strcmp(before, after), "tome's row was rewritten");
@@ -319,9 +320,9 @@ Test(cli, run_writes_tables_resumes_forces_and_eval_reproduces, .init = setup, .
     cr_assert_eq(cJSON_GetArraySize(arr), METHOD_COUNT, "results still hold every finished method");
     cJSON_Delete(arr);
     // Other settings in the same folder: refused, not mixed.
-    const char *sargs[] = {"run", "--task", g_task, "--quick", "--seed", "9", "--threads", "1", "--data-root",
+    const char *sargs[] = {"run", "--task", g_task, "--quick", "--steps", "7", "--threads", "1", "--data-root",
                            g_root, "--out", out, NULL};
-    expect_usage(sargs, "seed");
+    expect_usage(sargs, "steps");
 }
 
 Test(cli, ts_task_and_list, .init = setup, .fini = teardown, .timeout = 60) {
@@ -346,7 +347,8 @@ Test(cli, ts_task_and_list, .init = setup, .fini = teardown, .timeout = 60) {
     cJSON_Delete(arr);
 }
 
-Test(cli, sigint_keeps_finished_methods, .init = setup, .fini = teardown, .timeout = 60) {
+// SIGTERM (a scheduler's time limit) is handled like Ctrl-C.
+Test(cli, sigterm_keeps_finished_methods_and_saves_state, .init = setup, .fini = teardown, .timeout = 60) {
     need_bin();
     char out[400], p[512];
     snprintf(out, sizeof out, "%s/int", g_dir);
@@ -358,11 +360,11 @@ Test(cli, sigint_keeps_finished_methods, .init = setup, .fini = teardown, .timeo
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
         char *e = slurp(g_err);
-        seen = e && strstr(e, "toy/maelre: time budget");
+        seen = e && strstr(e, "toy/maelre/seed1: ") && strstr(e, "params;");
         free(e);
     }
     cr_assert(seen, "maelre never started");
-    kill(pid, SIGINT);
+    kill(pid, SIGTERM);
     int rc = wait_code(pid);
     char *e = slurp(g_err);
     cr_assert_eq(rc, 130, "%s", e);
@@ -373,6 +375,233 @@ Test(cli, sigint_keeps_finished_methods, .init = setup, .fini = teardown, .timeo
     cr_assert_eq(cJSON_GetArraySize(arr), 1, "vanilla finished and is kept");
     row_num(arr, "vanilla", "accuracy");
     cJSON_Delete(arr);
-    snprintf(p, sizeof p, "%s/maelre.ckpt", out);
+    snprintf(p, sizeof p, "%s/maelre-seed1.ckpt", out);
     cr_assert_neq(access(p, F_OK), 0, "no checkpoint for the interrupted method");
+    snprintf(p, sizeof p, "%s/.maelre-seed1.state", out);
+    cr_assert_eq(access(p, F_OK), 0, "the interrupted method saved its state");
+}
+
+// ---------------------------------------------------------------- seeds, faults (SPEC §11)
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+// /proc/<pid>/stat (proc files report size 0, so no slurp); NULL when the process is gone.
+static char *proc_stat(const char *pid) {
+    char p[300];
+    snprintf(p, sizeof p, "/proc/%s/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f) return NULL;
+    char *s = calloc(1, 4096);
+    size_t n = fread(s, 1, 4095, f);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+// The pid of a child of `parent` (from /proc/<pid>/stat's ppid field), or 0.
+static pid_t child_of(pid_t parent) {
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    struct dirent *e;
+    pid_t found = 0;
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char *s = proc_stat(e->d_name);
+        const char *rp = s ? strrchr(s, ')') : NULL;
+        int ppid = 0;
+        if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == (int)parent) found = (pid_t)atoi(e->d_name);
+        free(s);
+    }
+    closedir(d);
+    return found;
+}
+
+// Gone, or a zombie nobody reaped (a container's init may not reap).
+static int gone(pid_t pid) {
+    char p[64];
+    snprintf(p, sizeof p, "%d", (int)pid);
+    char *s = proc_stat(p);
+    if (!s) return 1;
+    const char *rp = strrchr(s, ')');
+    int z = rp && (rp[2] == 'Z' || rp[2] == 'X');
+    free(s);
+    return z;
+}
+
+static int same_file(const char *a, const char *b) {
+    char *x = slurp(a), *y = slurp(b);
+    int same = x && y && !strcmp(x, y);   // text files (CSV); checkpoints are compared below
+    free(x); free(y);
+    return same;
+}
+
+static int same_bytes(const char *a, const char *b) {
+    FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+    int same = f && g;
+    while (same) {
+        int c = fgetc(f), d = fgetc(g);
+        if (c != d) same = 0;
+        if (c == EOF || d == EOF) break;
+    }
+    if (f) fclose(f);
+    if (g) fclose(g);
+    return same;
+}
+
+// The curves without the wall_s column (the only column a resumed run may differ in).
+static char *curves_sans_wall(const char *path) {
+    char *s = slurp(path);
+    cr_assert(s, "%s", path);
+    char *o = malloc(strlen(s) + 1), *w = o;
+    for (char *line = s; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        int col = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (line[i] == ',') col++;
+            if (col == 2 && line[i] != ',') continue;   // drop wall_s's value
+            *w++ = line[i];
+        }
+        line += len;
+    }
+    *w = 0;
+    free(s);
+    return o;
+}
+
+Test(cli, seeds_write_rows_curves_and_predictions, .init = setup, .fini = teardown, .timeout = 120) {
+    need_bin();
+    char out[400], p[512];
+    snprintf(out, sizeof out, "%s/seeds", g_dir);
+    int rc = run((const char *[]){"run", "--task", g_task, "--quick", "--threads", "1", "--method", "vanilla,maelre",
+                                  "--seeds", "1,2", "--data-root", g_root, "--out", out, NULL});
+    char *e = slurp(g_err);
+    cr_assert_eq(rc, 0, "%s", e);
+    free(e);
+    snprintf(p, sizeof p, "%s/results.json", out);
+    cJSON *arr = read_json(p);
+    cr_assert_eq(cJSON_GetArraySize(arr), 4);
+    const char *want_cols[] = {"accuracy_last", "best_step", "val_accuracy", "majority_accuracy", "seed", "val_samples"};
+    for (const cJSON *r = arr->child; r; r = r->next)
+        for (size_t c = 0; c < sizeof want_cols / sizeof want_cols[0]; c++)
+            cr_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, want_cols[c])), "%s", want_cols[c]);
+    cJSON_Delete(arr);
+    const char *ms[] = {"vanilla", "maelre"};
+    for (int m = 0; m < 2; m++)
+        for (int s = 1; s <= 2; s++) {
+            snprintf(p, sizeof p, "%s/predictions/%s-seed%d.csv", out, ms[m], s);
+            char *x = slurp(p);
+            cr_assert(x, "%s", p);
+            cr_assert(!strncmp(x, "index,label,pred_best,pred_last\n0,", 34), "%s", x);
+            cr_assert_eq(count(x, "\n"), 31, "header + 30 test samples");
+            free(x);
+            snprintf(p, sizeof p, "%s/curves/%s-seed%d.csv", out, ms[m], s);
+            x = slurp(p);
+            cr_assert(x, "%s", p);
+            cr_assert(!strncmp(x, "step,samples,wall_s,lr,train_loss,val_accuracy\n1,8,", 51), "%s", x);
+            cr_assert_eq(count(x, "\n"), 7, "header + 6 steps");
+            free(x);
+            snprintf(p, sizeof p, "%s/%s-seed%d.ckpt", out, ms[m], s);
+            cr_assert_eq(access(p, R_OK), 0, "%s", p);
+        }
+    // Seeds differ; another seed later joins the same results.
+    snprintf(p, sizeof p, "%s/predictions/vanilla-seed1.csv", out);
+    char q[512];
+    snprintf(q, sizeof q, "%s/curves/vanilla-seed2.csv", out);
+    snprintf(p, sizeof p, "%s/curves/vanilla-seed1.csv", out);
+    cr_assert(!same_file(p, q), "seed 2 trained differently");
+    rc = run((const char *[]){"run", "--task", g_task, "--quick", "--threads", "1", "--method", "vanilla",
+                              "--seed", "3", "--data-root", g_root, "--out", out, NULL});
+    cr_assert_eq(rc, 0);
+    snprintf(p, sizeof p, "%s/results.csv", out);
+    char *csv = slurp(p);
+    cr_assert_eq(count(csv, "\n"), 1 + 5, "%s", csv);
+    cr_assert(strstr(csv, "\ntoy,vanilla,3,"), "%s", csv);
+    free(csv);
+    expect_usage((const char *[]){"run", "--task", g_task, "--seeds", "1,x", NULL}, "--seeds");
+    expect_usage((const char *[]){"run", "--task", g_task, "--seeds", "1", "--seed", "2", NULL}, "exclude");
+}
+
+// Killed with SIGKILL at a random moment after the first saved state, started again: the same
+// bits as a run never killed (checkpoint, predictions, curves but for wall time, row numbers).
+// The method process dies with the parent. A damaged state is refused with exit 3 naming it.
+Test(cli, sigkill_and_resume_end_with_the_same_bits, .init = setup, .fini = teardown, .timeout = 240) {
+    need_bin();
+    char a[400], b[400], p[512], q[512], st[512];
+    snprintf(a, sizeof a, "%s/whole", g_dir);
+    snprintf(b, sizeof b, "%s/killed", g_dir);
+    #define ARGS(o) (const char *[]){"run", "--task", g_task, "--steps", "2000", "--threads", "1", "--method", "tome", \
+                                     "--eval-every", "100", "--checkpoint-every", "0.2", "--data-root", g_root, "--out", o, NULL}
+    int rc = run(ARGS(a));
+    char *e = slurp(g_err);
+    cr_assert_eq(rc, 0, "%s", e);
+    free(e);
+    snprintf(st, sizeof st, "%s/.tome-seed1.state", b);
+    uint64_t r = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    pid_t pid = spawn(ARGS(b));
+    int saved = 0;
+    for (int i = 0; i < 600 && !saved; i++) { sleep_ms(10); saved = access(st, F_OK) == 0; }
+    cr_assert(saved, "no state saved");
+    pid_t child = child_of(pid);
+    cr_assert(child > 0, "no method process");
+    long wait = (long)rng_below(&r, 400);
+    sleep_ms(wait);
+    kill(pid, SIGKILL);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    int dead = 0;
+    for (int i = 0; i < 300 && !dead; i++) { dead = gone(child); if (!dead) sleep_ms(10); }
+    cr_assert(dead, "the method process %d outlived its parent", (int)child);
+    snprintf(p, sizeof p, "%s/.tome-seed1.json", b);
+    cr_assert_neq(access(p, F_OK), 0, "killed after %ld ms but already finished: make the run longer", wait);
+
+    // A damaged state: exit 3 naming the file, nothing evaluated.
+    char *good = slurp(st);
+    struct stat sb;
+    cr_assert_eq(stat(st, &sb), 0);
+    FILE *f = fopen(st, "r+b");
+    long at = 24 + (long)rng_below(&r, (size_t)sb.st_size - 24);
+    fseek(f, at, SEEK_SET);
+    fputc(good[at] ^ 0x01, f);
+    fclose(f);
+    rc = run(ARGS(b));
+    e = slurp(g_err);
+    cr_assert_eq(rc, 3, "byte %ld flipped: exit %d: %s", at, rc, e);
+    cr_assert(strstr(e, st), "names the file: %s", e);
+    free(e);
+    f = fopen(st, "wb");
+    fwrite(good, 1, (size_t)sb.st_size, f);
+    fclose(f);
+    free(good);
+
+    rc = run(ARGS(b));
+    e = slurp(g_err);
+    cr_assert_eq(rc, 0, "%s", e);
+    cr_assert(strstr(e, "resuming from"), "%s", e);
+    free(e);
+    cr_assert_neq(access(st, F_OK), 0, "the state goes when the row is written");
+    snprintf(p, sizeof p, "%s/tome-seed1.ckpt", a);
+    snprintf(q, sizeof q, "%s/tome-seed1.ckpt", b);
+    cr_assert(same_bytes(p, q), "checkpoints differ (killed after %ld ms)", wait);
+    snprintf(p, sizeof p, "%s/predictions/tome-seed1.csv", a);
+    snprintf(q, sizeof q, "%s/predictions/tome-seed1.csv", b);
+    cr_assert(same_file(p, q), "predictions differ");
+    snprintf(p, sizeof p, "%s/curves/tome-seed1.csv", a);
+    snprintf(q, sizeof q, "%s/curves/tome-seed1.csv", b);
+    char *ca = curves_sans_wall(p), *cb = curves_sans_wall(q);
+    cr_assert_str_eq(ca, cb);
+    free(ca); free(cb);
+    snprintf(p, sizeof p, "%s/results.json", a);
+    snprintf(q, sizeof q, "%s/results.json", b);
+    cJSON *ja = read_json(p), *jb = read_json(q);
+    const char *cols[] = {"accuracy", "accuracy_last", "best_step", "val_accuracy", "steps", "flops_train_per_sample",
+                          "final_train_loss", "majority_accuracy"};
+    for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+        cr_assert_eq(row_num(ja, "tome", cols[c]), row_num(jb, "tome", cols[c]), "%s", cols[c]);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    #undef ARGS
 }

@@ -186,7 +186,7 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"data\": {\"source\": 7}}", "data.source"},
         {"{\"optim\": {\"lr\": \"fast\"}}", "optim.lr"},
         {"{\"optim\": {\"schedule\": \"step\"}}", "optim.schedule"},
-        {"{\"budgets\": {\"quick\": {\"steps\": 3, \"epochs\": 1}}}", "budgets.quick.epochs"},
+        {"{\"budgets\": {\"quick\": {\"steps\": 3, \"epoch\": 1}}}", "budgets.quick.epoch"},
         {"{\"budgets\": {\"fast\": {}}}", "budgets.fast"},
         {"{\"data\": {\"source\": \"floppy\"}}", "data.source"},
         {"{\"data\": {\"path\": \"../etc\"}}", "data.path"},
