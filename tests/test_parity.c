@@ -1,6 +1,6 @@
 // Parity with the PyTorch reference (tests/reference/make_fixtures.py, float64 there, float32
 // here): logits, loss, every gradient tensor, attention-kind usage, and the losses of 5 AdamW
-// steps. Each comparison reports the max abs/rel error and where. Fixtures are read from
+// steps; also for the two-tower pairs model (fixtures with a cfg.pairs tensor). Each comparison reports the max abs/rel error and where. Fixtures are read from
 // tests/reference/ (tests run from the repo root).
 #include <criterion/criterion.h>
 #include <math.h>
@@ -59,6 +59,12 @@ static void fx_free(Fixture *fx) {
     for (size_t i = 0; i < fx->n; i++) free(fx->t[i].data);
 }
 
+static const FxTensor *fx_find(const Fixture *fx, const char *name) {
+    for (size_t i = 0; i < fx->n; i++)
+        if (strcmp(fx->t[i].name, name) == 0) return &fx->t[i];
+    return NULL;
+}
+
 static const FxTensor *fx_get(const Fixture *fx, const char *name) {
     for (size_t i = 0; i < fx->n; i++)
         if (strcmp(fx->t[i].name, name) == 0) return &fx->t[i];
@@ -103,18 +109,22 @@ static void run_parity(const char *file) {
     c.maelre_coarse = fx_get(fx, "cfg.ints")->count > 14 ? (AttnKind)(int)ci[14] : ATTN_EFFICIENT;
     for (size_t i = 0; i < sb->count && i < MODEL_MAX_STAGES; i++)
         c.stages[i] = (MaelreStage){(size_t)sb->data[i], sk->data[i]};
+    const FxTensor *fp = fx_find(fx, "cfg.pairs");   // two-tower fixtures only
+    c.pairs = fp ? (int)fp->data[0] : 0;
     Model *m;
     char err[256];
     cr_assert_eq(model_create(&m, &c, 0, err, sizeof err), MB_OK, "%s: %s", file, err);
 
     // batch
+    // n samples (labels, logit rows); nd documents (n, or 2n for pairs)
     const FxTensor *fo = fx_get(fx, "offsets"), *fl = fx_get(fx, "labels");
-    size_t n = fl->count;
-    size_t *offs = malloc((n + 1) * sizeof(size_t));
-    for (size_t i = 0; i <= n; i++) offs[i] = (size_t)fo->data[i];
+    size_t n = fl->count, nd = fo->count - 1;
+    cr_assert_eq(nd, c.pairs ? 2 * n : n, "%s: %zu documents for %zu labels", file, nd, n);
+    size_t *offs = malloc((nd + 1) * sizeof(size_t));
+    for (size_t i = 0; i <= nd; i++) offs[i] = (size_t)fo->data[i];
     int32_t *labels = malloc(n * sizeof(int32_t)), *ids = NULL;
     for (size_t i = 0; i < n; i++) labels[i] = (int32_t)fl->data[i];
-    Batch b = {n, offs, NULL, NULL, 0, labels};
+    Batch b = {nd, offs, NULL, NULL, 0, labels};
     if (c.vocab) {
         const FxTensor *fi = fx_get(fx, "ids");
         ids = malloc(fi->count * sizeof(int32_t));
@@ -139,7 +149,7 @@ static void run_parity(const char *file) {
     }
     cr_assert_eq(total, model_num_params(m));
 
-    cr_log_info("parity %s (%s, %zu samples)", file, method_name(c.method), n);
+    cr_log_info("parity %s (%s, %zu samples%s)", file, method_name(c.method), n, c.pairs ? " of two documents" : "");
     float *logits = malloc(n * c.classes * sizeof(float)), *dl = malloc(n * c.classes * sizeof(float));
     cr_assert_eq(model_forward(m, &b, 1, logits, err, sizeof err), MB_OK, "%s", err);
     compare("logits", logits, fx_get(fx, "logits")->data, n * c.classes, 1e-5);
@@ -200,3 +210,7 @@ Test(parity, linformer) { run_parity("parity_linformer.bin"); }
 Test(parity, linformer_shared_ef) { run_parity("parity_linformer_shared.bin"); }
 Test(parity, tome) { run_parity("parity_tome.bin"); }
 Test(parity, maelre_mixed_kinds_in_one_block) { run_parity("parity_maelre.bin"); }
+// Two-tower pairs (SPEC §10.2): the head [e1, e2, e1*e2, e1-e2] -> head1 -> ReLU -> head2 and its
+// loss, every gradient and 5 AdamW steps, three pairs of ragged documents.
+Test(parity, pairs_vanilla) { run_parity("parity_pairs_vanilla.bin"); }
+Test(parity, pairs_maelre) { run_parity("parity_pairs_maelre.bin"); }

@@ -14,6 +14,12 @@ mean cross-entropy loss, every gradient (g.<name>), and the losses of 5 AdamW st
 File format (little endian): b"MBFX", u32 version (1), u32 count, then per tensor
 u32 name length, name bytes, u32 ndim, u64 dims[ndim], float32 data.
 
+Pairs (cfg "pairs" = 1, SPEC §10.2): the batch holds 2n documents, 2i and 2i+1 forming pair i;
+each is encoded, pooled and LayerNorm'ed (lnf) as a single document is, then
+[e1, e2, e1*e2, e1-e2] -> head1 -> ReLU -> head2 gives the pair's logits; labels are per pair.
+Such fixtures carry a "cfg.pairs" tensor (the others do not, so they stay byte-identical).
+`make_fixtures.py OUTDIR NAME...` writes only the named fixtures.
+
 Methods: vanilla is implemented here. linformer/efficient attention and token merging come
 from tests/reference/methods_ref.py (written with core/attn_*.c, core/merge.c) when it
 exists; their configs are skipped otherwise.
@@ -41,7 +47,7 @@ KIND_SOFTMAX, KIND_LINFORMER, KIND_EFFICIENT = 0, 1, 2
 def default_cfg(**kw):
     c = dict(vocab=0, feat_dim=0, max_len=32, dim=16, heads=2, mlp=24, blocks=2, classes=3,
              ln_eps=1e-5, method="vanilla", linformer_k=6, linformer_share_ef=0,
-             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8)
+             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8, pairs=0)
     c.update(kw)
     return c
 
@@ -66,8 +72,12 @@ def param_shapes(c):
             out.append((f"blk{b}.E", (c["linformer_k"], c["max_len"]), 1))
             if not c["linformer_share_ef"]:
                 out.append((f"blk{b}.F", (c["linformer_k"], c["max_len"]), 1))
-    out += [("lnf_g", (D,), 0), ("lnf_b", (D,), 0), ("head_w", (c["classes"], D), 1),
-            ("head_b", (c["classes"],), 0)]
+    out += [("lnf_g", (D,), 0), ("lnf_b", (D,), 0)]
+    if c["pairs"]:
+        out += [("head1_w", (M, 4 * D), 1), ("head1_b", (M,), 0),
+                ("head2_w", (c["classes"], M), 1), ("head2_b", (c["classes"],), 0)]
+    else:
+        out += [("head_w", (c["classes"], D), 1), ("head_b", (c["classes"],), 0)]
     return out
 
 
@@ -209,6 +219,10 @@ def forward(c, P, batch, usage=None):
         pooled.append((s[:, None] * x).sum(0) / s.sum())
     pooled = torch.stack(pooled)
     z = layer_norm(pooled, P["lnf_g"], P["lnf_b"], c["ln_eps"])
+    if c["pairs"]:  # two-tower head: documents 2i, 2i+1 are pair i
+        e1, e2 = z[0::2], z[1::2]
+        h = torch.cat([e1, e2, e1 * e2, e1 - e2], dim=1) @ P["head1_w"].T + P["head1_b"]
+        return torch.relu(h) @ P["head2_w"].T + P["head2_b"]
     return z @ P["head_w"].T + P["head_b"]
 
 
@@ -286,7 +300,7 @@ def make_seeded(name, c, lengths, seed, outdir):
         batch["ids"] = torch.randint(0, c["vocab"], (T,), generator=gen)
     else:
         batch["feats"] = torch.randn(T, c["feat_dim"], generator=gen, dtype=torch.float32).double()
-    labels = torch.randint(0, c["classes"], (len(lengths),), generator=gen)
+    labels = torch.randint(0, c["classes"], (len(lengths) // 2 if c["pairs"] else len(lengths),), generator=gen)
 
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
     usage = [0, 0, 0]
@@ -306,6 +320,8 @@ def make_seeded(name, c, lengths, seed, outdir):
         ("offsets", offs),
         ("labels", labels.tolist()),
     ]
+    if c["pairs"]:
+        tensors.append(("cfg.pairs", [1]))
     if c["vocab"]:
         tensors.append(("ids", batch["ids"].tolist()))
     else:
@@ -326,22 +342,34 @@ def make_seeded(name, c, lengths, seed, outdir):
 
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    only = set(sys.argv[2:])
     torch.set_grad_enabled(True)
+
+    def mk(name, c, lengths, seed):
+        if not only or name in only:
+            make(name, c, lengths, seed, outdir)
+
     # 1. discrete tokens, ragged batch of three lengths
-    make("vanilla_tokens", default_cfg(vocab=11, max_len=24), [13, 5, 20], 1, outdir)
+    mk("vanilla_tokens", default_cfg(vocab=11, max_len=24), [13, 5, 20], 1)
     # 2. continuous patches, three heads, four classes
-    make("vanilla_patches", default_cfg(feat_dim=6, dim=12, heads=3, mlp=20, classes=4, max_len=20),
-         [9, 17], 2, outdir)
+    mk("vanilla_patches", default_cfg(feat_dim=6, dim=12, heads=3, mlp=20, classes=4, max_len=20),
+       [9, 17], 2)
+    # two-tower pairs: three pairs of ragged documents, two classes (LRA Retrieval's shape)
+    mk("pairs_vanilla", default_cfg(vocab=11, max_len=24, classes=2, pairs=1), [13, 5, 20, 9, 7, 16], 7)
     if methods_ref is None:
         print("methods_ref.py not found: linformer/tome/maelre fixtures skipped")
         return
-    make("linformer", default_cfg(vocab=11, method="linformer", max_len=24), [13, 5, 20], 3, outdir)
-    make("linformer_shared", default_cfg(feat_dim=5, method="linformer", linformer_share_ef=1, max_len=20),
-         [7, 19], 4, outdir)
-    make("tome", default_cfg(vocab=11, method="tome", tome_r_frac=0.3, max_len=24), [13, 5, 20], 5, outdir)
+    mk("linformer", default_cfg(vocab=11, method="linformer", max_len=24), [13, 5, 20], 3)
+    mk("linformer_shared", default_cfg(feat_dim=5, method="linformer", linformer_share_ef=1, max_len=20),
+       [7, 19], 4)
+    mk("tome", default_cfg(vocab=11, method="tome", tome_r_frac=0.3, max_len=24), [13, 5, 20], 5)
     # samples take different attention kinds in the same block: 22 > 8 efficient, 6 softmax
-    make("maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
-                               switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 6, outdir)
+    mk("maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
+                             switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 6)
+    # pairs through MAELRE: a pair's documents may take different kinds and merge to different sizes
+    mk("pairs_maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
+                                   switch_threshold=8, local_window=2, max_len=24, classes=2, pairs=1),
+       [22, 6, 15, 11, 5, 19], 8)
 
 
 if __name__ == "__main__":
