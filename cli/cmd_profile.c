@@ -253,7 +253,7 @@ int cmd_profile(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--method")) {
             if (parse_methods(v, methods, &n_methods))
-                return bad("--method: '%s' is not a list of vanilla, linformer, tome, maelre or all", v);
+                return bad("--method: '%s' is not a list of methods of `maelre-bench list`, or all", v);
         } else if (!strcmp(a, "--seq-len")) {
             if (parse_size_list(v, seq, 64, &n_seq))
                 return bad("--seq-len: '%s' is not a comma-separated list of positive integers (at most 64)", v);
@@ -309,7 +309,7 @@ int cmd_profile(int argc, char **argv) {
     int rc = MB_OK, nomem = 0;
     print_header();
     for (size_t mi = 0; mi < n_methods && !rc; mi++) {
-        size_t ni = methods[mi] == METHOD_LINFORMER ? 1 : n_impls;  // linformer has no softmax block
+        size_t ni = method_has_softmax(methods[mi]) ? n_impls : 1;  // e.g. linformer has no softmax block
         for (size_t ii = 0; ii < ni && !rc; ii++) {
             o.softmax_impl = impls[ii];
             for (size_t si = 0; si < n_seq && !rc; si++) rc = profile_row(&o, methods[mi], seq[si], t, out_dir, &nomem);

@@ -18,7 +18,7 @@ static void run_usage(FILE *f) {
         "                        [--batch B] [--seed S | --seeds S1,S2,...] [--threads N] [--eval-every N]\n"
         "                        [--patience N] [--checkpoint-every SEC] [--train-limit N] [--test-limit N]\n"
         "                        [--config FILE] [--data-root DIR] [--out DIR] [--force]\n\n"
-        "Trains and evaluates each method (vanilla, linformer, tome, maelre) once per seed on task T, each\n"
+        "Trains and evaluates each method (`maelre-bench list` names them) once per seed on task T, each\n"
         "in its own process, selecting the weights on a validation split (the dataset's own, CIFAR-10's\n"
         "last 10%% of train, else a stratified 10%% (>= 1000 samples) or 20%% hold-out of train), and writes\n"
         "DIR/results.json, DIR/results.csv, DIR/<method>-seed<S>.ckpt (best-validation weights),\n"
@@ -190,7 +190,7 @@ int cmd_run(int argc, char **argv) {
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             Method m;
             if (method_parse(tok, &m))
-                return usage_err("unknown method '%s' (vanilla, linformer, tome, maelre or all)", tok);
+                return usage_err("unknown method '%s' (a method of `maelre-bench list`, or all)", tok);
             int dup = 0;
             for (size_t k = 0; k < nm; k++) dup |= methods[k] == m;
             if (!dup) methods[nm++] = m;

@@ -1,4 +1,4 @@
-// The shared transformer classifier of SPEC §2 and the four methods of SPEC §5.
+// The shared transformer classifier of SPEC §2 and the methods of SPEC §5 and §9.
 // embed -> blocks (pre-LN: x += Attn(LN(x)); merge point; x += MLP(LN(x))) -> size-weighted
 // mean pool -> LayerNorm -> Linear(D, classes). Owns its parameters, gradients and activation
 // buffers (all through core/mem.h). Knows nothing of files except its own checkpoints.
@@ -10,7 +10,9 @@
 // (out, in) like PyTorch and initialised N(0, 1/in), token/position embeddings N(0, 0.02^2),
 // Linformer E/F Xavier-normal, LayerNorm gains 1, biases 0. Weight decay (model_decay_mask)
 // applies to the weights of linears: QKV, output, MLP, head, the patch projection and
-// Linformer's E/F; not to biases, LayerNorms, token or position embeddings. Attention runs
+// Linformer's E/F; not to biases, LayerNorms, token or position embeddings, nor to Nystromformer's
+// conv kernels (per-head filters along the tokens, initialised U(-1/sqrt(taps), 1/sqrt(taps)));
+// Performer's random features are buffers (never trained). Attention runs
 // per sample; with threads_get() > 1 and several samples, samples run in parallel (one
 // thread each, BLAS single-threaded inside), otherwise one after another with threaded
 // BLAS; numbers are the same run to run for a fixed thread count. TOME merges in every
@@ -23,8 +25,16 @@
 #include <stdint.h>
 #include "core/batch.h"
 
-typedef enum { METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE, METHOD_COUNT } Method;
-typedef enum { ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT, ATTN_KIND_COUNT } AttnKind;
+typedef enum {
+    METHOD_VANILLA = 0, METHOD_LINFORMER, METHOD_TOME, METHOD_MAELRE,
+    METHOD_PERFORMER, METHOD_NYSTROMFORMER, METHOD_LINEAR, METHOD_EFFICIENT, METHOD_MAELRE_EXACT,
+    METHOD_COUNT
+} Method;
+typedef enum {
+    ATTN_SOFTMAX = 0, ATTN_LINFORMER, ATTN_EFFICIENT,
+    ATTN_LINEAR, ATTN_PERFORMER, ATTN_NYSTROM,
+    ATTN_KIND_COUNT
+} AttnKind;
 typedef enum { MATCH_GLOBAL = 0, MATCH_LOCAL } MatchKind;
 // How exact softmax attention is computed (same function, same FLOP count, different memory):
 // tiled (default) never holds N x N scores; dense materialises and saves P of every head
@@ -62,8 +72,11 @@ typedef struct {
     MaelreStage stages[MODEL_MAX_STAGES];
     size_t switch_threshold;  // maelre: efficient while N > threshold (0 means D)
     size_t local_window;      // maelre: local matching window w (default 8)
-    AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; it must
-                              // take proportional attention, core/attn_kind.h)
+    AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; also
+                              // linear or performer: SPEC §9.6)
+    size_t performer_features;   // performer: random features m (default 128)
+    size_t nystrom_landmarks;    // nystromformer: landmarks m (default 64)
+    size_t nystrom_conv;         // nystromformer: conv skip taps (default 35, 0 = off)
     SoftmaxImpl softmax_impl; // implementation of every softmax block (default tiled); not a
                               // property of the trained function, so not stored in checkpoints
 } ModelConfig;
@@ -73,10 +86,14 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
                           size_t max_len, size_t classes);
 // Validates a config; MB_OK or MB_ERR_USAGE with a reason.
 int model_config_check(const ModelConfig *c, char *err, size_t errlen);
-const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre"
+const char *method_name(Method m);           // "vanilla", "linformer", "tome", "maelre", ... (the method table)
 const char *method_description(Method m);    // one line (the method table, core/model_methods.c)
 int method_parse(const char *s, Method *out); // 0 on success
-const char *attn_kind_name(AttnKind k);      // "softmax", "linformer", "efficient" (core/attn_kind.c)
+// 1 when some block of method m (default settings) runs the softmax kind, so that the softmax
+// implementation (tiled/dense) matters for it; 0 for methods that never run it (linformer,
+// performer, nystromformer, linear, efficient).
+int method_has_softmax(Method m);
+const char *attn_kind_name(AttnKind k);      // "softmax", "linformer", "efficient", ... (core/attn_kind.c)
 int attn_kind_parse(const char *s, AttnKind *out); // 0 on success
 const char *softmax_impl_name(SoftmaxImpl s);      // "tiled", "dense"
 int softmax_impl_parse(const char *s, SoftmaxImpl *out); // 0 on success

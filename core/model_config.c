@@ -26,6 +26,9 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
     c->switch_threshold = 0;
     c->local_window = 8;
     c->maelre_coarse = ATTN_EFFICIENT;
+    c->performer_features = 128;
+    c->nystrom_landmarks = 64;
+    c->nystrom_conv = 35;
 }
 
 int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
@@ -56,6 +59,14 @@ int method_parse(const char *s, Method *out) {
     for (int i = 0; i < METHOD_COUNT; i++)
         if (s && strcmp(s, method_row((Method)i)->name) == 0) { *out = (Method)i; return 0; }
     return -1;
+}
+
+int method_has_softmax(Method m) {
+    const MethodRow *r = method_row(m);
+    if (!r) return 0;
+    ModelConfig c;
+    model_config_default(&c, m, 1, 0, 1, 2);
+    return (r->kinds_used(&c) >> ATTN_SOFTMAX) & 1u;
 }
 
 static const char *const SOFTMAX_IMPL_NAMES[SOFTMAX_IMPL_COUNT] = {"tiled", "dense"};

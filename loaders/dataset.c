@@ -11,6 +11,7 @@
 #include "loaders/image.h"
 #include "loaders/listops.h"
 #include "loaders/media.h"
+#include "loaders/pathfinder.h"
 #include "loaders/seqset.h"
 #include "loaders/text.h"
 #include "loaders/timeseries.h"
@@ -34,12 +35,14 @@ int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSe
         rc = ts_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "fsdd"))
         rc = audio_dataset_load(spec, data_root, split, out, err, errlen);
+    else if (!strcmp(src, "pathfinder"))
+        rc = pathfinder_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "cifar10") || !strcmp(src, "images") || !strcmp(src, "cifar10-bin"))
         rc = image_dataset_load(spec, data_root, split, out, err, errlen);
     else
         return mb_fail(err, errlen, MB_ERR_USAGE,
                        "unknown data source '%s' (known: listops, listops-parens, imdb, tsv, ucr, fsdd, "
-                       "cifar10, images, cifar10-bin, aan)", src);
+                       "cifar10, images, cifar10-bin, pathfinder, aan)", src);
     if (rc) {
         seqset_free(out);
         return rc;

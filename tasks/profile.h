@@ -62,6 +62,7 @@ typedef struct {
     size_t infer_reps, train_reps;
     double gflops_infer, gflops_train;       // analytic FLOPs / median time
     double blocks_softmax, blocks_efficient, blocks_linformer;   // mean per sample
+    double blocks_linear, blocks_performer, blocks_nystromformer; // mean per sample (SPEC §9 kinds)
     ProfileStatus status;
 } ProfileResult;
 

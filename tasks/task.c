@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "core/status.h"
 #include "loaders/aan.h"
+#include "loaders/pathfinder.h"
 
 // ---------------------------------------------------------------- files and JSON
 
@@ -206,12 +207,15 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"softmax_impl", F_STR, impl, sizeof impl},
             {"maelre_coarse", F_STR, coarse, sizeof coarse},
             {"pairs", F_BOOL, &c->pairs, 0},
+            {"performer_features", F_POS, &c->performer_features, 0},
+            {"nystrom_landmarks", F_POS, &c->nystrom_landmarks, 0},
+            {"nystrom_conv", F_SIZE, &c->nystrom_conv, 0},
         };
         if ((rc = parse_fields(m, file, "model", f, sizeof f / sizeof f[0], err, errlen))) return rc;
         if (impl[0] && softmax_impl_parse(impl, &c->softmax_impl))
             return bad(err, errlen, file, "model", "softmax_impl", "expected \"tiled\" or \"dense\"");
         if (coarse[0] && attn_kind_parse(coarse, &c->maelre_coarse))
-            return bad(err, errlen, file, "model", "maelre_coarse", "expected an attention kind name (\"efficient\")");
+            return bad(err, errlen, file, "model", "maelre_coarse", "expected \"efficient\", \"linear\" or \"performer\"");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "maelre_stages");
         if (st && (rc = parse_stages(c, st, file, err, errlen))) return rc;
     }
@@ -265,7 +269,7 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const char *file = t->file;
     if (!t->data.source[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: missing", file);
     if (!t->data.path[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: missing", file);
-    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "aan"};
+    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "pathfinder", "aan"};
     int known = 0;
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) known |= !strcmp(t->data.source, sources[i]);
     if (!known) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: unknown source \"%s\"", file, t->data.source);
@@ -472,6 +476,8 @@ int task_data_present(const Task *t, const char *data_root) {
     char p[PATH_MAX + 600];
     if (!strcmp(t->data.source, "aan")) return aan_find_dir(data_root, t->data.path, p, sizeof p);  // also lra_release/
     task_data_path(t, data_root, p, sizeof p);
+    if (!strcmp(t->data.source, "pathfinder"))  // also under <root>/lra_release/; not if cut short
+        return pathfinder_find(data_root, t->data.path, p, sizeof p, NULL, 0) == MB_OK;
     return dir_exists(p);
 }
 

@@ -1,7 +1,8 @@
 // Parity with the PyTorch reference (tests/reference/make_fixtures.py, float64 there, float32
 // here): logits, loss, every gradient tensor, attention-kind usage, and the losses of 5 AdamW
-// steps; also for the two-tower pairs model (fixtures with a cfg.pairs tensor). Each comparison reports the max abs/rel error and where. Fixtures are read from
-// tests/reference/ (tests run from the repo root).
+// steps; also for the two-tower pairs model (fixtures with a cfg.pairs tensor). Each comparison
+// reports the max abs/rel error and where. Fixtures are read from tests/reference/ (tests run
+// from the repo root).
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -66,10 +67,20 @@ static const FxTensor *fx_find(const Fixture *fx, const char *name) {
 }
 
 static const FxTensor *fx_get(const Fixture *fx, const char *name) {
-    for (size_t i = 0; i < fx->n; i++)
-        if (strcmp(fx->t[i].name, name) == 0) return &fx->t[i];
-    cr_assert_fail("fixture has no tensor %s", name);
-    return NULL;
+    const FxTensor *t = fx_find(fx, name);
+    if (!t) cr_assert_fail("fixture has no tensor %s", name);
+    return t;
+}
+
+// A string stored as character codes (SPEC §9 fixtures name methods and kinds, so that they do
+// not depend on enum numbering); NULL when the fixture has no such tensor.
+static const char *fx_string(const Fixture *fx, const char *name, char *buf, size_t len) {
+    const FxTensor *t = fx_find(fx, name);
+    if (!t) return NULL;
+    cr_assert_lt(t->count, len, "%s: too long", name);
+    for (size_t i = 0; i < t->count; i++) buf[i] = (char)(int)t->data[i];
+    buf[t->count] = 0;
+    return buf;
 }
 
 // Max abs error, and max abs error relative to the tensor's largest reference magnitude
@@ -109,6 +120,25 @@ static void run_parity(const char *file) {
     c.maelre_coarse = fx_get(fx, "cfg.ints")->count > 14 ? (AttnKind)(int)ci[14] : ATTN_EFFICIENT;
     for (size_t i = 0; i < sb->count && i < MODEL_MAX_STAGES; i++)
         c.stages[i] = (MaelreStage){(size_t)sb->data[i], sk->data[i]};
+    // SPEC §9 fixtures: method and coarse kind by name, the kinds' settings
+    char sbuf[64];
+    if (fx_string(fx, "cfg.method_name", sbuf, sizeof sbuf))
+        cr_assert_eq(method_parse(sbuf, &c.method), 0, "%s: unknown method %s", file, sbuf);
+    if (fx_string(fx, "cfg.maelre_coarse_name", sbuf, sizeof sbuf))
+        cr_assert_eq(attn_kind_parse(sbuf, &c.maelre_coarse), 0, "%s: unknown kind %s", file, sbuf);
+    const FxTensor *ki = fx_find(fx, "cfg.kind_ints");
+    if (ki) {
+        cr_assert_eq(ki->count, 3);
+        c.performer_features = (size_t)ki->data[0];
+        c.nystrom_landmarks = (size_t)ki->data[1];
+        c.nystrom_conv = (size_t)ki->data[2];
+    } else {
+        ModelConfig d;
+        model_config_default(&d, c.method, 1, 0, 1, 2);
+        c.performer_features = d.performer_features;
+        c.nystrom_landmarks = d.nystrom_landmarks;
+        c.nystrom_conv = d.nystrom_conv;
+    }
     const FxTensor *fp = fx_find(fx, "cfg.pairs");   // two-tower fixtures only
     c.pairs = fp ? (int)fp->data[0] : 0;
     Model *m;
@@ -148,6 +178,18 @@ static void run_parity(const char *file) {
         total += cnt;
     }
     cr_assert_eq(total, model_num_params(m));
+    // non-trainable buffers (Performer's W): the fixture's, drawn on the Python side
+    total = 0;
+    for (size_t t = 0; t < model_num_buffer_tensors(m); t++) {
+        size_t off, cnt;
+        const char *name = model_buffer_tensor(m, t, &off, &cnt);
+        snprintf(nm, sizeof nm, "buf.%s", name);
+        const FxTensor *ft = fx_get(fx, nm);
+        cr_assert_eq(ft->count, cnt, "%s: buffer %s has %zu values, model %zu", file, name, ft->count, cnt);
+        memcpy(model_buffers(m) + off, ft->data, cnt * sizeof(float));
+        total += cnt;
+    }
+    cr_assert_eq(total, model_num_buffers(m));
 
     cr_log_info("parity %s (%s, %zu samples%s)", file, method_name(c.method), n, c.pairs ? " of two documents" : "");
     float *logits = malloc(n * c.classes * sizeof(float)), *dl = malloc(n * c.classes * sizeof(float));
@@ -156,9 +198,24 @@ static void run_parity(const char *file) {
     float loss = model_loss(logits, labels, n, c.classes, dl);
     compare("loss", &loss, fx_get(fx, "loss")->data, 1, 1e-5);
     AttnUsage u = model_last_usage(m);
-    const float *fu = fx_get(fx, "usage")->data;
+    // usage: by the kinds' names when the fixture has them, else by index (the first kinds);
+    // kinds the fixture does not list must be unused
+    const FxTensor *fut = fx_get(fx, "usage");
+    size_t want[ATTN_KIND_COUNT] = {0};
+    char names[512];
+    if (fx_string(fx, "usage_names", names, sizeof names)) {
+        size_t i = 0;
+        for (char *tok = strtok(names, ","); tok; tok = strtok(NULL, ","), i++) {
+            AttnKind k;
+            cr_assert_lt(i, fut->count);
+            cr_assert_eq(attn_kind_parse(tok, &k), 0, "%s: usage of unknown kind %s", file, tok);
+            want[k] = (size_t)fut->data[i];
+        }
+    } else {
+        for (size_t k = 0; k < fut->count && k < ATTN_KIND_COUNT; k++) want[k] = (size_t)fut->data[k];
+    }
     for (int k = 0; k < ATTN_KIND_COUNT; k++)
-        cr_expect_eq(u.count[k], (size_t)fu[k], "%s: %s blocks %zu, reference %zu", file, attn_kind_name((AttnKind)k), u.count[k], (size_t)fu[k]);
+        cr_expect_eq(u.count[k], want[k], "%s: %s blocks %zu, reference %zu", file, attn_kind_name((AttnKind)k), u.count[k], want[k]);
     model_zero_grad(m);
     model_backward(m, &b, dl);
     for (size_t t = 0; t < model_num_tensors(m); t++) {
@@ -214,3 +271,12 @@ Test(parity, maelre_mixed_kinds_in_one_block) { run_parity("parity_maelre.bin");
 // loss, every gradient and 5 AdamW steps, three pairs of ragged documents.
 Test(parity, pairs_vanilla) { run_parity("parity_pairs_vanilla.bin"); }
 Test(parity, pairs_maelre) { run_parity("parity_pairs_maelre.bin"); }
+
+// SPEC §9 methods; Performer's W comes from the fixture (model_buffers)
+Test(parity, performer) { run_parity("parity_performer.bin"); }
+Test(parity, nystromformer) { run_parity("parity_nystromformer.bin"); }
+Test(parity, linear_patches) { run_parity("parity_linear.bin"); }
+Test(parity, efficient) { run_parity("parity_efficient.bin"); }
+Test(parity, maelre_exact) { run_parity("parity_maelre_exact.bin"); }
+Test(parity, maelre_coarse_linear) { run_parity("parity_maelre_linear.bin"); }
+Test(parity, maelre_coarse_performer) { run_parity("parity_maelre_performer.bin"); }

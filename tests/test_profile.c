@@ -110,7 +110,7 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
                           "--out", dir, NULL};
     cr_assert_eq(run_cli(args), 0);
     Table *t = read_csv(dir);
-    cr_assert_eq(table_rows(t), 8);
+    cr_assert_eq(table_rows(t), 2 * METHOD_COUNT);   // every method of the table, two lengths
     const char *methods[] = {"vanilla", "linformer", "tome", "maelre"};
     for (size_t mi = 0; mi < 4; mi++) {
         for (int k = 0; k < 2; k++) {
@@ -138,12 +138,24 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
             cr_assert_geq(num(t, r, "infer_reps"), 2);
             double soft = num(t, r, "blocks_softmax"), eff = num(t, r, "blocks_efficient");
             double lin = num(t, r, "blocks_linformer");
+            double rest = num(t, r, "blocks_linear") + num(t, r, "blocks_performer") + num(t, r, "blocks_nystromformer");
+            cr_assert_eq(rest, 0.0, "%s N=%g: SPEC §9 kinds used", methods[mi], n);
             cr_assert_float_eq(soft + eff + lin, 4.0, 1e-9, "%s N=%g: %g+%g+%g blocks", methods[mi], n, soft, eff,
                                lin);
             if (mi == 0 || mi == 2) cr_assert_eq(soft, 4);
             if (mi == 1) cr_assert_eq(lin, 4);
         }
     }
+    // SPEC §9 methods: their kind in every block, and the other rows
+    const char *news[] = {"performer", "nystromformer", "linear", "efficient", "maelre-exact"};
+    const char *cols[] = {"blocks_performer", "blocks_nystromformer", "blocks_linear", "blocks_efficient", "blocks_softmax"};
+    for (size_t mi = 0; mi < 5; mi++)
+        for (int k = 0; k < 2; k++) {
+            size_t r = find_row(t, news[mi], k ? 100 : 40);
+            cr_assert_str_eq(table_get_str(t, r, "status"), "ok");
+            cr_assert_eq(num(t, r, cols[mi]), 4, "%s: %s", news[mi], cols[mi]);
+            cr_assert_gt(num(t, r, "flops_train_per_sample"), 1.5 * num(t, r, "flops_infer_per_sample"));
+        }
     // MAELRE: N=40 <= D is exact softmax throughout; N=100 > D starts with efficient attention
     // (100 -> 25 tokens after the first stage, then softmax).
     cr_assert_eq(num(t, find_row(t, "maelre", 40), "blocks_softmax"), 4);
@@ -163,7 +175,7 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
                  2.5 * num(t, find_row(t, "vanilla", 40), "flops_infer_per_sample"));
     table_free(t);
 
-    // The JSON: an array of 8 objects, each with every column.
+    // The JSON: an array of 2 x METHOD_COUNT objects, each with every column.
     char p[512];
     snprintf(p, sizeof p, "%s/profile.json", dir);
     FILE *f = fopen(p, "rb");
@@ -174,7 +186,7 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
     buf[len] = 0;
     cJSON *arr = cJSON_Parse(buf);
     cr_assert(cJSON_IsArray(arr));
-    cr_assert_eq(cJSON_GetArraySize(arr), 8);
+    cr_assert_eq(cJSON_GetArraySize(arr), 2 * METHOD_COUNT);
     cJSON *o;
     cJSON_ArrayForEach(o, arr) {
         for (size_t c = 0; c < N_REQUIRED; c++)

@@ -94,10 +94,16 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
                   r.flops_train_per_sample, r.flops_infer_per_sample);
         cr_assert(r.peak_mem_train_bytes > r.peak_mem_infer_bytes && r.peak_mem_infer_bytes > 0);
         cr_assert(r.train_seconds > 0 && r.train_samples_per_s > 0 && r.infer_samples_per_s > 0);
-        double blocks = r.blocks[ATTN_SOFTMAX] + r.blocks[ATTN_EFFICIENT] + r.blocks[ATTN_LINFORMER];
+        double blocks = 0;
+        for (int k = 0; k < ATTN_KIND_COUNT; k++) blocks += r.blocks[k];
         cr_assert_float_eq(blocks, 2.0, 1e-9, "every block used one kind: %g", blocks);
         if (mi == METHOD_VANILLA || mi == METHOD_TOME) cr_assert_float_eq(r.blocks[ATTN_SOFTMAX], 2.0, 1e-9);
         if (mi == METHOD_LINFORMER) cr_assert_float_eq(r.blocks[ATTN_LINFORMER], 2.0, 1e-9);
+        if (mi == METHOD_PERFORMER) cr_assert_float_eq(r.blocks[ATTN_PERFORMER], 2.0, 1e-9);
+        if (mi == METHOD_NYSTROMFORMER) cr_assert_float_eq(r.blocks[ATTN_NYSTROM], 2.0, 1e-9);
+        if (mi == METHOD_LINEAR) cr_assert_float_eq(r.blocks[ATTN_LINEAR], 2.0, 1e-9);
+        if (mi == METHOD_EFFICIENT) cr_assert_float_eq(r.blocks[ATTN_EFFICIENT], 2.0, 1e-9);
+        if (mi == METHOD_MAELRE_EXACT) cr_assert_float_eq(r.blocks[ATTN_SOFTMAX], 2.0, 1e-9);
         if (mi == METHOD_MAELRE) {
             // 20-60 tokens > D = 16: efficient first; keep 1/4 -> 5-15 <= D: softmax second.
             cr_assert_float_eq(r.blocks[ATTN_EFFICIENT], 1.0, 1e-9);

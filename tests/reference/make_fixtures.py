@@ -22,7 +22,16 @@ Such fixtures carry a "cfg.pairs" tensor (the others do not, so they stay byte-i
 
 Methods: vanilla is implemented here. linformer/efficient attention and token merging come
 from tests/reference/methods_ref.py (written with core/attn_*.c, core/merge.c) when it
-exists; their configs are skipped otherwise.
+exists; their configs are skipped otherwise. linear and performer attention come from
+methods_ref_new.py, nystromformer from methods_ref_nystrom.py (SPEC §9).
+
+Fixtures of the SPEC §9 methods (performer, nystromformer, linear, efficient, maelre-exact,
+maelre with another coarse kind) add, so that they do not depend on enum numbering: the method
+and coarse-kind names as character codes (cfg.method_name, cfg.maelre_coarse_name), the kinds'
+settings (cfg.kind_ints = performer_features, nystrom_landmarks, nystrom_conv), the usage with
+the kinds' names (usage_names: comma-separated character codes), and the non-trainable buffers
+(buf.<name>, e.g. buf.blk0.W: Performer's random features, drawn here and loaded into the C
+model's buffers; no RNG is reproduced across languages). Earlier fixtures are written as before.
 """
 import math
 import os
@@ -37,17 +46,36 @@ try:
     import methods_ref  # noqa: E402
 except ImportError:
     methods_ref = None
+try:
+    import methods_ref_new  # noqa: E402
+    import methods_ref_nystrom  # noqa: E402
+except ImportError:
+    methods_ref_new = methods_ref_nystrom = None
 
 MAGIC = b"MBFX"
 VERSION = 1
-METHODS = {"vanilla": 0, "linformer": 1, "tome": 2, "maelre": 3}
+METHODS = {"vanilla": 0, "linformer": 1, "tome": 2, "maelre": 3,
+           # SPEC §9 (their fixtures also carry the name: cfg.method_name)
+           "performer": 4, "nystromformer": 5, "linear": 6, "efficient": 7, "maelre-exact": 8}
 KIND_SOFTMAX, KIND_LINFORMER, KIND_EFFICIENT = 0, 1, 2
+# SPEC §9: written into fixtures by name (usage_names), so the C enum order does not matter
+KIND_LINEAR, KIND_PERFORMER, KIND_NYSTROM = 3, 4, 5
+KIND_NAMES = ["softmax", "linformer", "efficient", "linear", "performer", "nystromformer"]
+COARSE = {"efficient": KIND_EFFICIENT, "linear": KIND_LINEAR, "performer": KIND_PERFORMER}
+NEW_METHODS = ("performer", "nystromformer", "linear", "efficient", "maelre-exact")
+MERGING = ("maelre", "maelre-exact")
+
+
+def is_new(c):
+    """A SPEC §9 fixture: written with names and kind settings (earlier ones stay byte-equal)."""
+    return c["method"] in NEW_METHODS or c["maelre_coarse"] != "efficient"
 
 
 def default_cfg(**kw):
     c = dict(vocab=0, feat_dim=0, max_len=32, dim=16, heads=2, mlp=24, blocks=2, classes=3,
              ln_eps=1e-5, method="vanilla", linformer_k=6, linformer_share_ef=0,
-             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8, pairs=0)
+             tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8,
+             maelre_coarse="efficient", performer_features=12, nystrom_landmarks=4, nystrom_conv=3, pairs=0)
     c.update(kw)
     return c
 
@@ -72,6 +100,8 @@ def param_shapes(c):
             out.append((f"blk{b}.E", (c["linformer_k"], c["max_len"]), 1))
             if not c["linformer_share_ef"]:
                 out.append((f"blk{b}.F", (c["linformer_k"], c["max_len"]), 1))
+        if c["method"] == "nystromformer" and c["nystrom_conv"] > 0:
+            out.append((f"blk{b}.conv", (c["heads"], c["nystrom_conv"]), 0))   # not decayed
     out += [("lnf_g", (D,), 0), ("lnf_b", (D,), 0)]
     if c["pairs"]:
         out += [("head1_w", (M, 4 * D), 1), ("head1_b", (M,), 0),
@@ -96,6 +126,22 @@ def init_params(c, gen):
             t = 0.2 * t
         ps[name] = t
     return ps
+
+
+def buffer_shapes(c):
+    """(name, shape) of the non-trainable buffers in core/model_params.c's order."""
+    uses_performer = c["method"] == "performer" or (c["method"] == "maelre" and c["maelre_coarse"] == "performer")
+    if not uses_performer:
+        return []
+    d = c["dim"] // c["heads"]
+    return [(f"blk{b}.W", (c["performer_features"], d)) for b in range(c["blocks"])]
+
+
+def init_buffers(c, gen):
+    """Performer's W per layer: orthogonal Gaussian blocks with chi row norms (SPEC §9.1), drawn
+    here in float64 and rounded to float32 (what the C model holds)."""
+    return {n: methods_ref_new._orthogonal_features(shape[0], shape[1], gen).float()
+            for n, shape in buffer_shapes(c)}
 
 
 # ------------------------------------------------------------------ the model (float64)
@@ -126,7 +172,7 @@ def block_merges(c):
     B = c["blocks"]
     if c["method"] == "tome":
         return [True] * B
-    if c["method"] == "maelre":
+    if c["method"] in MERGING:
         m, b = [False] * B, 0
         for nb, _ in c["stages"]:
             b += nb
@@ -156,8 +202,15 @@ def kind_of(c, n):
     if c["method"] == "linformer":
         return KIND_LINFORMER
     if c["method"] == "maelre":
-        return KIND_EFFICIENT if n > switch_threshold(c) else KIND_SOFTMAX
-    return KIND_SOFTMAX
+        return COARSE[c["maelre_coarse"]] if n > switch_threshold(c) else KIND_SOFTMAX
+    every = {"performer": KIND_PERFORMER, "nystromformer": KIND_NYSTROM, "linear": KIND_LINEAR,
+             "efficient": KIND_EFFICIENT}
+    return every.get(c["method"], KIND_SOFTMAX)
+
+
+def heads_view(x, H):
+    """(N, D) -> (N, H, d), the layout of methods_ref_new."""
+    return x.reshape(x.shape[0], H, x.shape[1] // H)
 
 
 class NearTie(Exception):
@@ -195,6 +248,16 @@ def forward(c, P, batch, usage=None):
                 att = attn_softmax(q, k, v, log_s, H)
             elif kind == KIND_EFFICIENT:
                 att = methods_ref.efficient_attention(q, k, v, H, log_s)
+            elif kind == KIND_LINEAR:
+                att = methods_ref_new.linear_attention(heads_view(q, H), heads_view(k, H), heads_view(v, H),
+                                                       log_s).reshape(q.shape)
+            elif kind == KIND_PERFORMER:
+                W = c["buffers"][pre + "W"].double()
+                att = methods_ref_new.performer_attention(heads_view(q, H), heads_view(k, H), heads_view(v, H),
+                                                          W, log_s).reshape(q.shape)
+            elif kind == KIND_NYSTROM:
+                conv = P[pre + "conv"] if c["nystrom_conv"] > 0 else None
+                att = methods_ref_nystrom.nystrom_attention(q, k, v, H, c["nystrom_landmarks"], conv, log_s)
             else:
                 E = P[pre + "E"]
                 Fm = E if c["linformer_share_ef"] else P[pre + "F"]
@@ -202,7 +265,7 @@ def forward(c, P, batch, usage=None):
             x = x + att @ P[pre + "wo"].T + P[pre + "bo"]
             if merges[b]:
                 n_out = merge_target(c, b, x.shape[0])
-                local = c["method"] == "maelre"
+                local = c["method"] in MERGING
                 until = switch_threshold(c) if local else 0
                 kind = "local" if local else "global"
                 dst, n_got = methods_ref.merge_plan(k.detach().float(), H, n_out, kind, c["local_window"], until, s)
@@ -302,8 +365,10 @@ def make_seeded(name, c, lengths, seed, outdir):
         batch["feats"] = torch.randn(T, c["feat_dim"], generator=gen, dtype=torch.float32).double()
     labels = torch.randint(0, c["classes"], (len(lengths) // 2 if c["pairs"] else len(lengths),), generator=gen)
 
+    if is_new(c):
+        c = dict(c, buffers=init_buffers(c, gen))
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
-    usage = [0, 0, 0]
+    usage = [0] * (len(KIND_NAMES) if is_new(c) else 3)
     logits = forward(c, P, batch, usage)
     loss = F.cross_entropy(logits, labels)
     loss.backward()
@@ -328,6 +393,13 @@ def make_seeded(name, c, lengths, seed, outdir):
         tensors.append(("feats", batch["feats"].float()))
     for n, _, _ in param_shapes(c):
         tensors.append(("p." + n, P32[n]))
+    if is_new(c):
+        tensors += [("cfg.method_name", list(c["method"].encode())),
+                    ("cfg.maelre_coarse_name", list(c["maelre_coarse"].encode())),
+                    ("cfg.kind_ints", [c["performer_features"], c["nystrom_landmarks"], c["nystrom_conv"]]),
+                    ("usage_names", list(",".join(KIND_NAMES).encode()))]
+        for n, _ in buffer_shapes(c):
+            tensors.append(("buf." + n, c["buffers"][n]))
     tensors += [("logits", logits.detach()), ("loss", [loss.item()]), ("usage", usage)]
     for n, _, _ in param_shapes(c):
         tensors.append(("g." + n, P[n].grad))
@@ -370,6 +442,20 @@ def main():
     mk("pairs_maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
                                    switch_threshold=8, local_window=2, max_len=24, classes=2, pairs=1),
        [22, 6, 15, 11, 5, 19], 8)
+    if methods_ref_new is None or methods_ref_nystrom is None:
+        print("methods_ref_new.py / methods_ref_nystrom.py not found: SPEC §9 fixtures skipped")
+        return
+    # SPEC §9: performer (m = 12 > d = 8: a full and a partial orthogonal block), nystromformer
+    # (4 landmarks: the 3-token sample takes the exact branch, the others the landmark one; conv
+    # of 3 taps), linear, and the two ablations; maelre with linear and performer coarse kinds.
+    mk("performer", default_cfg(vocab=11, method="performer", max_len=24), [13, 5, 20], 7)
+    mk("nystromformer", default_cfg(vocab=11, method="nystromformer", max_len=24), [13, 3, 20], 8)
+    mk("linear", default_cfg(feat_dim=5, method="linear", max_len=20), [7, 19, 12], 9)
+    mk("efficient", default_cfg(vocab=11, method="efficient", max_len=24), [13, 5, 20], 10)
+    mcfg = dict(vocab=11, blocks=3, stages=[(1, 0.5), (2, 0.5)], switch_threshold=8, local_window=2, max_len=24)
+    mk("maelre_exact", default_cfg(method="maelre-exact", **mcfg), [22, 6, 15], 11)
+    mk("maelre_linear", default_cfg(method="maelre", maelre_coarse="linear", **mcfg), [22, 6, 15], 12)
+    mk("maelre_performer", default_cfg(method="maelre", maelre_coarse="performer", **mcfg), [22, 6, 15], 13)
 
 
 if __name__ == "__main__":
