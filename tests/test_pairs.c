@@ -1,7 +1,8 @@
 // The two-tower pairs model (SPEC §10.2): finite differences of the head's own ops and of the
 // whole pairs model for every method (ragged documents), batch independence, the combination's
 // swap property (swapping a pair's documents swaps e1 and e2 and flips the sign of e1 - e2
-// only), odd batches refused, checkpoints keeping the pairs flag and head, memory per pair.
+// only), odd batches refused, checkpoints keeping the pairs flag and head, FLOPs by formula and
+// the memory estimate per pair.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core/flops.h"
+#include "core/mem.h"
 #include "core/model.h"
 #include "core/pair_head.h"
 #include "core/status.h"
@@ -315,4 +317,31 @@ Test(pairs, flops_are_two_encoders_plus_the_head) {
     cr_expect(model_bytes_needed(&c, 100, 1) > model_bytes_needed(&c1, 100, 1), "memory is per pair (two documents)");
     model_destroy(m);
     model_destroy(m1);
+}
+
+// model_bytes_needed counts one pair (two documents of n tokens): it matches the allocator's
+// peak of an inference forward over one such pair, for every method.
+Test(pairs, memory_estimate_is_per_pair) {
+    for (int mth = 0; mth < METHOD_COUNT; mth++) {
+        ModelConfig c;
+        pairs_config(&c, (Method)mth);
+        c.max_len = 300;
+        c.dim = 16; c.mlp = 32;
+        int32_t ids[600];
+        for (size_t t = 0; t < 600; t++) ids[t] = (int32_t)(t % 7);
+        size_t offs[3] = {0, 300, 600};
+        Batch one = {2, offs, ids, NULL, 0, NULL};
+        char err[256];
+        size_t base = mem_current();
+        mem_reset_peak();
+        Model *m;
+        cr_assert_eq(model_create(&m, &c, 3, err, sizeof err), MB_OK, "%s", err);
+        float lg[2];
+        cr_assert_eq(model_forward(m, &one, 0, lg, err, sizeof err), MB_OK, "%s", err);
+        size_t used = mem_peak() - base;
+        size_t est = model_bytes_needed(&c, 300, 0);
+        cr_expect(est >= used - used / 20 && est <= used + used / 20, "%s: estimate %zu vs measured %zu",
+                  method_name((Method)mth), est, used);
+        model_destroy(m);
+    }
 }
