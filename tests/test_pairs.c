@@ -1,8 +1,8 @@
 // The two-tower pairs model (SPEC §10.2): finite differences of the head's own ops and of the
-// whole pairs model for every method but performer (ragged documents), batch independence, the combination's
-// swap property (swapping a pair's documents swaps e1 and e2 and flips the sign of e1 - e2
-// only), odd batches refused, checkpoints keeping the pairs flag and head, FLOPs by formula and
-// the memory estimate per pair.
+// whole pairs model for every method but performer (ragged documents), batch independence, the
+// combination's swap property (swapping a pair's documents swaps e1 and e2 and flips the sign of
+// e1 - e2 only), odd batches refused, checkpoints keeping the pairs flag and head, FLOPs by
+// formula and the memory estimate per pair.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
