@@ -18,7 +18,8 @@ static void usage(FILE *f) {
             "usage: maelre-bench data listops --out DIR [--seed S] [--train N] [--val N] [--test N]\n"
             "       maelre-bench data pathfinder --out DIR [--size 32|64|128] [--difficulty easy|intermediate|hard]\n"
             "                                    [--count N] [--seed S] [--sheet FILE.png]\n"
-            "       maelre-bench data check --task TASK [--data-root DIR] [--limit N]\n\n"
+            "       maelre-bench data check --task TASK [--data-root DIR] [--limit N]\n"
+            "       maelre-bench data aan-synthetic --out DIR [...]   (see data aan-synthetic --help)\n\n"
             "listops  writes DIR/basic_{train,val,test}.tsv with LRA's ListOps grammar (defaults:\n"
             "         seed 0, 96000/2000/2000 trees of 501-1999 tokens) and prints length and label\n"
             "         statistics. Same seed, same files.\n"
@@ -58,6 +59,10 @@ static int task_dataspec(const char *task, DataSpec *ds) {
         ds->frame = 4;
         ds->sample_rate = 8000;
         ds->max_len = 2000;
+    } else if (!strcmp(task, "lra-retrieval")) {
+        strcpy(ds->source, "aan");
+        strcpy(ds->path, "aan");
+        ds->max_len = 4000;   // per document
     } else if (!strcmp(task, "lra-pathfinder") || !strcmp(task, "lra-pathx")) {
         strcpy(ds->source, "pathfinder");
         strcpy(ds->path, task[8] == 'f' ? "pathfinder32/curv_contour_length_14" : "pathfinder128/curv_contour_length_14");
@@ -326,6 +331,7 @@ int cmd_data(int argc, char **argv) {
     if (!strcmp(argv[1], "listops")) return cmd_listops(argc - 1, argv + 1);
     if (!strcmp(argv[1], "pathfinder")) return cmd_pathfinder(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "aan-synthetic")) return cmd_data_aan_synthetic(argc - 1, argv + 1);
     fprintf(stderr, "maelre-bench: data: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);
     return MB_ERR_USAGE;

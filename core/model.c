@@ -24,6 +24,7 @@
 #include "core/merge.h"
 #include "core/model_internal.h"
 #include "core/ops.h"
+#include "core/pair_head.h"
 #include "core/status.h"
 #include "core/threads.h"
 #ifdef _OPENMP
@@ -236,6 +237,7 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     const ModelConfig *c = &m->cfg;
     size_t n = b->n, D = c->dim, B = c->blocks;
     if (n == 0) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: empty batch");
+    if (c->pairs && n % 2) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: a pairs model takes two documents per sample, the batch has %zu documents", n);
     if (c->vocab && !b->ids) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: model takes token ids but the batch has none");
     if (c->feat_dim && (!b->feats || b->feat_dim != c->feat_dim))
         return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: model takes features of width %zu, batch has %zu", c->feat_dim, b->feats ? b->feat_dim : (size_t)0);
@@ -297,6 +299,13 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     const size_t *of = ix + P.off + B * (n + 1);
     pool_forward(A + P.pooled, A + Lf->x, A + Lf->s, of, n, D);
     layernorm_forward(A + P.pln, A + P.lnf_m, A + P.lnf_r, A + P.pooled, p + m->lnf_g, p + m->lnf_b, n, D, c->ln_eps);
+    if (c->pairs) {  // two-tower head (SPEC §10.2): e1, e2 are the normalised pooled documents
+        pair_combine_forward(A + P.pz, A + P.pln, P.np, D);
+        linear_forward(A + P.ph, A + P.pz, p + m->head1_w, p + m->head1_b, P.np, 4 * D, c->mlp);
+        relu_forward(A + P.ph, A + P.ph, P.np * c->mlp);
+        linear_forward(logits, A + P.ph, p + m->head2_w, p + m->head2_b, P.np, c->mlp, c->classes);
+        return MB_OK;
+    }
     linear_forward(logits, A + P.pln, p + m->head_w, p + m->head_b, n, D, c->classes);
     return MB_OK;
 }
@@ -322,7 +331,17 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     float *dpln = W + P->g_dpln, *dpool = W + P->g_dpool;
     memset(dpln, 0, n * D * sizeof(float));
     memset(dpool, 0, n * D * sizeof(float));
-    linear_backward(dpln, g + m->head_w, g + m->head_b, dlogits, A + P->pln, p + m->head_w, n, D, c->classes);
+    if (c->pairs) {
+        float *dph = W + P->g_dph, *dpre = dph + up(P->np * M), *dpz = W + P->g_dpz;
+        memset(dph, 0, 2 * up(P->np * M) * sizeof(float));
+        memset(dpz, 0, P->np * 4 * D * sizeof(float));
+        linear_backward(dph, g + m->head2_w, g + m->head2_b, dlogits, A + P->ph, p + m->head2_w, P->np, M, c->classes);
+        relu_backward(dpre, dph, A + P->ph, P->np * M);  // ReLU ran in place: A + ph is its output
+        linear_backward(dpz, g + m->head1_w, g + m->head1_b, dpre, A + P->pz, p + m->head1_w, P->np, 4 * D, M);
+        pair_combine_backward(dpln, dpz, A + P->pln, P->np, D);
+    } else {
+        linear_backward(dpln, g + m->head_w, g + m->head_b, dlogits, A + P->pln, p + m->head_w, n, D, c->classes);
+    }
     layernorm_backward(dpool, g + m->lnf_g, g + m->lnf_b, dpln, A + P->pooled, A + P->lnf_m, A + P->lnf_r,
                        p + m->lnf_g, n, D);
     float *dx = W + P->g_dx0, *dother = W + P->g_dx1;

@@ -62,6 +62,9 @@ typedef struct {
     size_t blocks;         // depth
     size_t classes;
     float ln_eps;          // 1e-5
+    int pairs;             // 1: two-tower pairs (SPEC §10.2): a batch of n samples holds 2n
+                           // documents (2i, 2i+1 = pair i's), each encoded and pooled -> lnf ->
+                           // e1, e2; head [e1, e2, e1*e2, e1-e2] -> head1 (M) -> ReLU -> head2
     // method
     Method method;
     size_t linformer_k;    // default 128
@@ -119,7 +122,8 @@ float *model_params(Model *m);
 float *model_grads(Model *m);
 // The named tensors of that layout, in order (checkpoints, fixtures and tests use the names:
 // "tok_emb" | "patch_w","patch_b"; "pos"; "blk<b>.{ln1_g,ln1_b,wqkv,bqkv,wo,bo,ln2_g,ln2_b,w1,b1,
-// w2,b2[,E[,F]]}"; "lnf_g","lnf_b","head_w","head_b"). Linear weights are (out, in) row-major;
+// w2,b2[,E[,F]]}"; "lnf_g","lnf_b","head_w","head_b", with pairs "head1_w","head1_b" (M, 4D),
+// "head2_w","head2_b" (classes, M) instead of head_w, head_b). Linear weights are (out, in) row-major;
 // wqkv stacks Q, K, V rows. NULL when i is out of range.
 size_t model_num_tensors(const Model *m);
 const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count);
@@ -143,7 +147,9 @@ const char *model_buffer_tensor(const Model *m, size_t i, size_t *offset, size_t
 // forward's masks (no mask memory). Before any call: seed 0, step 0, index NULL.
 void model_set_dropout_step(Model *m, uint64_t seed, uint64_t step, const size_t *index);
 
-// Forward over a packed batch; logits is n x classes. With keep_for_backward the activations
+// Forward over a packed batch; logits is n x classes. With cfg.pairs, b->n counts documents
+// (even; 2i and 2i+1 form pair i), b->labels holds b->n / 2 pair labels, and logits (as
+// dlogits in backward and the loss's n) are (b->n / 2) x classes. With keep_for_backward the activations
 // are kept for model_backward. Without it (inference) only the running residual stream, the
 // current block's QKV and attention output and a chunk of row-op scratch are held; the logits
 // are the same either way. Grows activation buffers as needed (MB_ERR_NOMEM on failure).
@@ -160,9 +166,10 @@ void model_zero_grad(Model *m);
 typedef struct { size_t count[ATTN_KIND_COUNT]; size_t samples; } AttnUsage;
 AttnUsage model_last_usage(const Model *m);
 
-// Bytes model_forward/backward would hold for one sample of n tokens (params, grads and
-// optimizer state included when training): computed, not measured, for --mem-limit. Dropout
-// adds nothing (its masks are regenerated in backward, core/dropout.h).
+// Bytes model_forward/backward would hold for one sample of n tokens (with pairs: one pair of
+// two documents of n tokens each) (params, grads and optimizer state included when training):
+// computed, not measured, for --mem-limit. Dropout adds nothing (its masks are regenerated in
+// backward, core/dropout.h).
 size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training);
 
 // Checkpoints (core/checkpoint.c): magic + version + config + params + buffers + zlib crc32

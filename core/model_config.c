@@ -44,6 +44,7 @@ int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
         return mb_fail(err, errlen, MB_ERR_USAGE, "model config: dim %zu must be a positive multiple of heads %zu", c->dim, c->heads);
     if (c->mlp == 0 || c->blocks == 0) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: mlp and blocks must be > 0");
     if (c->classes < 2) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: classes %zu must be >= 2", c->classes);
+    if (c->pairs != 0 && c->pairs != 1) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: pairs %d must be 0 or 1", c->pairs);
     if (!(c->ln_eps > 0.0f)) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: ln_eps must be > 0");
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return mb_fail(err, errlen, MB_ERR_USAGE, "model config: dropout %g must be in [0, 1)", (double)c->dropout);

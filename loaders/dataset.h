@@ -15,10 +15,14 @@ typedef struct {
     float *feats;      // len * feat_dim values, or NULL
     unsigned id_bytes; // 1 (uint8_t ids), 2 (uint16_t) or 4 (int32_t): the narrowest that holds
                        // the vocabulary (loaders/tokenizer.h), so a loaded set stays compact
+    uint8_t *bytes;    // byte tokens stored compactly (id = bytes[t] + 1), or NULL (then ids or feats)
+    size_t len2;       // pairs (SeqSet.pairs): the second document's tokens; the first document
+                       // is the first len - len2 tokens, the second the rest (both >= 1)
 } Sequence;
 
-// Id i of s (s->ids non-NULL, i < s->len).
+// Id i of s (s->ids or s->bytes non-NULL, i < s->len).
 static inline int32_t seq_id(const Sequence *s, size_t i) {
+    if (s->bytes) return (int32_t)s->bytes[i] + 1;
     switch (s->id_bytes) {
     case 1: return ((const uint8_t *)s->ids)[i];
     case 2: return ((const uint16_t *)s->ids)[i];
@@ -37,6 +41,7 @@ typedef struct {
     size_t feat_dim;     // > 0 for continuous patches
     size_t n_classes;
     char **class_names;  // n_classes strings (owned)
+    int pairs;           // 1: every item is a pair of documents (Sequence.len2; LRA Retrieval)
 } SeqSet;
 
 // Bytes held by the token ids and features of every item (what the set's data costs).
@@ -44,9 +49,9 @@ size_t seqset_data_bytes(const SeqSet *s);
 
 // What a task says about its data (tasks/*.json "data" object). Paths are relative to the data root.
 typedef struct {
-    char source[32];     // "listops", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"
+    char source[32];     // "listops", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "aan"
     char path[512];      // e.g. "listops", "imdb", "cifar10", "ucr/ACSF1", "fsdd"
-    size_t max_len;      // truncate to this many tokens (0 = no limit)
+    size_t max_len;      // truncate to this many tokens (0 = no limit); pairs: per document
     size_t frame;        // audio: samples per token (4); image: patch side (1 = one token per pixel)
     int grayscale;       // image: 1 = grayscale intensities as ids (LRA image), 0 = RGB patches
     int sample_rate;     // audio: target rate in Hz (8000)

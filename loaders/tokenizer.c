@@ -168,7 +168,9 @@ void sequence_free(Sequence *s) {
     if (!s) return;
     mem_free(s->ids);
     mem_free(s->feats);
+    mem_free(s->bytes);
     s->ids = NULL;
     s->feats = NULL;
-    s->len = 0;
+    s->bytes = NULL;
+    s->len = s->len2 = 0;
 }

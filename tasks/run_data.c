@@ -54,6 +54,7 @@ static int empty_like(const SeqSet *from, SeqSet *to, char *err, size_t errlen) 
     memset(to, 0, sizeof *to);
     to->vocab = from->vocab;
     to->feat_dim = from->feat_dim;
+    to->pairs = from->pairs;
     if (from->class_names) return seqset_set_classes(to, (const char *const *)from->class_names, from->n_classes, err, errlen);
     to->n_classes = from->n_classes;
     return MB_OK;
@@ -115,7 +116,8 @@ int runner_load_splits(const Task *t, const char *root, size_t train_limit, size
     if ((rc = runner_load_split(t, root, SPLIT_TEST, test_limit, 0, test, err, errlen))) goto fail;
     const char *src = t->data.source;
     int own = !strcmp(src, "listops") || !strcmp(src, "listops-parens") || !strcmp(src, "tsv") ||
-              !strcmp(src, "pathfinder");   // pathfinder: the 10% of its seeded 80/10/10 cut
+              !strcmp(src, "pathfinder") ||   // pathfinder: the 10% of its seeded 80/10/10 cut
+              !strcmp(src, "aan");   // LRA Retrieval: new_aan_pairs.eval.tsv
     if (own) {   // loaders that read a real val split (or none: n = 0); never a stand-in for test
         if ((rc = runner_load_split(t, root, SPLIT_VAL, test_limit, 0, val, err, errlen))) goto fail;
         if (val->n) { if (how) snprintf(how, how_len, "own val split"); }
@@ -176,6 +178,9 @@ int runner_check_fit(const ModelConfig *c, const SeqSet *s, const char *what, ch
         else snprintf(b, sizeof b, "continuous patches (width %zu)", s->feat_dim);
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: the model takes %s but the task's data is %s", what, a, b);
     }
+    if (c->pairs != s->pairs)
+        return mb_fail(err, errlen, MB_ERR_USAGE, "%s: the model takes %s but the task's data is %s", what,
+                       c->pairs ? "pairs of documents" : "single samples", s->pairs ? "pairs of documents" : "single samples");
     if (c->classes != s->n_classes)
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: the model has %zu classes but the task has %zu",
                        what, c->classes, s->n_classes);
@@ -187,15 +192,17 @@ void packer_free(Packer *p) {
     memset(p, 0, sizeof *p);
 }
 
+// Pairs (s->pairs): sample i becomes documents 2i and 2i + 1 of the batch, labels stay one per
+// sample; byte-stored tokens (Sequence.bytes) are expanded to ids here (id = byte + 1).
 int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n) {
-    size_t tok = 0;
+    size_t tok = 0, nd = s->pairs ? 2 * n : n;
     for (size_t i = 0; i < n; i++) tok += s->items[idx[i]].len;
-    if (n > p->cap_n) {
+    if (nd > p->cap_n) {
         mem_free(p->offsets); mem_free(p->labels);
-        p->offsets = mem_alloc((n + 1) * sizeof *p->offsets);
-        p->labels = mem_alloc(n * sizeof *p->labels);
+        p->offsets = mem_alloc((nd + 1) * sizeof *p->offsets);
+        p->labels = mem_alloc(nd * sizeof *p->labels);
         if (!p->offsets || !p->labels) return MB_ERR_NOMEM;
-        p->cap_n = n;
+        p->cap_n = nd;
     }
     if (tok > p->cap_tok || !(s->vocab ? (void *)p->ids : (void *)p->feats)) {
         size_t c = tok > 2 * p->cap_tok ? tok : 2 * p->cap_tok;
@@ -207,17 +214,18 @@ int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n) {
         if (!p->ids && !p->feats) return MB_ERR_NOMEM;
         p->cap_tok = c;
     }
-    size_t off = 0;
+    size_t off = 0, d = 0;
     p->offsets[0] = 0;
     for (size_t i = 0; i < n; i++) {
         const Sequence *q = &s->items[idx[i]];
-        if (s->vocab) seq_ids_to_i32(q, p->ids + off);   // compact ids widened for the batch
+        if (s->vocab) seq_ids_to_i32(q, p->ids + off);   // compact ids (or bytes) widened for the batch
         else memcpy(p->feats + off * s->feat_dim, q->feats, q->len * s->feat_dim * sizeof *p->feats);
+        if (s->pairs) p->offsets[++d] = off + (q->len - q->len2);
         off += q->len;
-        p->offsets[i + 1] = off;
+        p->offsets[++d] = off;
         p->labels[i] = q->label;
     }
-    p->b = (Batch){.n = n, .offsets = p->offsets, .ids = s->vocab ? p->ids : NULL,
+    p->b = (Batch){.n = nd, .offsets = p->offsets, .ids = s->vocab ? p->ids : NULL,
                    .feats = s->vocab ? NULL : p->feats, .feat_dim = s->vocab ? 0 : s->feat_dim,
                    .labels = p->labels};
     return MB_OK;

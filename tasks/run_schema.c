@@ -92,6 +92,7 @@ static cJSON *model_json(const ModelConfig *c) {
     cJSON_AddNumberToObject(j, "classes", (double)c->classes);
     cJSON_AddNumberToObject(j, "ln_eps", c->ln_eps);
     cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    if (c->pairs) cJSON_AddBoolToObject(j, "pairs", 1);   // two-tower (SPEC §10.2): samples are pairs
     if (c->method != METHOD_LINFORMER) cJSON_AddStringToObject(j, "softmax_impl", softmax_impl_name(c->softmax_impl));
     if (c->method == METHOD_LINFORMER) {
         cJSON_AddNumberToObject(j, "linformer_k", (double)c->linformer_k);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/status.h"
+#include "loaders/aan.h"
 #include "loaders/pathfinder.h"
 
 // ---------------------------------------------------------------- files and JSON
@@ -207,6 +208,7 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"bigbird_block", F_POS, &c->bigbird_block, 0}, {"bigbird_random", F_POS, &c->bigbird_random, 0},
             {"softmax_impl", F_STR, impl, sizeof impl},
             {"maelre_coarse", F_STR, coarse, sizeof coarse},
+            {"pairs", F_BOOL, &c->pairs, 0},
             {"performer_features", F_POS, &c->performer_features, 0},
             {"nystrom_landmarks", F_POS, &c->nystrom_landmarks, 0},
             {"nystrom_conv", F_SIZE, &c->nystrom_conv, 0},
@@ -270,10 +272,14 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const char *file = t->file;
     if (!t->data.source[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: missing", file);
     if (!t->data.path[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: missing", file);
-    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "pathfinder"};
+    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "pathfinder", "aan"};
     int known = 0;
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) known |= !strcmp(t->data.source, sources[i]);
     if (!known) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: unknown source \"%s\"", file, t->data.source);
+    if (t->model.pairs != !strcmp(t->data.source, "aan"))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "%s: model.pairs: %s", file, t->model.pairs
+                       ? "the two-tower pairs model needs a source of document pairs (\"aan\")"
+                       : "source \"aan\" holds pairs of documents: set model.pairs to true");
     if (strstr(t->data.path, "..") || t->data.path[0] == '/')
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: must be relative to the data root, without \"..\"", file);
     const Budget *bs[2] = {&t->quick, &t->full};
@@ -473,6 +479,7 @@ void task_data_path(const Task *t, const char *data_root, char *buf, size_t n) {
 
 int task_data_present(const Task *t, const char *data_root) {
     char p[PATH_MAX + 600];
+    if (!strcmp(t->data.source, "aan")) return aan_find_dir(data_root, t->data.path, p, sizeof p);  // also lra_release/
     task_data_path(t, data_root, p, sizeof p);
     if (!strcmp(t->data.source, "pathfinder"))  // also under <root>/lra_release/; not if cut short
         return pathfinder_find(data_root, t->data.path, p, sizeof p, NULL, 0) == MB_OK;

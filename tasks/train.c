@@ -161,14 +161,14 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     if (!max_len) {
         for (int s = 0; s < 3; s++) {
             const SeqSet *q = s == 0 ? &train : s == 1 ? &val : &test;
-            for (size_t i = 0; i < q->n; i++) if (q->items[i].len > max_len) max_len = q->items[i].len;
+            for (size_t i = 0; i < q->n; i++) if (seq_doc_len(q, i) > max_len) max_len = seq_doc_len(q, i);
         }
         for (int s = 0; s < 2; s++) {
             size_t lim = s ? rs->test_limit : rs->train_limit;
             if (!lim) continue;   // a subset: measure the whole split (series sets are small)
             SeqSet all = {0};
             if ((rc = runner_load_split(t, data_root, s ? SPLIT_TEST : SPLIT_TRAIN, 0, 0, &all, err, errlen))) goto done;
-            for (size_t i = 0; i < all.n; i++) if (all.items[i].len > max_len) max_len = all.items[i].len;
+            for (size_t i = 0; i < all.n; i++) if (seq_doc_len(&all, i) > max_len) max_len = seq_doc_len(&all, i);
             seqset_free(&all);
         }
     }

@@ -1,7 +1,8 @@
 // Parity with the PyTorch reference (tests/reference/make_fixtures.py, float64 there, float32
 // here): logits, loss, every gradient tensor, attention-kind usage, and the losses of 5 AdamW
-// steps, and with dropout (training mode, masks from core/dropout.h's hash). Each comparison reports the max abs/rel error and where. Fixtures are read from
-// tests/reference/ (tests run from the repo root).
+// steps, and with dropout (training mode, masks from core/dropout.h's hash); also for the two-tower
+// pairs model (fixtures with a cfg.pairs tensor). Each comparison reports the max abs/rel error and
+// where. Fixtures are read from tests/reference/ (tests run from the repo root).
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -156,19 +157,23 @@ static void run_parity(const char *file) {
         dindex = malloc(fi->count * sizeof(size_t));
         for (size_t i = 0; i < fi->count; i++) dindex[i] = (size_t)fi->data[i];
     }
+    const FxTensor *fp = fx_find(fx, "cfg.pairs");   // two-tower fixtures only
+    c.pairs = fp ? (int)fp->data[0] : 0;
     Model *m;
     char err[256];
     cr_assert_eq(model_create(&m, &c, 0, err, sizeof err), MB_OK, "%s: %s", file, err);
     model_set_dropout_step(m, dseed, dstep, dindex);
 
     // batch
+    // n samples (labels, logit rows); nd documents (n, or 2n for pairs)
     const FxTensor *fo = fx_get(fx, "offsets"), *fl = fx_get(fx, "labels");
-    size_t n = fl->count;
-    size_t *offs = malloc((n + 1) * sizeof(size_t));
-    for (size_t i = 0; i <= n; i++) offs[i] = (size_t)fo->data[i];
+    size_t n = fl->count, nd = fo->count - 1;
+    cr_assert_eq(nd, c.pairs ? 2 * n : n, "%s: %zu documents for %zu labels", file, nd, n);
+    size_t *offs = malloc((nd + 1) * sizeof(size_t));
+    for (size_t i = 0; i <= nd; i++) offs[i] = (size_t)fo->data[i];
     int32_t *labels = malloc(n * sizeof(int32_t)), *ids = NULL;
     for (size_t i = 0; i < n; i++) labels[i] = (int32_t)fl->data[i];
-    Batch b = {n, offs, NULL, NULL, 0, labels};
+    Batch b = {nd, offs, NULL, NULL, 0, labels};
     if (c.vocab) {
         const FxTensor *fi = fx_get(fx, "ids");
         ids = malloc(fi->count * sizeof(int32_t));
@@ -206,7 +211,7 @@ static void run_parity(const char *file) {
     }
     cr_assert_eq(total, model_num_buffers(m));
 
-    cr_log_info("parity %s (%s, %zu samples)", file, method_name(c.method), n);
+    cr_log_info("parity %s (%s, %zu samples%s)", file, method_name(c.method), n, c.pairs ? " of two documents" : "");
     float *logits = malloc(n * c.classes * sizeof(float)), *dl = malloc(n * c.classes * sizeof(float));
     cr_assert_eq(model_forward(m, &b, 1, logits, err, sizeof err), MB_OK, "%s", err);
     compare("logits", logits, fx_get(fx, "logits")->data, n * c.classes, 1e-5);
@@ -283,6 +288,10 @@ Test(parity, linformer) { run_parity("parity_linformer.bin"); }
 Test(parity, linformer_shared_ef) { run_parity("parity_linformer_shared.bin"); }
 Test(parity, tome) { run_parity("parity_tome.bin"); }
 Test(parity, maelre_mixed_kinds_in_one_block) { run_parity("parity_maelre.bin"); }
+// Two-tower pairs (SPEC §10.2): the head [e1, e2, e1*e2, e1-e2] -> head1 -> ReLU -> head2 and its
+// loss, every gradient and 5 AdamW steps, three pairs of ragged documents.
+Test(parity, pairs_vanilla) { run_parity("parity_pairs_vanilla.bin"); }
+Test(parity, pairs_maelre) { run_parity("parity_pairs_maelre.bin"); }
 
 // SPEC §9 methods; Performer's W and BigBird's tables come from the fixture (model_buffers)
 Test(parity, performer) { run_parity("parity_performer.bin"); }

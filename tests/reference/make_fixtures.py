@@ -18,6 +18,12 @@ library's RNG); forward/backward use the first step, AdamW step s uses first ste
 File format (little endian): b"MBFX", u32 version (1), u32 count, then per tensor
 u32 name length, name bytes, u32 ndim, u64 dims[ndim], float32 data.
 
+Pairs (cfg "pairs" = 1, SPEC §10.2): the batch holds 2n documents, 2i and 2i+1 forming pair i;
+each is encoded, pooled and LayerNorm'ed (lnf) as a single document is, then
+[e1, e2, e1*e2, e1-e2] -> head1 -> ReLU -> head2 gives the pair's logits; labels are per pair.
+Such fixtures carry a "cfg.pairs" tensor (the others do not, so they stay byte-identical).
+`make_fixtures.py OUTDIR NAME...` writes only the named fixtures.
+
 Methods: vanilla is implemented here. linformer/efficient attention and token merging come
 from tests/reference/methods_ref.py (written with core/attn_*.c, core/merge.c) when it
 exists; their configs are skipped otherwise. linear and performer attention come from
@@ -87,7 +93,7 @@ def default_cfg(**kw):
              ln_eps=1e-5, method="vanilla", linformer_k=6, linformer_share_ef=0,
              tome_r_frac=0.25, stages=[(1, 0.25)] * 2, switch_threshold=0, local_window=8,
              maelre_coarse="efficient", performer_features=12, nystrom_landmarks=4, nystrom_conv=3,
-             local_attn_window=512, bigbird_block=64, bigbird_random=3)
+             local_attn_window=512, bigbird_block=64, bigbird_random=3, pairs=0)
     c.update(kw)
     return c
 
@@ -114,8 +120,12 @@ def param_shapes(c):
                 out.append((f"blk{b}.F", (c["linformer_k"], c["max_len"]), 1))
         if c["method"] == "nystromformer" and c["nystrom_conv"] > 0:
             out.append((f"blk{b}.conv", (c["heads"], c["nystrom_conv"]), 0))   # not decayed
-    out += [("lnf_g", (D,), 0), ("lnf_b", (D,), 0), ("head_w", (c["classes"], D), 1),
-            ("head_b", (c["classes"],), 0)]
+    out += [("lnf_g", (D,), 0), ("lnf_b", (D,), 0)]
+    if c["pairs"]:
+        out += [("head1_w", (M, 4 * D), 1), ("head1_b", (M,), 0),
+                ("head2_w", (c["classes"], M), 1), ("head2_b", (c["classes"],), 0)]
+    else:
+        out += [("head_w", (c["classes"], D), 1), ("head_b", (c["classes"],), 0)]
     return out
 
 
@@ -376,6 +386,10 @@ def forward(c, P, batch, usage=None, bufs=None, drop=None):
         pooled.append((s[:, None] * x).sum(0) / s.sum())
     pooled = torch.stack(pooled)
     z = layer_norm(pooled, P["lnf_g"], P["lnf_b"], c["ln_eps"])
+    if c["pairs"]:  # two-tower head: documents 2i, 2i+1 are pair i
+        e1, e2 = z[0::2], z[1::2]
+        h = torch.cat([e1, e2, e1 * e2, e1 - e2], dim=1) @ P["head1_w"].T + P["head1_b"]
+        return torch.relu(h) @ P["head2_w"].T + P["head2_b"]
     return z @ P["head_w"].T + P["head_b"]
 
 
@@ -457,7 +471,7 @@ def make_seeded(name, c, lengths, seed, outdir, drop=None):
         batch["ids"] = torch.randint(0, c["vocab"], (T,), generator=gen)
     else:
         batch["feats"] = torch.randn(T, c["feat_dim"], generator=gen, dtype=torch.float32).double()
-    labels = torch.randint(0, c["classes"], (len(lengths),), generator=gen)
+    labels = torch.randint(0, c["classes"], (len(lengths) // 2 if c["pairs"] else len(lengths),), generator=gen)
     bufs = init_buffers(c, gen)
 
     P = {k: v.double().clone().requires_grad_(True) for k, v in P32.items()}
@@ -480,6 +494,8 @@ def make_seeded(name, c, lengths, seed, outdir, drop=None):
     ]
     if drop is not None:
         tensors += [("dropout", [drop["p"], drop["seed"], drop["step"]]), ("dropout.index", drop["index"])]
+    if c["pairs"]:
+        tensors.append(("cfg.pairs", [1]))
     if c["vocab"]:
         tensors.append(("ids", batch["ids"].tolist()))
     else:
@@ -518,6 +534,7 @@ def main():
         if not only or name in only:
             make_all(name, *a, **kw)
     torch.set_grad_enabled(True)
+
     # 1. discrete tokens, ragged batch of three lengths
     make("vanilla_tokens", default_cfg(vocab=11, max_len=24), [13, 5, 20], 1, outdir)
     # 2. continuous patches, three heads, four classes
@@ -528,16 +545,22 @@ def main():
     make("vanilla_dropout", default_cfg(vocab=11, max_len=24), [13, 5, 20], 7, outdir, drop)
     make("maelre_dropout", default_cfg(feat_dim=5, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
                                        switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 8, outdir, drop)
+    # two-tower pairs: three pairs of ragged documents, two classes (LRA Retrieval's shape)
+    make("pairs_vanilla", default_cfg(vocab=11, max_len=24, classes=2, pairs=1), [13, 5, 20, 9, 7, 16], 7, outdir)
     if methods_ref is None:
         print("methods_ref.py not found: linformer/tome/maelre fixtures skipped")
         return
     make("linformer", default_cfg(vocab=11, method="linformer", max_len=24), [13, 5, 20], 3, outdir)
     make("linformer_shared", default_cfg(feat_dim=5, method="linformer", linformer_share_ef=1, max_len=20),
-         [7, 19], 4, outdir)
+       [7, 19], 4, outdir)
     make("tome", default_cfg(vocab=11, method="tome", tome_r_frac=0.3, max_len=24), [13, 5, 20], 5, outdir)
     # samples take different attention kinds in the same block: 22 > 8 efficient, 6 softmax
     make("maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
                                switch_threshold=8, local_window=2, max_len=24), [22, 6, 15], 6, outdir)
+    # pairs through MAELRE: a pair's documents may take different kinds and merge to different sizes
+    make("pairs_maelre", default_cfg(vocab=11, method="maelre", blocks=3, stages=[(1, 0.5), (2, 0.5)],
+                                     switch_threshold=8, local_window=2, max_len=24, classes=2, pairs=1),
+         [22, 6, 15, 11, 5, 19], 8, outdir)
     if methods_ref_new is None or methods_ref_nystrom is None or methods_ref_local is None:
         print("methods_ref_new.py / methods_ref_nystrom.py / methods_ref_local.py not found: SPEC §9 fixtures skipped")
         return
