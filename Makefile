@@ -13,11 +13,26 @@ MPI ?= 1
 
 # Probe optional flags before using them.
 probe = $(shell printf 'int main(void){return 0;}' | $(CC) $(1) -x c - -o /dev/null 2>/dev/null && echo $(1))
-MARCH  := $(call probe,-march=native)
 OPENMP := $(call probe,-fopenmp)
+# One binary for every x86-64 (issue 12): the library is built for the baseline, and the kernels
+# for wider vector units are in their own files with per-file flags, chosen at run time from the
+# CPU's features (core/kernels.h; MAELRE_KERNELS=avx512|avx2|plain forces a set). MARCH adds a
+# -march to everything (e.g. `make MARCH=-march=native`: faster baseline code, not portable).
+MARCH ?=
+ISA_AVX512 := -mavx512f -mavx512dq -mavx2 -mfma
+ISA_AVX2   := -mavx2 -mfma
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter $(MARCH) $(OPENMP) -I. -I/usr/include/stb
+# OpenBLAS: Debian's OpenMP build (libopenblas0-openmp) when installed, so that BLAS calls and the
+# row loops share one GOMP thread pool; the default pthread build's workers spin-yield against
+# the OpenMP threads on a few cores (perf, MAELRE N = 4096 training, 2 threads: ~20 % of the time
+# in sched_yield). Linked by path with an rpath: the system-wide alternative is left alone.
+OPENBLAS_OMP := /usr/lib/x86_64-linux-gnu/openblas-openmp
+ifneq ($(wildcard $(OPENBLAS_OMP)/libopenblas.so),)
+CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-openmp
+LDLIBS += -L$(OPENBLAS_OMP) -Wl,-rpath,$(OPENBLAS_OMP)
+endif
 LDLIBS += -lopenblas -lcjson -lsndfile -lsamplerate -lz -lm
 LDFLAGS += $(OPENMP)
 ifneq ($(SANITIZE),)
@@ -58,6 +73,10 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 # Debian's stb_image 2.27 shifts by >= 32 on JPEG entropy data cut mid-code (UB, memory-safe;
 # loaders/stb_impl.c). Only that translation unit is exempt from the shift check.
 $(BUILD)/obj/loaders/stb_impl.o: CFLAGS += -fno-sanitize=shift
+$(BUILD)/obj/core/attn_softmax_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/attn_softmax_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/obj/core/rows_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/rows_avx2.o: CFLAGS += $(ISA_AVX2)
 
 $(BUILD)/libmaelre.a: $(LIB_OBJ)
 	@rm -f $@
@@ -124,6 +143,10 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_OK)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_DIR)/obj/loaders/stb_impl.o: FUZZ_CFLAGS += -fno-sanitize=shift
+$(FUZZ_DIR)/obj/core/attn_softmax_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/attn_softmax_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/core/rows_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/rows_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 
 $(FUZZ_DIR)/libmaelre.a: $(FUZZ_LIBOBJ)
 	@rm -f $@

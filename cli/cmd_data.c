@@ -6,23 +6,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "cli/commands.h"
 #include "core/status.h"
 #include "loaders/dataset.h"
 #include "loaders/listops.h"
+#include "loaders/pathfinder_gen.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: maelre-bench data listops --out DIR [--seed S] [--train N] [--val N] [--test N]\n"
-            "       maelre-bench data check --task TASK [--data-root DIR] [--limit N]\n\n"
+            "       maelre-bench data pathfinder --out DIR [--size 32|64|128] [--difficulty easy|intermediate|hard]\n"
+            "                                    [--count N] [--seed S] [--sheet FILE.png]\n"
+            "       maelre-bench data check --task TASK [--data-root DIR] [--limit N]\n"
+            "       maelre-bench data aan-synthetic --out DIR [...]   (see data aan-synthetic --help)\n\n"
             "listops  writes DIR/basic_{train,val,test}.tsv with LRA's ListOps grammar (defaults:\n"
             "         seed 0, 96000/2000/2000 trees of 501-1999 tokens) and prints length and label\n"
             "         statistics. Same seed, same files.\n"
+            "pathfinder  writes LRA's Pathfinder layout DIR/pathfinder<size>/<curv_baseline|curv_contour_length_9|\n"
+            "         curv_contour_length_14>/{imgs/<batch>/sample_<i>.png, metadata/<batch>.npy} (Linsley et al.\n"
+            "         2018's generator with LRA's settings; defaults: 32 px, hard, 200000 images, seed 0; %d\n"
+            "         per batch). Same seed, same bytes. DIR is the data root the tasks read. --sheet FILE\n"
+            "         writes a contact sheet PNG (4 rows of 8 per label) instead of a dataset.\n"
             "check    reads every split of TASK's data and prints counts per split and class and\n"
             "         token-length statistics; exit 0 when it all reads, 3 when some of it is bad.\n"
-            "         Tasks: lra-listops, lra-text, lra-image, audio-fsdd, ts-<name> (a folder of\n"
+            "         Tasks: lra-listops, lra-text, lra-image, lra-pathfinder, lra-pathx, audio-fsdd, ts-<name> (a folder of\n"
             "         <data root>/ucr, case-insensitive). Data root: --data-root, else $MAELRE_DATA,\n"
-            "         else ./data. --limit N loads at most N samples per split (as --quick does).\n");
+            "         else ./data. --limit N loads at most N samples per split (as --quick does).\n",
+            PF_PER_BATCH);
 }
 
 // Task name -> what its data is (SPEC §7). The one place to swap for tasks/*.json lookups.
@@ -48,6 +59,14 @@ static int task_dataspec(const char *task, DataSpec *ds) {
         ds->frame = 4;
         ds->sample_rate = 8000;
         ds->max_len = 2000;
+    } else if (!strcmp(task, "lra-retrieval")) {
+        strcpy(ds->source, "aan");
+        strcpy(ds->path, "aan");
+        ds->max_len = 4000;   // per document
+    } else if (!strcmp(task, "lra-pathfinder") || !strcmp(task, "lra-pathx")) {
+        strcpy(ds->source, "pathfinder");
+        strcpy(ds->path, task[8] == 'f' ? "pathfinder32/curv_contour_length_14" : "pathfinder128/curv_contour_length_14");
+        ds->max_len = task[8] == 'f' ? 1024 : 16384;
     } else if (!strncmp(task, "ts-", 3) && task[3] && strlen(task) < sizeof ds->path - 8 && !strchr(task, '/')) {
         strcpy(ds->source, "ucr");
         snprintf(ds->path, sizeof ds->path, "ucr/%s", task + 3);
@@ -129,6 +148,95 @@ static int cmd_listops(int argc, char **argv) {
     return MB_OK;
 }
 
+static void pf_progress(void *ctx, size_t done, size_t total) {
+    double *t0 = ctx;
+    double el = now() - *t0;
+    fprintf(stderr, "\rpathfinder: %zu/%zu images, %.0f s, about %.0f s left   ", done, total, el,
+            el / (double)done * (double)(total - done));
+    if (done == total) fprintf(stderr, "\n");
+}
+
+static int cmd_pathfinder(int argc, char **argv) {
+    const char *out = NULL, *sheet = NULL, *diff = "hard";
+    size_t size = 32, count = 200000, seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int ok = 1;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return MB_OK; }
+        else if (!strcmp(a, "--out")) ok = v != NULL, out = v;
+        else if (!strcmp(a, "--sheet")) ok = v != NULL, sheet = v;
+        else if (!strcmp(a, "--difficulty")) ok = v != NULL, diff = v;
+        else if (!strcmp(a, "--size")) ok = parse_size(v, &size);
+        else if (!strcmp(a, "--count")) ok = parse_size(v, &count);
+        else if (!strcmp(a, "--seed")) ok = parse_size(v, &seed);
+        else {
+            fprintf(stderr, "maelre-bench: data pathfinder: unknown option '%s'\n", a);
+            usage(stderr);
+            return MB_ERR_USAGE;
+        }
+        if (!ok) {
+            fprintf(stderr, "maelre-bench: data pathfinder: %s needs %s\n", a,
+                    !strcmp(a, "--out") || !strcmp(a, "--sheet") ? "a path" : !strcmp(a, "--difficulty") ? "a value" : "a non-negative integer");
+            return MB_ERR_USAGE;
+        }
+        i++;
+    }
+    PfDifficulty d;
+    if (!pf_difficulty_parse(diff, &d)) {
+        fprintf(stderr, "maelre-bench: data pathfinder: --difficulty must be easy, intermediate or hard (got '%s')\n", diff);
+        return MB_ERR_USAGE;
+    }
+    if (size != 32 && size != 64 && size != 128) {
+        fprintf(stderr, "maelre-bench: data pathfinder: --size must be 32, 64 or 128 (got %zu)\n", size);
+        return MB_ERR_USAGE;
+    }
+    if (count == 0 || count > (size_t)100000000) {
+        fprintf(stderr, "maelre-bench: data pathfinder: --count must be 1 to 100000000 (got %zu)\n", count);
+        return MB_ERR_USAGE;
+    }
+    if (!out == !sheet) {
+        fprintf(stderr, "maelre-bench: data pathfinder: give --out DIR (a dataset) or --sheet FILE (a contact sheet)\n");
+        usage(stderr);
+        return MB_ERR_USAGE;
+    }
+    char err[1024];
+    double t0 = now();
+    if (sheet) {
+        PfParams p;
+        pf_params(&p, (int)size, d);
+        uint8_t *px;
+        unsigned char *png;
+        size_t len;
+        int w, h, rc = pf_contact_sheet(&p, (uint64_t)seed, 8, 4, size == 32 ? 4 : size == 64 ? 2 : 1, &px, &w, &h,
+                                        err, sizeof err);
+        if (rc) { fprintf(stderr, "maelre-bench: %s\n", err); return rc; }
+        rc = pf_png(px, w, h, &png, &len);
+        free(px);
+        if (rc) { fprintf(stderr, "maelre-bench: out of memory encoding the sheet\n"); return rc; }
+        rc = pf_write_atomic(sheet, png, len, err, sizeof err);
+        free(png);
+        if (rc) { fprintf(stderr, "maelre-bench: %s\n", err); return rc; }
+        printf("pathfinder: wrote %s (%d x %d): rows of label 0 (top), then label 1; %zu px, %s, seed %zu\n", sheet, w,
+               h, size, pf_difficulty_name(d), seed);
+        return MB_OK;
+    }
+    PfStats st;
+    int rc = pf_generate(out, (int)size, d, count, (uint64_t)seed, isatty(2) ? pf_progress : NULL, &t0, &st, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "maelre-bench: %s\n", err);
+        return rc;
+    }
+    double dt = now() - t0;
+    printf("pathfinder: wrote %zu images of %zu px (%s, %s) in %zu batches under %s/pathfinder%zu/%s in %.1f s "
+           "(%.0f images/s); seed %zu\n", st.n, size, pf_difficulty_name(d), pf_difficulty_dir(d), st.batches, out,
+           size, pf_difficulty_dir(d), dt, (double)st.n / dt, seed);
+    printf("label 1: %.1f%%; PNG bytes %.1f MB (%.0f per image); target pairs restarted %.1f times per image; "
+           "distractor snakes left out %.2f per image\n", 100.0 * (double)st.label1 / (double)st.n,
+           (double)st.png_bytes / 1e6, (double)st.png_bytes / (double)st.n, (double)st.restarts / (double)st.n,
+           (double)st.distractors_short / (double)st.n);
+    return MB_OK;
+}
+
 static int cmp_size(const void *a, const void *b) {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
     return x < y ? -1 : x > y;
@@ -164,7 +272,7 @@ static int cmd_check(int argc, char **argv) {
     if (!root || !*root) root = "data";
     DataSpec ds;
     if (task_dataspec(task, &ds)) {
-        fprintf(stderr, "maelre-bench: unknown task '%s' (known: lra-listops, lra-text, lra-image, audio-fsdd, ts-<name>)\n",
+        fprintf(stderr, "maelre-bench: unknown task '%s' (known: lra-listops, lra-text, lra-image, lra-pathfinder, lra-pathx, audio-fsdd, ts-<name>)\n",
                 task);
         return MB_ERR_USAGE;
     }
@@ -221,7 +329,9 @@ int cmd_data(int argc, char **argv) {
         return argc < 2 ? MB_ERR_USAGE : MB_OK;
     }
     if (!strcmp(argv[1], "listops")) return cmd_listops(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pathfinder")) return cmd_pathfinder(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "aan-synthetic")) return cmd_data_aan_synthetic(argc - 1, argv + 1);
     fprintf(stderr, "maelre-bench: data: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);
     return MB_ERR_USAGE;

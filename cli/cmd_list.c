@@ -37,7 +37,7 @@ int cmd_list(int argc, char **argv) {
         }
         any_ts |= !strncmp(names[i], "ts-", 3);
         int present = task_data_present(&t, root);
-        int generated = !strncmp(t.data.source, "listops", 7);
+        int generated = !strncmp(t.data.source, "listops", 7) || !strcmp(t.data.source, "pathfinder");
         size_t classes = t.classes, max_len = t.data.max_len;
         if (present && (!classes || !max_len)) {
             // ts-<name>: classes and series length come from the files (small: load both splits).
@@ -63,7 +63,7 @@ int cmd_list(int argc, char **argv) {
                "any UCR/UEA dataset folder under <root>/ucr/");
     printf("  (data: yes = present; gen = generated on first `run`; missing = see `run` for where to get it)\n\n");
     printf("methods (same D, H, M, depth and head for all)\n");
-    for (int m = 0; m < METHOD_COUNT; m++) printf("  %-10s %s\n", method_name((Method)m), method_description((Method)m));
+    for (int m = 0; m < METHOD_COUNT; m++) printf("  %-13s %s\n", method_name((Method)m), method_description((Method)m));
     task_names_free(names, n);
     return MB_OK;
 }

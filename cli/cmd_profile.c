@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cli/commands.h"
+#include "core/kernels.h"
 #include "core/model.h"
 #include "core/status.h"
 #include "core/threads.h"
@@ -24,7 +25,7 @@ static void usage(FILE *f) {
         "  forward + backward + AdamW) per (method, sequence length), on random tokens (vocab 257)\n"
         "  with the default model (D=64, H=2, M=128, 4 blocks, 2 classes, max_len = the length).\n"
         "options:\n"
-        "  --method LIST      vanilla,linformer,tome,maelre or all (default all)\n"
+        "  --method LIST      comma-separated methods of `maelre-bench list`, or all (default all)\n"
         "  --seq-len LIST     sequence lengths, e.g. 1024,2048,4096 (default 1024,2048,4096)\n"
         "  --batch N          samples per pass (default 8)\n"
         "  --train            also measure a training step\n"
@@ -253,7 +254,7 @@ int cmd_profile(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--method")) {
             if (parse_methods(v, methods, &n_methods))
-                return bad("--method: '%s' is not a list of vanilla, linformer, tome, maelre or all", v);
+                return bad("--method: '%s' is not a list of methods of `maelre-bench list`, or all", v);
         } else if (!strcmp(a, "--seq-len")) {
             if (parse_size_list(v, seq, 64, &n_seq))
                 return bad("--seq-len: '%s' is not a comma-separated list of positive integers (at most 64)", v);
@@ -301,15 +302,15 @@ int cmd_profile(int argc, char **argv) {
     struct sigaction old;
     o.stop = cli_stop_on_sigint(&old);
 
-    fprintf(stderr, "profile: %zu method(s) x %zu length(s), batch %zu, %d thread(s), mem limit %.2f GiB%s\n",
+    fprintf(stderr, "profile: %zu method(s) x %zu length(s), batch %zu, %d thread(s), mem limit %.2f GiB%s, kernels %s\n",
             n_methods, n_seq, o.batch, o.threads, (double)o.mem_limit / (1024.0 * 1024.0 * 1024.0),
-            o.mem_limit ? "" : " (none)");
+            o.mem_limit ? "" : " (none)", kernels_name(kernels_active()));
     Table *t = profile_table_new();
     if (!t) { fprintf(stderr, "maelre-bench: out of memory\n"); return MB_ERR_NOMEM; }
     int rc = MB_OK, nomem = 0;
     print_header();
     for (size_t mi = 0; mi < n_methods && !rc; mi++) {
-        size_t ni = methods[mi] == METHOD_LINFORMER ? 1 : n_impls;  // linformer has no softmax block
+        size_t ni = method_has_softmax(methods[mi]) ? n_impls : 1;  // e.g. linformer has no softmax block
         for (size_t ii = 0; ii < ni && !rc; ii++) {
             o.softmax_impl = impls[ii];
             for (size_t si = 0; si < n_seq && !rc; si++) rc = profile_row(&o, methods[mi], seq[si], t, out_dir, &nomem);

@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "core/status.h"
+#include "results/headline.h"
 #include "results/report.h"
 
 static void usage(FILE *f) {
@@ -53,6 +54,18 @@ static int usage_error(const char *msg) {
     fprintf(stderr, "maelre-bench: report: %s\n"
                     "usage: maelre-bench report INPUT... --out DIR [--no-plots]  (--help for more)\n", msg);
     return MB_ERR_USAGE;
+}
+
+// What the table shows, in one sentence per task (results/headline.h), from the merged results
+// report_build just wrote; a failure here only loses the sentence.
+static void print_headline(const char *out) {
+    char path[4096], err[512], text[8192];
+    snprintf(path, sizeof path, "%s/results.json", out);
+    Table *t = NULL;
+    if (table_read_json(&t, path, err, sizeof err) == MB_OK &&
+        report_headline(t, text, sizeof text, err, sizeof err) == MB_OK)
+        fputs(text, stdout);
+    table_free(t);
 }
 
 int cmd_report(int argc, char **argv) {
@@ -93,6 +106,7 @@ int cmd_report(int argc, char **argv) {
                res.run_rows, res.run_rows == 1 ? "" : "s", res.tasks, res.tasks == 1 ? "" : "s",
                res.comparisons, res.comparisons == 1 ? "" : "s", res.profile_rows,
                res.profile_rows == 1 ? "" : "s", res.plots, res.plots == 1 ? "" : "s", out);
+    if (!rc && res.run_rows) print_headline(out);
     if (rc) fprintf(stderr, "maelre-bench: %s\n", err);
     free(args);
     return rc;

@@ -19,7 +19,7 @@ static void run_usage(FILE *f) {
         "                        [--batch B] [--seed S | --seeds S1,S2,...] [--threads N] [--eval-every N]\n"
         "                        [--patience N] [--checkpoint-every SEC] [--train-limit N] [--test-limit N]\n"
         "                        [--config FILE] [--data-root DIR] [--out DIR] [--force] [--data-parallel]\n\n"
-        "Trains and evaluates each method (vanilla, linformer, tome, maelre) once per seed on task T, each\n"
+        "Trains and evaluates each method (`maelre-bench list` names them) once per seed on task T, each\n"
         "in its own process, selecting the weights on a validation split (the dataset's own, CIFAR-10's\n"
         "last 10%% of train, else a stratified 10%% (>= 1000 samples) or 20%% hold-out of train), and writes\n"
         "DIR/results.json, DIR/results.csv, DIR/<method>-seed<S>.ckpt (best-validation weights),\n"
@@ -75,7 +75,7 @@ static int usage_err(const char *fmt, const char *a) {
 }
 
 static void print_summary(const Table *t) {
-    printf("\n%-17s %-10s %5s %7s %7s %7s %7s %6s %7s %6s %8s %9s %9s %10s %10s %9s %9s %8s %5s %5s\n", "task",
+    printf("\n%-17s %-13s %4s %7s %7s %7s %7s %6s %7s %6s %8s %9s %9s %10s %10s %9s %9s %8s %5s %5s\n", "task",
            "method", "seed", "acc", "+-", "last", "val", "best@", "major", "steps", "train_s", "train/s", "infer/s",
            "GFLOP/inf", "GFLOP/trn", "memtr_MB", "meminf_MB", "rss_MB", "soft", "eff");
     for (size_t r = 0; r < table_rows(t); r++) {
@@ -88,7 +88,7 @@ static void print_summary(const Table *t) {
                                 "blocks_softmax", "blocks_efficient"};
         for (int i = 0; i < NV; i++) table_get_num(t, r, cols[i], &v[i]);
         const char *task = table_get_str(t, r, "task"), *m = table_get_str(t, r, "method");
-        printf("%-17s %-10s %5.0f %7.4f %7.4f %7.4f %7.4f %6.0f %7.4f %6.0f %8.1f %9.2f %9.2f %10.4f %10.4f %9.1f "
+        printf("%-17s %-13s %4.0f %7.4f %7.4f %7.4f %7.4f %6.0f %7.4f %6.0f %8.1f %9.2f %9.2f %10.4f %10.4f %9.1f "
                "%9.1f %8.1f %5.2f %5.2f\n", task ? task : "?", m ? m : "?", v[0], v[1], v[2], v[3], v[4], v[5], v[6],
                v[7], v[8], v[9], v[10], v[11] / 1e9, v[12] / 1e9, v[13] / 1048576.0, v[14] / 1048576.0,
                v[15] / 1048576.0, v[16], v[17]);
@@ -197,7 +197,7 @@ static int run_cmd(int argc, char **argv, int *dp) {
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
             Method m;
             if (method_parse(tok, &m))
-                return usage_err("unknown method '%s' (vanilla, linformer, tome, maelre or all)", tok);
+                return usage_err("unknown method '%s' (a method of `maelre-bench list`, or all)", tok);
             int dup = 0;
             for (size_t k = 0; k < nm; k++) dup |= methods[k] == m;
             if (!dup) methods[nm++] = m;

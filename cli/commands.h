@@ -8,7 +8,8 @@ int cmd_list(int argc, char **argv);     // tasks and methods
 int cmd_eval(int argc, char **argv);     // evaluate a checkpoint on a task's test split
 int cmd_report(int argc, char **argv);   // merge runs into tables and plots
 int cmd_profile(int argc, char **argv);  // FLOPs, memory and speed per (method, seq_len)
-int cmd_data(int argc, char **argv);     // data listops | data check
+int cmd_data(int argc, char **argv);     // data listops | data check | data aan-synthetic
+int cmd_data_aan_synthetic(int argc, char **argv);   // cli/cmd_data_aan.c
 int cmd_sweep(int argc, char **argv);    // tasks x methods x seeds as jobs, over MPI ranks
 
 // Installs the SIGINT handler (the previous action into *old unless NULL) and returns the flag

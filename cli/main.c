@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli/commands.h"
+#include "core/kernels.h"
 #include "core/status.h"
 
 typedef struct {
@@ -38,6 +39,13 @@ int main(int argc, char **argv) {
     // re-exec once with it unless the user chose a policy. On failure, carry on as we are.
     if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
         execv("/proc/self/exe", argv);
+    // The kernel set (core/kernels.h), once, before any thread: MAELRE_KERNELS naming a set this
+    // CPU lacks is a usage error, not an illegal instruction later.
+    char kerr[256];
+    if (kernels_init(kerr, sizeof kerr) != MB_OK) {
+        fprintf(stderr, "maelre-bench: %s\n", kerr);
+        return MB_ERR_USAGE;
+    }
     if (argc < 2) { usage(stderr); return MB_ERR_USAGE; }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(stdout);

@@ -16,65 +16,75 @@
 #include "core/attention.h"
 #include "core/flops.h"
 #include "core/mem.h"
+#include "core/ops.h"
 
 size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
     size_t d = D / H;
     return H * (2 * N * d + d * d);
 }
 
-#define PAR_MIN_ROWS 256   // below this many tokens the element-wise loops stay on one thread
+#define PAR_MIN_ROWS 2048  // below this many tokens the (vectorised, ~60 cycles a row) element-wise
+                           // loops stay on one thread: waking the team costs more
 
-// Row softmax over d features of each query row: q (N, d) stride ld -> p (N, d) stride d.
-static void softmax_rows(float *restrict p, const float *restrict q, size_t ld, size_t N,
-                         size_t d) {
-    // q (N,d) stride ld, p (N,d)
+// The element-wise passes run over all H heads at once: a token's row of Q (or K) is D
+// contiguous floats of the strided qkv buffer, read once for every head instead of once per
+// head (the per-head passes were bound by cache misses on that buffer). Per element the
+// operations are the per-head ones, in the same order. Destinations are per head:
+// head h's row i goes to p + h * hs + i * pl.
+
+// Row softmax over the d features of each head of each query row: q (N, D) stride ld.
+// exp through ops_expf, maximum and sum through ops_row_max/ops_row_sum (vectorised; core/ops.h).
+static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *restrict q,
+                         size_t ld, size_t N, size_t d, size_t H) {
     #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
     for (size_t i = 0; i < N; i++) {
-        const float *qi = q + i * ld;
-        float *pi = p + i * d;
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max : mx)
-        for (size_t c = 0; c < d; c++) mx = qi[c] > mx ? qi[c] : mx;
-        for (size_t c = 0; c < d; c++) pi[c] = expf(qi[c] - mx);
-        float sum = 0.0f;
-        #pragma omp simd reduction(+ : sum)
-        for (size_t c = 0; c < d; c++) sum += pi[c];
-        float inv = 1.0f / sum;
-        #pragma omp simd
-        for (size_t c = 0; c < d; c++) pi[c] *= inv;
+        for (size_t h = 0; h < H; h++) {
+            const float *qi = q + i * ld + h * d;
+            float *pi = p + h * hs + i * pl;
+            float mx = ops_row_max(qi, d);
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) pi[c] = ops_expf(qi[c] - mx);
+            float inv = 1.0f / ops_row_sum(pi, d);
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) pi[c] *= inv;
+        }
     }
 }
 
-// Column softmax over the N tokens of each key feature, with + log s_j:
-// k (N, d) stride ld, log_s (N) or NULL -> p (N, d) stride d. Hand-written: BLAS has no softmax.
-// Column sums in double (N can be thousands of terms).
-static void softmax_cols(float *restrict p, const float *restrict k, size_t ld,
-                         const float *restrict log_s, size_t N, size_t d) {
-    // k (N,d) stride ld, log_s (N), p (N,d)
-    float mx[d], inv[d];
-    double sum[d];
-    for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
+// Column softmax over the N tokens of each key feature, with + log s_j. Hand-written: BLAS has
+// no softmax. Three passes: column maxima (reads K), exp with the column sums (K + log s
+// recomputed rather than stored; sums in double, row order, since N can be thousands of terms),
+// scale. col_max: mx (D) = max_j (K[j][:] + log s_j) over k (N, D) stride ld.
+static void col_max(float *restrict mx, const float *restrict k, size_t ld,
+                    const float *restrict log_s, size_t N, size_t D) {
+    for (size_t c = 0; c < D; c++) mx[c] = -INFINITY;
     for (size_t j = 0; j < N; j++) {
         float ls = log_s ? log_s[j] : 0.0f;
         const float *kj = k + j * ld;
-        float *pj = p + j * d;
         #pragma omp simd
-        for (size_t c = 0; c < d; c++) {
+        for (size_t c = 0; c < D; c++) {
             float z = kj[c] + ls;
-            pj[c] = z;
             mx[c] = z > mx[c] ? z : mx[c];
         }
     }
-    for (size_t j = 0; j < N * d; j += d)
-        for (size_t c = 0; c < d; c++) p[j + c] = expf(p[j + c] - mx[c]);
-    for (size_t j = 0; j < N * d; j += d) {
-        #pragma omp simd
-        for (size_t c = 0; c < d; c++) sum[c] += p[j + c];
-    }
-    for (size_t c = 0; c < d; c++) inv[c] = (float)(1.0 / sum[c]);
-    for (size_t j = 0; j < N * d; j += d) {
-        #pragma omp simd
-        for (size_t c = 0; c < d; c++) p[j + c] *= inv[c];
+}
+
+// Rows j in [0, n): e = exp((K + log s) - mx) for every column of K (D = H d), head h's part to
+// e + h * hs + j * el; sum[c] += e in row order (c over D).
+static void col_exp_sum(float *restrict e, size_t hs, size_t el, double *restrict sum,
+                        const float *restrict k, size_t ld, const float *restrict log_s,
+                        const float *restrict mx, size_t n, size_t d, size_t H) {
+    for (size_t j = 0; j < n; j++) {
+        float ls = log_s ? log_s[j] : 0.0f;
+        for (size_t h = 0; h < H; h++) {
+            const float *kj = k + j * ld + h * d, *mh = mx + h * d;
+            float *ej = e + h * hs + j * el;
+            double *sh = sum + h * d;
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) ej[c] = ops_expf((kj[c] + ls) - mh[c]);
+            #pragma omp simd   // separate loop: GCC does not vectorise the float exp and the
+            for (size_t c = 0; c < d; c++) sh[c] += ej[c];   // double sum in one loop
+        }
     }
 }
 
@@ -93,13 +103,27 @@ void attn_efficient_forward(float *out, float *save, const float *q, const float
                             size_t ld, const float *log_s, size_t N, size_t D, size_t H) {
     // q,k,v (N,D) stride ld, log_s (N) or NULL, out (N,D) stride D, save H*(2Nd + d*d)
     if (N == 0) return;
-    size_t d = D / H;
+    size_t d = D / H, hs = 2 * N * d + d * d;
+    // rho_k for every head: Pk_h = exp(K_h + log s - mx) / column sums; rho_q: Pq_h
+    float mx[D], inv[D];
+    double sum[D];
+    col_max(mx, k, ld, log_s, N, D);
+    for (size_t c = 0; c < D; c++) sum[c] = 0.0;
+    col_exp_sum(save + N * d, hs, d, sum, k, ld, log_s, mx, N, d, H);
+    for (size_t c = 0; c < D; c++) inv[c] = (float)(1.0 / sum[c]);
     for (size_t h = 0; h < H; h++) {
-        float *Pq = save + h * (2 * N * d + d * d);
+        float *Pk = save + h * hs + N * d;
+        const float *ih = inv + h * d;
+        for (size_t j = 0; j < N * d; j += d) {
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) Pk[j + c] *= ih[c];
+        }
+    }
+    softmax_rows(save, hs, d, q, ld, N, d, H);
+    for (size_t h = 0; h < H; h++) {
+        float *Pq = save + h * hs;
         float *Pk = Pq + N * d;
         float *C = Pk + N * d;
-        softmax_cols(Pk, k + h * d, ld, log_s, N, d);
-        softmax_rows(Pq, q + h * d, ld, N, d);
         // C (d,d) = Pk^T (d,N) V_h (N,d)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)N, 1.0f, Pk,
                     (int)d, v + h * d, (int)ld, 0.0f, C, (int)d);
@@ -253,8 +277,9 @@ void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout,
 // none of it, so this form streams over row chunks of EFF_INFER_ROWS tokens and holds one head's
 // C (d, d) and one chunk (rows, d) at a time: work = d*d + min(N, EFF_INFER_ROWS)*d floats,
 // independent of N once N >= EFF_INFER_ROWS (256 rows: 8 K floats = 32 KiB at d = 32, so the
-// chunk stays in L2). Per head:
-//   1. mx[c] = max_j (K[j][c] + log s_j)                       (one sweep over K_h)
+// chunk stays in L2).
+//   1. mx[c] = max_j (K[j][c] + log s_j)                       (one sweep over K, all heads)
+// Then per head:
 //   2. per chunk: E = exp(K_chunk + log s - mx) (rows, d), sum[c] += column sums of E (double,
 //      row order), Cu += E^T V_chunk (sgemm, beta = 1); then C = diag(1/sum) Cu
 //   3. per chunk: out_chunk = rho_q(Q_chunk) C                 (sgemm)
@@ -263,6 +288,7 @@ void attn_efficient_backward(float *dq, float *dk, float *dv, const float *dout,
 // applied to the d x d result and the product is accumulated chunk by chunk, so C, and the
 // output, differ from the forward's in the last bits only (~1e-7 relative; the tests bound
 // the output difference at 2e-6). Doing the normalisation on C saves a second exp of K.
+// (Passes 2-3 over all heads at once would need every head's C: H times the work.)
 // Deterministic for a fixed thread count: element-wise loops split rows statically, the column
 // sums run on one thread in row order, and BLAS sees the same calls in the same order.
 #define EFF_INFER_ROWS 256
@@ -280,36 +306,18 @@ void attn_efficient_forward_infer(float *out, float *work, const float *q, const
     if (N == 0) return;
     size_t d = D / H;
     float *C = work, *E = work + d * d;
-    float mx[d], inv[d];
+    float mx[D], inv[d];
     double sum[d];
+    // pass 1: column maxima of K + log s (hand-written: BLAS has no reductions like this)
+    col_max(mx, k, ld, log_s, N, D);
     for (size_t h = 0; h < H; h++) {
         const float *qh = q + h * d, *kh = k + h * d, *vh = v + h * d;
-        // pass 1: column maxima of K_h + log s (hand-written: BLAS has no reductions like this)
-        for (size_t c = 0; c < d; c++) { mx[c] = -INFINITY; sum[c] = 0.0; }
-        for (size_t j = 0; j < N; j++) {
-            float ls = log_s ? log_s[j] : 0.0f;
-            const float *kj = kh + j * ld;
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) {
-                float z = kj[c] + ls;
-                mx[c] = z > mx[c] ? z : mx[c];
-            }
-        }
+        for (size_t c = 0; c < d; c++) sum[c] = 0.0;
         // pass 2: unnormalised context Cu = sum over chunks of E_chunk^T V_chunk
         for (size_t c = 0; c < d * d; c++) C[c] = 0.0f;
         for (size_t j0 = 0; j0 < N; j0 += EFF_INFER_ROWS) {
             size_t r = N - j0 < EFF_INFER_ROWS ? N - j0 : EFF_INFER_ROWS;
-            #pragma omp parallel for schedule(static) if (r >= PAR_MIN_ROWS)
-            for (size_t i = 0; i < r; i++) {
-                float ls = log_s ? log_s[j0 + i] : 0.0f;
-                const float *kj = kh + (j0 + i) * ld;
-                float *ei = E + i * d;
-                for (size_t c = 0; c < d; c++) ei[c] = expf((kj[c] + ls) - mx[c]);
-            }
-            for (size_t j = 0; j < r * d; j += d) {
-                #pragma omp simd
-                for (size_t c = 0; c < d; c++) sum[c] += E[j + c];
-            }
+            col_exp_sum(E, 0, d, sum, kh + j0 * ld, ld, log_s ? log_s + j0 : NULL, mx + h * d, r, d, 1);
             // C (d,d) += E^T (d,r) V_chunk (r,d)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)d, (int)r, 1.0f, E,
                         (int)d, vh + j0 * ld, (int)ld, 1.0f, C, (int)d);
@@ -322,7 +330,7 @@ void attn_efficient_forward_infer(float *out, float *work, const float *q, const
         // pass 3: out_chunk (r,d) = rho_q(Q_chunk) (r,d) C (d,d)
         for (size_t i0 = 0; i0 < N; i0 += EFF_INFER_ROWS) {
             size_t r = N - i0 < EFF_INFER_ROWS ? N - i0 : EFF_INFER_ROWS;
-            softmax_rows(E, qh + i0 * ld, ld, r, d);
+            softmax_rows(E, 0, d, qh + i0 * ld, ld, r, d, 1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)d, (int)d, 1.0f, E,
                         (int)d, C, (int)d, 0.0f, out + i0 * D + h * d, (int)D);
         }

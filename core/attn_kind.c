@@ -6,6 +6,11 @@ static const AttnKindRow *const KINDS[ATTN_KIND_COUNT] = {
     [ATTN_SOFTMAX] = &attn_kind_softmax,
     [ATTN_LINFORMER] = &attn_kind_linformer,
     [ATTN_EFFICIENT] = &attn_kind_efficient,
+    [ATTN_LINEAR] = &attn_kind_linear,
+    [ATTN_PERFORMER] = &attn_kind_performer,
+    [ATTN_NYSTROM] = &attn_kind_nystrom,
+    [ATTN_LOCAL] = &attn_kind_local,
+    [ATTN_BIGBIRD] = &attn_kind_bigbird,
 };
 
 const AttnKindRow *attn_kind(AttnKind k) { return (unsigned)k < ATTN_KIND_COUNT ? KINDS[k] : NULL; }

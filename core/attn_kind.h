@@ -91,6 +91,11 @@ typedef struct {
 extern const AttnKindRow attn_kind_softmax;     // core/kind_softmax.c
 extern const AttnKindRow attn_kind_linformer;   // core/kind_linformer.c
 extern const AttnKindRow attn_kind_efficient;   // core/kind_efficient.c
+extern const AttnKindRow attn_kind_linear;      // core/kind_linear.c
+extern const AttnKindRow attn_kind_performer;   // core/kind_performer.c
+extern const AttnKindRow attn_kind_nystrom;     // core/kind_nystrom.c
+extern const AttnKindRow attn_kind_local;       // core/kind_local.c
+extern const AttnKindRow attn_kind_bigbird;     // core/kind_bigbird.c
 
 // The row of kind k (NULL when out of range); names: attn_kind_name/attn_kind_parse
 // (core/model.h).                                          -- core/attn_kind.c

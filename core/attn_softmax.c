@@ -5,13 +5,16 @@
 // block of P = exp(S - m) / l from Q K^T with the forward's own score arithmetic,
 // flash-attention style. Storing P (H N^2 floats, 128 MiB per sample and block at N = 4096)
 // made the activations of a batch-8 training step at N = 4096 about 4.8 GB.
-// Two implementations of the products, chosen by head width:
-//  - d = 32 built with AVX-512 (the default model, D = 64, H = 2): the fused kernels below.
+// Two implementations of the products, chosen by head width and the run-time kernel set
+// (core/kernels.h):
+//  - d = 32 with the avx512 or avx2 set (the default model, D = 64, H = 2): the fused kernels
+//    of core/attn_softmax_avx512.c / core/attn_softmax_avx2.c (core/attn_softmax_fused.h).
 //    They read Q, K, V, dO in place and K^T, V^T from copies made once per forward call and
 //    kept in save for backward, so nothing is re-packed per row block; the log s add, the row
 //    maximum and backward's exp run on each tile of scores while it is in registers, and
 //    forward's 1/l is applied to O instead of P.
-//  - any other d, or no AVX-512: CBLAS sgemms per block plus plain softmax loops.
+//  - any other d, or the plain set: CBLAS sgemms per block plus plain softmax loops (the
+//    oracle the fused sets are tested against, with the double reference at the end).
 // Forward needs one block x N scratch per thread (the tail of save for the first); backward
 // 2 blocks x N in work (P and dS), and the fused path 2 N d more from mem_alloc.
 // attn_softmax_forward_infer is the same forward for callers that never run backward: the
@@ -27,9 +30,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/attn_softmax_fused.h"
 #include "core/flops.h"
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/ops.h"
+#include "core/rows_isa.h"
 #include "core/threads.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -41,211 +47,25 @@
 // softmax, and the sgemm that reads it.
 #define ROW_BLOCK 64
 #define PAR_MIN_ELEMS 65536  // score elements worth an OpenMP region
-#define FUSED_ROWS 64         // rows per block in the fused kernels (measured: 16, 32, 64 -> 64 fastest)
+#define FD FUSED_D
+#define CHUNK FUSED_CHUNK
 _Static_assert(FUSED_ROWS <= ROW_BLOCK, "fused blocks use the ROW_BLOCK-sized scratch");
-#define CHUNK 64              // columns per packed chunk of K^T, V^T (fused kernels)
 static size_t pad_n(size_t N) { return (N + CHUNK - 1) / CHUNK * CHUNK; }
 // Row stride of the S/P/dS blocks: N plus 16 floats, so that the rows of a block (N = 4096:
 // 16 KiB apart) do not all fall into the same L1 set when a kernel walks down a column.
 static size_t row_ld(size_t N) { return N + 16; }
 
-// ---- fused d = 32 kernels (AVX-512): no per-block packing ----
-// Why by hand: with d = 32 every product here is skinny (inner or outer size 32), and OpenBLAS
-// re-packed the N x 32 operand and the 64 x N block for every 64-row block (22 % of a training
-// step at N = 4096). These kernels read Q, K, V, dO in place (row stride ld), K^T and V^T from
-// a copy made once per head, and S, P, dS in place. Each sum runs over its index in order
-// (deterministic, independent of threads).
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define FUSED 1
-#define FD 32  // the head width these kernels are written for
-
-static inline __mmask16 tail_mask(size_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
-
-// ops_expf's algorithm (core/ops.h: Cody-Waite reduction, Cephes degree-6 polynomial, same
-// clamping) on 16 lanes with FMAs: GCC vectorises ops_expf to 8 lanes and, in ISO C mode,
-// without contracting its multiply-adds. Its accuracy is
-// checked through the d = 32 comparisons with the double reference (tests/test_softmax_attn.c).
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.7f)), _mm512_set1_ps(-87.3f));
-    __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, kf);
-}
-
-// What kA does to a finished tile of scores before it leaves L1.
-enum { EPI_NONE, EPI_MAX, EPI_EXP };
-
-// S[r][j] = alpha sum_c X[r][c] YT[c][j] for r < nr, j < N. YT is packed in column chunks of
-// 64: chunk t holds YT[0:32][64t : 64t+64] contiguously (8 KiB, zero padded past N), so a
-// chunk stays in L1 while every row tile of the block uses it. Epilogues (with + log_s[j]
-// first when log_s is given): EPI_MAX raises st[r] to the row maximum; EPI_EXP replaces the
-// scores by exp(S - st[r]) * st2[r] (P from the saved statistics, as softmax_rows_saved).
-static inline __attribute__((always_inline)) void kA_tile(float *S, size_t lds, const float *X, size_t ldx,
-                                                          const float *Yc, const __mmask16 *m,
-                                                          float alpha, const float *ls, int epi, float *st,
-                                                          const float *st2, int R) {
-    __m512 acc[4][4];
-    #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-        #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_ps();
-    for (size_t c = 0; c < FD; c++) {
-        __m512 y[4];
-        #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) y[v] = _mm512_loadu_ps(Yc + c * CHUNK + 16 * v);
-        #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            if (r >= R) break;
-            __m512 x = _mm512_set1_ps(X[r * ldx + c]);
-            #pragma GCC unroll 4
-            for (int v = 0; v < 4; v++) acc[r][v] = _mm512_fmadd_ps(x, y[v], acc[r][v]);
-        }
-    }
-    __m512 a = _mm512_set1_ps(alpha), l[4];
-    #pragma GCC unroll 4
-    for (int v = 0; v < 4; v++) l[v] = ls ? _mm512_maskz_loadu_ps(m[v], ls + 16 * v) : _mm512_setzero_ps();
-    #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-        if (r >= R) break;
-        __m512 mx = _mm512_set1_ps(-INFINITY);
-        __m512 mr = epi == EPI_EXP ? _mm512_set1_ps(st[r]) : mx, iv = epi == EPI_EXP ? _mm512_set1_ps(st2[r]) : mx;
-        #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) {
-            __m512 o = _mm512_mul_ps(a, acc[r][v]);
-            if (ls) o = _mm512_add_ps(o, l[v]);
-            if (epi == EPI_EXP) o = _mm512_mul_ps(exp512(_mm512_sub_ps(o, mr)), iv);
-            _mm512_mask_storeu_ps(S + r * lds + 16 * v, m[v], o);
-            if (epi == EPI_MAX) mx = _mm512_mask_max_ps(mx, m[v], mx, o);
-        }
-        if (epi == EPI_MAX) {
-            float t = _mm512_reduce_max_ps(mx);
-            if (t > st[r]) st[r] = t;
-        }
+// ---- fused d = 32 kernels: one translation unit per instruction set (core/attn_softmax_fused.h),
+// the set chosen at run time (core/kernels.h); NULL = the plain set (the sgemm path below).
+static const AttnFusedKernels *fused_kernels(void) {
+    switch (kernels_active()) {
+    case KERNELS_AVX512: return &attn_fused_avx512;
+    case KERNELS_AVX2: return &attn_fused_avx2;
+    default: return NULL;
     }
 }
 
-static void kA(float *S, size_t lds, const float *X, size_t ldx, const float *YT, size_t nr, size_t N,
-               float alpha, const float *log_s, int epi, float *st, const float *st2) {
-    // X (nr, 32) stride ldx; YT (32, pad_n(N)) in chunks; S (nr, N) stride lds; st, st2 (nr)
-    for (size_t j0 = 0; j0 < N; j0 += CHUNK) {
-        const float *Yc = YT + j0 * FD, *ls = log_s ? log_s + j0 : NULL;
-        __mmask16 m[4];
-        for (int v = 0; v < 4; v++) m[v] = j0 + 16 * (size_t)v < N ? tail_mask(N - j0 - 16 * (size_t)v) : 0;
-        size_t r = 0;
-        for (; r + 4 <= nr; r += 4)
-            kA_tile(S + r * lds + j0, lds, X + r * ldx, ldx, Yc, m, alpha, ls, epi, st + r, st2 + r, 4);
-        for (; r < nr; r++)
-            kA_tile(S + r * lds + j0, lds, X + r * ldx, ldx, Yc, m, alpha, ls, epi, st + r, st2 + r, 1);
-    }
-}
-
-// C[r][0:32] (= or +=) alpha rs[r] sum_j P[r][j] Y[j][0:32] (rs NULL: 1); P (nr, N) stride ldp,
-// Y (N, 32) stride ldy, nr <= ROW_BLOCK. j runs in chunks of KB_J rows of Y (16 KiB, stays in
-// L1 for all row tiles); partial sums wait in acc_buf between chunks, so every sum still runs
-// over j in order.
-#define KB_J 128
-static inline __attribute__((always_inline)) void kB_tile(float *accb, const float *P, size_t ldp,
-                                                          const float *Y, size_t ldy, size_t j0, size_t j1,
-                                                          int R) {
-    __m512 acc[8][2];
-    #pragma GCC unroll 8
-    for (int r = 0; r < 8; r++) {
-        if (r >= R) break;
-        acc[r][0] = _mm512_load_ps(accb + r * FD);
-        acc[r][1] = _mm512_load_ps(accb + r * FD + 16);
-    }
-    for (size_t j = j0; j < j1; j++) {
-        __m512 y0 = _mm512_loadu_ps(Y + j * ldy), y1 = _mm512_loadu_ps(Y + j * ldy + 16);
-        #pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
-            if (r >= R) break;
-            __m512 p = _mm512_set1_ps(P[r * ldp + j]);
-            acc[r][0] = _mm512_fmadd_ps(p, y0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(p, y1, acc[r][1]);
-        }
-    }
-    #pragma GCC unroll 8
-    for (int r = 0; r < 8; r++) {
-        if (r >= R) break;
-        _mm512_store_ps(accb + r * FD, acc[r][0]);
-        _mm512_store_ps(accb + r * FD + 16, acc[r][1]);
-    }
-}
-
-static void kB(float *C, size_t ldc, const float *P, size_t ldp, const float *Y, size_t ldy, size_t nr,
-               size_t N, float alpha, const float *rs, int accumulate) {
-    // P (nr, N) stride ldp; Y (N, 32) stride ldy; C (nr, 32) stride ldc; nr <= ROW_BLOCK
-    _Alignas(64) float accb[ROW_BLOCK * FD];
-    memset(accb, 0, nr * FD * sizeof(float));
-    for (size_t j0 = 0; j0 < N; j0 += KB_J) {
-        size_t j1 = N - j0 < KB_J ? N : j0 + KB_J, r = 0;
-        for (; r + 8 <= nr; r += 8) kB_tile(accb + r * FD, P + r * ldp, ldp, Y, ldy, j0, j1, 8);
-        for (; r < nr; r++) kB_tile(accb + r * FD, P + r * ldp, ldp, Y, ldy, j0, j1, 1);
-    }
-    for (size_t r = 0; r < nr; r++) {
-        float s = alpha * (rs ? rs[r] : 1.0f), *c = C + r * ldc;
-        for (size_t t = 0; t < FD; t++) c[t] = (accumulate ? c[t] : 0.0f) + s * accb[r * FD + t];
-    }
-}
-
-// CT[c][j] += alpha sum_{r < nr} X[r][c] P[r][j] for c < 32, j < N: the transpose of P^T X,
-// so that P is read along its rows. CT (32, N) stride ldct; P (nr, N) stride ldp; X (nr, 32)
-// stride ldx. Per tile of 4 c x 64 j, the block's sum over r is formed in registers and then
-// added (scaled) to CT, so each CT element is a sum over blocks in block order.
-static inline __attribute__((always_inline)) void kC_tile(float *CT, size_t ldct, const float *P, size_t ldp,
-                                                          const float *X, size_t ldx, size_t nr,
-                                                          const __mmask16 *m, float alpha) {
-    __m512 acc[4][4];
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++)
-        #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) acc[c][v] = _mm512_setzero_ps();
-    for (size_t r = 0; r < nr; r++) {
-        __m512 p[4];
-        #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) p[v] = _mm512_maskz_loadu_ps(m[v], P + r * ldp + 16 * v);
-        #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m512 x = _mm512_set1_ps(X[r * ldx + c]);
-            #pragma GCC unroll 4
-            for (int v = 0; v < 4; v++) acc[c][v] = _mm512_fmadd_ps(x, p[v], acc[c][v]);
-        }
-    }
-    __m512 a = _mm512_set1_ps(alpha);
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++)
-        #pragma GCC unroll 4
-        for (int v = 0; v < 4; v++) {
-            float *o = CT + c * ldct + 16 * v;
-            _mm512_mask_storeu_ps(o, m[v], _mm512_fmadd_ps(a, acc[c][v], _mm512_maskz_loadu_ps(m[v], o)));
-        }
-}
-
-static void kC(float *CT, size_t ldct, const float *P, size_t ldp, const float *X, size_t ldx, size_t nr,
-               size_t N, float alpha) {
-    // P (nr, N) stride ldp; X (nr, 32) stride ldx; CT (32, N) stride ldct, accumulated
-    for (size_t j0 = 0; j0 < N; j0 += CHUNK) {
-        __mmask16 m[4];
-        for (int v = 0; v < 4; v++) m[v] = j0 + 16 * (size_t)v < N ? tail_mask(N - j0 - 16 * (size_t)v) : 0;
-        for (size_t c0 = 0; c0 < FD; c0 += 4) kC_tile(CT + c0 * ldct + j0, ldct, P + j0, ldp, X + c0, ldx, nr, m, alpha);
-    }
-}
-#else
-#define FUSED 0
-#define FD 32
-#endif
-
-static int fused_ok(size_t d) { return FUSED && d == FD; }
+static int fused_ok(size_t d) { return d == FD && fused_kernels() != NULL; }
 
 static size_t blk_rows(size_t N) { return N < ROW_BLOCK ? N : ROW_BLOCK; }
 
@@ -278,45 +98,23 @@ size_t attn_softmax_work_floats(size_t N) { return 2 * blk_rows(N) * row_ld(N); 
 
 // In place: each of the nr rows of S (width N, already scaled) becomes softmax_j(S_ij + log_s_j);
 // the row maximum and inverse sum go to mx[i], inv[i] when those are given. Starts from the row
-// maximum. The sums are vectorised in a fixed lane order (deterministic). Shared with the dense
-// kernel (core/attn_softmax_dense.c), so both compute P with the same arithmetic.
+// maximum. The sums run in 16 fixed partial sums (core/rows_isa.h), so every kernel set's copy
+// gives the same numbers (deterministic). Shared with the dense kernel
+// (core/attn_softmax_dense.c), so both compute P with the same arithmetic.
 void attn_softmax_rows(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
                        size_t nr, size_t N, int par) {
-    #pragma omp parallel for schedule(static) if (par && nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        float *r = S + i * lds;
-        if (log_s) {
-            #pragma omp simd
-            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
-        }
-        float mx = -INFINITY;
-        #pragma omp simd reduction(max : mx)
-        for (size_t j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
-        float sum = 0.0f;
-        #pragma omp simd reduction(+ : sum)
-        for (size_t j = 0; j < N; j++) { r[j] = ops_expf(r[j] - mx); sum += r[j]; }
-        float inv = 1.0f / sum;
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) r[j] *= inv;
-        if (mx_out) mx_out[i] = mx;
-        if (inv_out) inv_out[i] = inv;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->softmax_rows(S, lds, mx_out, inv_out, log_s, nr, N, par);
+    else rows_softmax_body(S, lds, mx_out, inv_out, log_s, nr, N, par);
 }
 
 // Backward's recomputation (sgemm path): the same element operations as softmax_rows with the
 // saved statistics, so P comes out bitwise equal to forward's.
 static void softmax_rows_saved(float *S, size_t lds, const float *mx, const float *inv,
                                const float *log_s, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        float *r = S + i * lds, m = mx[i], iv = inv[i];
-        if (log_s) {
-            #pragma omp simd
-            for (size_t j = 0; j < N; j++) r[j] += log_s[j];
-        }
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) r[j] = ops_expf(r[j] - m) * iv;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->softmax_rows_saved(S, lds, mx, inv, log_s, nr, N);
+    else rows_softmax_saved_body(S, lds, mx, inv, log_s, nr, N);
 }
 
 // One row block of one head: P = softmax(scale Q_b K_h^T) in scratch P (nb, N), O_b = P V_h.
@@ -325,27 +123,13 @@ static void forward_block(float *out, float *save, float *P, const float *q, con
                           size_t d, size_t h, size_t i0, float scale, int par_rows, const SaveLayout *L) {
     // q,k,v (N, ld); out (N, D); save (m, 1/l) (2, H, N); P (nb, N); rows [i0, i0 + nb) of head h
     size_t H = D / d, rb = fused_ok(d) ? FUSED_ROWS : ROW_BLOCK, nb = N - i0 < rb ? N - i0 : rb, lp = row_ld(N);
-#if FUSED
-    if (fused_ok(d)) {
-        // S + log s with the row maxima (kA), exp and sums (one pass), O = (1/l) E V (kB)
-        float *mx = save + h * N + i0, *inv = save + (H + h) * N + i0;
-        for (size_t i = 0; i < nb; i++) mx[i] = -INFINITY;
-        kA(P, lp, q + i0 * ld + h * d, ld, save + kt_off(N, d, H, L, PK_KT, h), nb, N, scale, log_s, EPI_MAX, mx, NULL);
-        for (size_t i = 0; i < nb; i++) {
-            float *r = P + i * lp;
-            __m512 m = _mm512_set1_ps(mx[i]), sum = _mm512_setzero_ps();
-            for (size_t j = 0; j < N; j += 16) {
-                __mmask16 k = tail_mask(N - j);
-                __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, r + j), m));
-                _mm512_mask_storeu_ps(r + j, k, e);
-                sum = _mm512_mask_add_ps(sum, k, sum, e);
-            }
-            inv[i] = 1.0f / _mm512_reduce_add_ps(sum);
-        }
-        kB(out + i0 * D + h * d, D, P, lp, save + kt_off(N, d, H, L, PK_VR, h), d, nb, N, 1.0f, inv, 0);
+    const AttnFusedKernels *fk = d == FD ? fused_kernels() : NULL;
+    if (fk) {
+        fk->forward(out + i0 * D + h * d, D, P, lp, q + i0 * ld + h * d, ld, save + kt_off(N, d, H, L, PK_KT, h),
+                    save + kt_off(N, d, H, L, PK_VR, h), log_s, nb, N, scale, save + h * N + i0,
+                    save + (H + h) * N + i0);
         return;
     }
-#endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
                 q + i0 * ld + h * d, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)lp);
     attn_softmax_rows(P, lp, save + h * N + i0, save + (H + h) * N + i0, log_s, nb, N, par_rows);
@@ -445,16 +229,9 @@ void attn_softmax_forward_infer(float *out, float *save, const float *q, const f
 // In place: dS = P * (dP - rowsum(P * dP)) for nr rows of width N (dS holds dP on entry).
 // Shared with the dense kernel (core/attn_softmax_dense.c).
 void attn_softmax_ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        const float *p = P + i * lds;
-        float *g = dS + i * lds;
-        float dot = 0.0f;
-        #pragma omp simd reduction(+ : dot)
-        for (size_t j = 0; j < N; j++) dot += p[j] * g[j];
-        #pragma omp simd
-        for (size_t j = 0; j < N; j++) g[j] = p[j] * (g[j] - dot);
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->ds_rows(dS, P, lds, nr, N);
+    else rows_ds_body(dS, P, lds, nr, N);
 }
 
 void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout, const float *save,
@@ -466,12 +243,11 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
     float scale = 1.0f / sqrtf((float)d);
     size_t lp = row_ld(N);
     float *P = work, *dS = work + blk_rows(N) * lp, *acc = NULL;
-#if FUSED
     // dK_h^T, dV_h^T gathered as (32, N) over the row blocks, then added to dk, dv (the fused
     // kernels accumulate along rows of P and dS). Without this memory: the sgemm path (its
     // scores differ from the fused forward's by rounding only).
-    if (fused_ok(d)) acc = mem_alloc(2 * N * FD * sizeof(float));
-#endif
+    const AttnFusedKernels *fk = d == FD ? fused_kernels() : NULL;
+    if (fk) acc = mem_alloc(2 * N * FD * sizeof(float));
     for (size_t h = 0; h < H; h++) {
         float *dKT = acc, *dVT = acc ? acc + N * FD : NULL;
         if (acc) memset(acc, 0, 2 * N * FD * sizeof(float));
@@ -479,19 +255,12 @@ void attn_softmax_backward_ws(float *dq, float *dk, float *dv, const float *dout
             size_t nb = N - i0 < rb ? N - i0 : rb;
             const float *dO = dout + i0 * D + h * d, *qb = q + i0 * ld + h * d;
             const float *mx = save + h * N + i0, *inv = save + (H + h) * N + i0;
-#if FUSED
             if (acc) {
-                const float *KT = save + kt_off(N, d, H, &SAVE_TRAIN, PK_KT, h), *VT = save + kt_off(N, d, H, &SAVE_TRAIN, PK_VT, h);
-                kA(P, lp, qb, ld, KT, nb, N, scale, log_s, EPI_EXP, (float *)mx, inv);  // P_b from (m, 1/l)
-                kC(dVT, N, P, lp, dO, D, nb, N, 1.0f);     // dV_h^T += (P_b^T dO_b)^T
-                kA(dS, lp, dO, D, VT, nb, N, 1.0f, NULL, EPI_NONE, NULL, NULL);  // dP_b = dO_b V_h^T
-                attn_softmax_ds_rows(dS, P, lp, nb, N);
-                kB(dq + i0 * ld + h * d, ld, dS, lp, save + kt_off(N, d, H, &SAVE_TRAIN, PK_KR, h), d, nb, N, scale,
-                   NULL, 1);  // dQ_b += scale dS K_h
-                kC(dKT, N, dS, lp, qb, ld, nb, N, scale);  // dK_h^T += scale (dS^T Q_b)^T
+                fk->backward(dq + i0 * ld + h * d, ld, dKT, dVT, P, dS, lp, qb, ld, dO, D,
+                             save + kt_off(N, d, H, &SAVE_TRAIN, PK_KT, h), save + kt_off(N, d, H, &SAVE_TRAIN, PK_VT, h),
+                             save + kt_off(N, d, H, &SAVE_TRAIN, PK_KR, h), log_s, nb, N, scale, mx, inv);
                 continue;
             }
-#endif
             // P_b recomputed exactly as forward made it
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)N, (int)d, scale,
                         qb, (int)ld, k + h * d, (int)ld, 0.0f, P, (int)lp);

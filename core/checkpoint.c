@@ -1,11 +1,12 @@
-// Checkpoints: model_save / model_load. Layout (version 2, little-endian as written):
+// Checkpoints: model_save / model_load. Layout (version 3, little-endian as written):
 //   "MAELRECK" | u32 version | config record | u64 buffer floats | u64 parameter floats |
 //   parameters (f32) | buffers (f32) | u32 zlib crc32 of every byte before it.
 // Saving writes a temporary file in the same folder, syncs it and renames it over the target.
 // Loading checks magic and version, then (when the file has the size its header promises) the
 // checksum before it builds anything, so any changed byte is refused (MB_ERR_DATA, the file
 // named); a cut or extended file is refused with what is missing or extra. Version 1 files
-// (no checksum) are refused with a hint.
+// (no checksum) are refused with a hint; version 2 (a config record without the settings of the
+// performer, nystromformer, local and bigbird kinds) is refused as another version.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,25 @@
 #include "core/status.h"
 
 #define CKPT_MAGIC "MAELRECK"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u   // 3: the attention kinds' settings joined the config record
 
 // The config is stored field by field (fixed widths), so struct padding never leaks in.
 // softmax_impl is not stored: it does not change the function the model computes.
-typedef struct { uint64_t u[16]; float f[2]; uint64_t stage_blocks[MODEL_MAX_STAGES]; float stage_keep[MODEL_MAX_STAGES]; } CkptConfig;
+// u slots: 0 vocab, 1 feat_dim, 2 max_len, 3 dim, 4 heads, 5 mlp, 6 blocks, 7 classes, 8 method,
+// 9 linformer_k, 10 linformer_share_ef, 11 n_stages, 12 switch_threshold, 13 local_window,
+// 14 maelre_coarse; the kinds' own settings: 15 performer_features, 16 nystrom_landmarks,
+// 17 nystrom_conv, 18 local_attn_window, 19 bigbird_block, 20 bigbird_random; 21 pairs (the two-tower head); 22..31
+// zero (room for later settings without another layout change). f: 0 ln_eps, 1 tome_r_frac.
+typedef struct { uint64_t u[32]; float f[2]; uint64_t stage_blocks[MODEL_MAX_STAGES]; float stage_keep[MODEL_MAX_STAGES]; } CkptConfig;
 
 static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
     memset(k, 0, sizeof *k);
-    uint64_t u[16] = {c->vocab, c->feat_dim, c->max_len, c->dim, c->heads, c->mlp, c->blocks, c->classes,
+    uint64_t u[32] = {c->vocab, c->feat_dim, c->max_len, c->dim, c->heads, c->mlp, c->blocks, c->classes,
                       (uint64_t)c->method, c->linformer_k, (uint64_t)c->linformer_share_ef, c->n_stages,
-                      c->switch_threshold, c->local_window, (uint64_t)c->maelre_coarse, 0};
+                      c->switch_threshold, c->local_window, (uint64_t)c->maelre_coarse,
+                      c->performer_features, c->nystrom_landmarks, c->nystrom_conv,
+                      c->local_attn_window, c->bigbird_block, c->bigbird_random,
+                      (uint64_t)c->pairs};
     memcpy(k->u, u, sizeof u);
     k->f[0] = c->ln_eps;
     k->f[1] = c->tome_r_frac;
@@ -39,6 +48,9 @@ static void cfg_unpack(const CkptConfig *k, ModelConfig *c) {
     c->method = (Method)k->u[8]; c->linformer_k = k->u[9]; c->linformer_share_ef = (int)k->u[10];
     c->n_stages = k->u[11]; c->switch_threshold = k->u[12]; c->local_window = k->u[13];
     c->maelre_coarse = (AttnKind)k->u[14];
+    c->performer_features = k->u[15]; c->nystrom_landmarks = k->u[16]; c->nystrom_conv = k->u[17];
+    c->local_attn_window = k->u[18]; c->bigbird_block = k->u[19]; c->bigbird_random = k->u[20];
+    c->pairs = (int)k->u[21];   // the two-tower head (SPEC §10.2)
     c->ln_eps = k->f[0]; c->tome_r_frac = k->f[1];
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { c->stages[i].blocks = k->stage_blocks[i]; c->stages[i].keep = k->stage_keep[i]; }
 }

@@ -24,6 +24,11 @@ size_t merge_plan_work_sizes(size_t N);
 void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
                       size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
                       size_t local_until, float *work, size_t *iwork);
+// The plain planner: the same plan (bit for bit, ties included) with straightforward loops; the
+// oracle merge_plan_build is tested against. Same arguments and work sizes.
+void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
+                            size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
+                            size_t local_until, float *work, size_t *iwork);
 
 // x_out[g] = sum_{i->g} s_i x_i / sum s_i ; s_out[g] = sum s_i.   x (n, D) rows.
 void merge_forward(float *x_out, float *s_out, const float *x_in, const float *s_in,

@@ -8,6 +8,9 @@
 //   x_b --LN1--> a --QKV--> qkv --attn per sample--> att --Wo,+x_b--> xmid
 //       --merge per sample (if the block merges; metric = this block's keys)--> xm
 //       --LN2--> c --W1--> h --GELU--> g --W2,+xm--> x_{b+1}
+// Dropout (training forwards only, core/dropout.h) drops the embedding output, Wo's output
+// before "+x_b", g after the GELU and W2's output before "+xm"; per token row of that point, so
+// after a merge the rows dropped are the merged tokens. Attention probabilities are not dropped.
 // Sizes s and log s travel with the tokens of every level; log s is given to attention
 // only after some block has merged (before that all sizes are 1 and log s is 0).
 #include "core/model.h"
@@ -15,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/dropout.h"
 #include "core/flops.h"
 #include "core/mem.h"
 #include "core/merge.h"
 #include "core/model_internal.h"
 #include "core/ops.h"
+#include "core/pair_head.h"
 #include "core/status.h"
 #include "core/threads.h"
 #ifdef _OPENMP
@@ -147,7 +152,9 @@ static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
 }
 
 // Block bk keeping every activation for backward (the training layout of model_plan_batch).
-static void train_block(Model *m, size_t bk, int merged_before) {
+// With dropout (dk != NULL) the attention output projection, the GELU output and the MLP
+// output are dropped before they are used (the saved g is the dropped one, the input of W2).
+static void train_block(Model *m, size_t bk, int merged_before, const DropKey *dk) {
     const ModelConfig *c = &m->cfg;
     const Plan *P = &m->plan;
     size_t n = P->n, D = c->dim, M = c->mlp;
@@ -161,12 +168,15 @@ static void train_block(Model *m, size_t bk, int merged_before) {
     linear_forward(A + L->qkv, A + L->a, p + bp->wqkv, p + bp->bqkv, T, D, 3 * D);
     run_samples(m, bk, merged_before, 0, NULL, NULL);
     linear_forward(xmid, A + L->att, p + bp->wo, p + bp->bo, T, D, D);
+    if (dk) dropout_apply(xmid, xmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
     residual_forward(xmid, x, T * D);
     merge_point(m, bk, xmid, xm);
     layernorm_forward(A + L->c, A + L->ln2_m, A + L->ln2_r, xm, p + bp->ln2_g, p + bp->ln2_b, Tn, D, c->ln_eps);
     linear_forward(A + L->h, A + L->c, p + bp->w1, p + bp->b1, Tn, D, M);
     gelu_forward(A + L->g, A + L->h, Tn * M);
+    if (dk) dropout_apply(A + L->g, A + L->g, on, n, M, dk, (uint32_t)bk, DROP_GELU);
     linear_forward(xn, A + L->g, p + bp->w2, p + bp->b2, Tn, M, D);
+    if (dk) dropout_apply(xn, xn, on, n, D, dk, (uint32_t)bk, DROP_MLP);
     residual_forward(xn, xm, Tn * D);
 }
 
@@ -209,11 +219,25 @@ static void infer_block(Model *m, size_t bk, int merged_before) {
     }
 }
 
+void model_set_dropout_step(Model *m, uint64_t seed, uint64_t step, const size_t *index) {
+    m->drop_seed = seed;
+    m->drop_step = step;
+    m->drop_index = index;
+}
+
+// The dropout key of a training forward/backward; NULL when nothing is dropped.
+static const DropKey *drop_key(const Model *m, DropKey *k) {
+    if (!m->kept || !(m->cfg.dropout > 0.0f)) return NULL;
+    *k = (DropKey){m->drop_seed, m->drop_step, m->drop_index, m->cfg.dropout};
+    return k;
+}
+
 int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits,
                   char *err, size_t errlen) {
     const ModelConfig *c = &m->cfg;
     size_t n = b->n, D = c->dim, B = c->blocks;
     if (n == 0) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: empty batch");
+    if (c->pairs && n % 2) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: a pairs model takes two documents per sample, the batch has %zu documents", n);
     if (c->vocab && !b->ids) return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: model takes token ids but the batch has none");
     if (c->feat_dim && (!b->feats || b->feat_dim != c->feat_dim))
         return mb_fail(err, errlen, MB_ERR_USAGE, "model_forward: model takes features of width %zu, batch has %zu", c->feat_dim, b->feats ? b->feat_dim : (size_t)0);
@@ -258,12 +282,15 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     if (c->vocab) embed_tokens_forward(x0, b->ids, p + m->tok_emb, T0, D);
     else linear_forward(x0, b->feats, p + m->patch_w, p + m->patch_b, T0, c->feat_dim, D);
     pos_embed_forward(x0, p + m->pos, off0, n, D);
+    DropKey dks;
+    const DropKey *dk = drop_key(m, &dks);
+    if (dk) dropout_apply(x0, x0, off0, n, D, dk, 0, DROP_EMBED);
     for (size_t t = 0; t < T0; t++) { A[m->bl[0].s + t] = 1.0f; A[m->bl[0].logs + t] = 0.0f; }
 
     int merged_before = 0;
     for (size_t bk = 0; bk < B; bk++) {
         for (size_t i = 0; i < n; i++) m->usage.count[ix[P.kind + bk * n + i]]++;
-        if (keep_for_backward) train_block(m, bk, merged_before);
+        if (keep_for_backward) train_block(m, bk, merged_before, dk);
         else infer_block(m, bk, merged_before);
         if (m->merges[bk]) merged_before = 1;
     }
@@ -272,6 +299,13 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     const size_t *of = ix + P.off + B * (n + 1);
     pool_forward(A + P.pooled, A + Lf->x, A + Lf->s, of, n, D);
     layernorm_forward(A + P.pln, A + P.lnf_m, A + P.lnf_r, A + P.pooled, p + m->lnf_g, p + m->lnf_b, n, D, c->ln_eps);
+    if (c->pairs) {  // two-tower head (SPEC §10.2): e1, e2 are the normalised pooled documents
+        pair_combine_forward(A + P.pz, A + P.pln, P.np, D);
+        linear_forward(A + P.ph, A + P.pz, p + m->head1_w, p + m->head1_b, P.np, 4 * D, c->mlp);
+        relu_forward(A + P.ph, A + P.ph, P.np * c->mlp);
+        linear_forward(logits, A + P.ph, p + m->head2_w, p + m->head2_b, P.np, c->mlp, c->classes);
+        return MB_OK;
+    }
     linear_forward(logits, A + P.pln, p + m->head_w, p + m->head_b, n, D, c->classes);
     return MB_OK;
 }
@@ -290,12 +324,24 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     float *A = m->act, *p = m->params, *g = m->grads, *W = m->gw;
     size_t *ix = m->ix;
     const BlockLayout *Lf = &m->bl[B];
+    DropKey dks;
+    const DropKey *dk = drop_key(m, &dks);   // the forward's masks, regenerated
     const size_t *of = ix + P->off + B * (n + 1);
 
     float *dpln = W + P->g_dpln, *dpool = W + P->g_dpool;
     memset(dpln, 0, n * D * sizeof(float));
     memset(dpool, 0, n * D * sizeof(float));
-    linear_backward(dpln, g + m->head_w, g + m->head_b, dlogits, A + P->pln, p + m->head_w, n, D, c->classes);
+    if (c->pairs) {
+        float *dph = W + P->g_dph, *dpre = dph + up(P->np * M), *dpz = W + P->g_dpz;
+        memset(dph, 0, 2 * up(P->np * M) * sizeof(float));
+        memset(dpz, 0, P->np * 4 * D * sizeof(float));
+        linear_backward(dph, g + m->head2_w, g + m->head2_b, dlogits, A + P->ph, p + m->head2_w, P->np, M, c->classes);
+        relu_backward(dpre, dph, A + P->ph, P->np * M);  // ReLU ran in place: A + ph is its output
+        linear_backward(dpz, g + m->head1_w, g + m->head1_b, dpre, A + P->pz, p + m->head1_w, P->np, 4 * D, M);
+        pair_combine_backward(dpln, dpz, A + P->pln, P->np, D);
+    } else {
+        linear_backward(dpln, g + m->head_w, g + m->head_b, dlogits, A + P->pln, p + m->head_w, n, D, c->classes);
+    }
     layernorm_backward(dpool, g + m->lnf_g, g + m->lnf_b, dpln, A + P->pooled, A + P->lnf_m, A + P->lnf_r,
                        p + m->lnf_g, n, D);
     float *dx = W + P->g_dx0, *dother = W + P->g_dx1;
@@ -317,7 +363,14 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         memset(dg, 0, Tn * M * sizeof(float));
         memset(dh, 0, Tn * M * sizeof(float));
         memset(dc, 0, Tn * D * sizeof(float));
-        linear_backward(dg, g + bp->w2, g + bp->b2, dx, A + L->g, p + bp->w2, Tn, M, D);
+        if (dk) {   // through the MLP output's mask (dc is free until its own use below)
+            dropout_apply(dc, dx, on, n, D, dk, (uint32_t)bk, DROP_MLP);
+            linear_backward(dg, g + bp->w2, g + bp->b2, dc, A + L->g, p + bp->w2, Tn, M, D);
+            memset(dc, 0, Tn * D * sizeof(float));
+            dropout_apply(dg, dg, on, n, M, dk, (uint32_t)bk, DROP_GELU);
+        } else {
+            linear_backward(dg, g + bp->w2, g + bp->b2, dx, A + L->g, p + bp->w2, Tn, M, D);
+        }
         gelu_backward(dh, dg, A + L->h, Tn * M);
         linear_backward(dc, g + bp->w1, g + bp->b1, dh, A + L->c, p + bp->w1, Tn, D, M);
         layernorm_backward(dx, g + bp->ln2_g, g + bp->ln2_b, dc, A + L->xm, A + L->ln2_m, A + L->ln2_r,
@@ -339,7 +392,13 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         memset(datt, 0, T * D * sizeof(float));
         memset(dqkv, 0, T * 3 * D * sizeof(float));
         memset(da, 0, T * D * sizeof(float));
-        linear_backward(datt, g + bp->wo, g + bp->bo, dxmid, A + L->att, p + bp->wo, T, D, D);
+        if (dk) {   // through the attention output's mask (da is free until its own use below)
+            dropout_apply(da, dxmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
+            linear_backward(datt, g + bp->wo, g + bp->bo, da, A + L->att, p + bp->wo, T, D, D);
+            memset(da, 0, T * D * sizeof(float));
+        } else {
+            linear_backward(datt, g + bp->wo, g + bp->bo, dxmid, A + L->att, p + bp->wo, T, D, D);
+        }
         run_samples(m, bk, mb[bk], 1, datt, dqkv);
         linear_backward(da, g + bp->wqkv, g + bp->bqkv, dqkv, A + L->a, p + bp->wqkv, T, D, 3 * D);
         layernorm_backward(dxmid, g + bp->ln1_g, g + bp->ln1_b, da, A + L->x, A + L->ln1_m, A + L->ln1_r,
@@ -348,6 +407,7 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     }
     if (mb != merged_before_b) free(mb);
     const size_t *off0 = ix + P->off;
+    if (dk) dropout_apply(dx, dx, off0, n, D, dk, 0, DROP_EMBED);
     pos_embed_backward(g + m->pos, dx, off0, n, D);
     if (c->vocab) embed_tokens_backward(g + m->tok_emb, dx, b->ids, off0[n], D);
     else linear_backward(NULL, g + m->patch_w, g + m->patch_b, dx, b->feats, p + m->patch_w, off0[n], c->feat_dim, D);

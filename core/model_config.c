@@ -2,6 +2,8 @@
 // What is specific to a method or an attention kind is checked by its row (the method table,
 // core/model_methods.c; the kind table, core/attn_kind.h).
 #include <string.h>
+#include "core/attn_bigbird.h"
+#include "core/attn_local.h"
 #include "core/model_internal.h"
 #include "core/status.h"
 
@@ -26,6 +28,12 @@ void model_config_default(ModelConfig *c, Method method, size_t vocab, size_t fe
     c->switch_threshold = 0;
     c->local_window = 8;
     c->maelre_coarse = ATTN_EFFICIENT;
+    c->performer_features = 128;
+    c->nystrom_landmarks = 64;
+    c->nystrom_conv = 35;
+    c->local_attn_window = ATTN_LOCAL_WINDOW;
+    c->bigbird_block = ATTN_BIGBIRD_BLOCK;
+    c->bigbird_random = ATTN_BIGBIRD_RANDOM;
 }
 
 int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
@@ -36,7 +44,10 @@ int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
         return mb_fail(err, errlen, MB_ERR_USAGE, "model config: dim %zu must be a positive multiple of heads %zu", c->dim, c->heads);
     if (c->mlp == 0 || c->blocks == 0) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: mlp and blocks must be > 0");
     if (c->classes < 2) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: classes %zu must be >= 2", c->classes);
+    if (c->pairs != 0 && c->pairs != 1) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: pairs %d must be 0 or 1", c->pairs);
     if (!(c->ln_eps > 0.0f)) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: ln_eps must be > 0");
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "model config: dropout %g must be in [0, 1)", (double)c->dropout);
     const MethodRow *mr = method_row(c->method);
     if (!mr) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: unknown method %d", (int)c->method);
     if ((unsigned)c->softmax_impl >= SOFTMAX_IMPL_COUNT)
@@ -55,6 +66,14 @@ int method_parse(const char *s, Method *out) {
     for (int i = 0; i < METHOD_COUNT; i++)
         if (s && strcmp(s, method_row((Method)i)->name) == 0) { *out = (Method)i; return 0; }
     return -1;
+}
+
+int method_has_softmax(Method m) {
+    const MethodRow *r = method_row(m);
+    if (!r) return 0;
+    ModelConfig c;
+    model_config_default(&c, m, 1, 0, 1, 2);
+    return (r->kinds_used(&c) >> ATTN_SOFTMAX) & 1u;
 }
 
 static const char *const SOFTMAX_IMPL_NAMES[SOFTMAX_IMPL_COUNT] = {"tiled", "dense"};

@@ -73,9 +73,11 @@ typedef struct {
     size_t ix_total;
     // float arena
     size_t pooled, lnf_m, lnf_r, pln;
+    size_t np, pz, ph;  // pairs (cfg.pairs): pair count, [e1,e2,e1*e2,e1-e2] (np, 4D), ReLU(head1) (np, M)
     size_t act_total;
     // backward arena
     size_t g_dx0, g_dx1, g_dg, g_dh, g_dc, g_datt, g_dqkv, g_da, g_work, g_dpool, g_dpln;
+    size_t g_dpz, g_dph;   // pairs: d z (np, 4D); d ReLU output and d head1 output (2 x up(np M))
     size_t gw_total;
     size_t t_max, n_max, work_max, nthr;   // work_max: largest attention backward scratch
     size_t chunk;     // inference: rows per chunk of the row-wise ops
@@ -92,6 +94,7 @@ struct Model {
     float *buffers;
     size_t kpar_n[ATTN_KIND_COUNT], kbuf_n[ATTN_KIND_COUNT];  // tensors per block of each kind
     size_t tok_emb, patch_w, patch_b, pos, lnf_g, lnf_b, head_w, head_b;
+    size_t head1_w, head1_b, head2_w, head2_b;   // pairs head (NONE otherwise; head_w/_b NONE then)
     BlockParams *bp;
     uint8_t *merges;      // per block: does this block's merge point merge
     BlockLayout *bl;      // blocks + 1 (the last only uses x, s, logs)
@@ -100,13 +103,16 @@ struct Model {
     size_t *ix;  size_t ix_cap;
     float *gw;   size_t gw_cap;
     int kept;             // last forward kept activations
+    uint64_t drop_seed, drop_step;  // dropout masks of training forwards/backwards
+    const size_t *drop_index;       // (model_set_dropout_step)
     AttnUsage usage;
 };
 
 // core/model_params.c
 // Builds the tensor tables (when m != NULL) and returns the parameter count; *n_buffers (when
 // non-NULL) gets the buffer float count. Order (the checkpoint and fixture layout):
-// embeddings, blocks (own tensors, then each used kind's), final LayerNorm, head.
+// embeddings, blocks (own tensors, then each used kind's), final LayerNorm, head (pairs:
+// head1_w, head1_b, head2_w, head2_b).
 size_t model_layout(const ModelConfig *c, Model *m, size_t *n_buffers);
 size_t model_count_tensors(const ModelConfig *c, size_t *n_btensors);
 int model_ensure_grads(Model *m);

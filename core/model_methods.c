@@ -16,6 +16,18 @@ static AttnKind kind_softmax(const ModelConfig *c, size_t block, size_t n) { ret
 static unsigned used_softmax(const ModelConfig *c) { return BIT(ATTN_SOFTMAX); }
 static AttnKind kind_linformer(const ModelConfig *c, size_t block, size_t n) { return ATTN_LINFORMER; }
 static unsigned used_linformer(const ModelConfig *c) { return BIT(ATTN_LINFORMER); }
+static AttnKind kind_performer(const ModelConfig *c, size_t block, size_t n) { return ATTN_PERFORMER; }
+static unsigned used_performer(const ModelConfig *c) { return BIT(ATTN_PERFORMER); }
+static AttnKind kind_nystrom(const ModelConfig *c, size_t block, size_t n) { return ATTN_NYSTROM; }
+static unsigned used_nystrom(const ModelConfig *c) { return BIT(ATTN_NYSTROM); }
+static AttnKind kind_linear(const ModelConfig *c, size_t block, size_t n) { return ATTN_LINEAR; }
+static unsigned used_linear(const ModelConfig *c) { return BIT(ATTN_LINEAR); }
+static AttnKind kind_efficient(const ModelConfig *c, size_t block, size_t n) { return ATTN_EFFICIENT; }
+static unsigned used_efficient(const ModelConfig *c) { return BIT(ATTN_EFFICIENT); }
+static AttnKind kind_local(const ModelConfig *c, size_t block, size_t n) { return ATTN_LOCAL; }
+static unsigned used_local(const ModelConfig *c) { return BIT(ATTN_LOCAL); }
+static AttnKind kind_bigbird(const ModelConfig *c, size_t block, size_t n) { return ATTN_BIGBIRD; }
+static unsigned used_bigbird(const ModelConfig *c) { return BIT(ATTN_BIGBIRD); }
 // MAELRE: the coarse kind while N > the switch threshold, exact softmax once N <= it.
 static AttnKind kind_maelre(const ModelConfig *c, size_t block, size_t n) {
     return n > model_switch_threshold(c) ? c->maelre_coarse : ATTN_SOFTMAX;
@@ -85,12 +97,17 @@ static int check_stages(const ModelConfig *c, char *err, size_t errlen) {
     return MB_OK;
 }
 
+// SPEC §9.6: the coarse kind is one of efficient (default), linear, performer: approximate kinds
+// that take proportional attention (they run after merging). local and bigbird take log s too,
+// but they are exact softmax on a sparse pattern, not the approximations the stage compares.
 static int check_maelre(const ModelConfig *c, char *err, size_t errlen) {
     const AttnKindRow *k = attn_kind(c->maelre_coarse);
     if (!k) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: unknown maelre_coarse kind %d", (int)c->maelre_coarse);
-    if (!k->proportional || c->maelre_coarse == ATTN_SOFTMAX)
-        return mb_fail(err, errlen, MB_ERR_USAGE, "model config: maelre_coarse \"%s\" must be an approximate kind that takes "
-                       "proportional attention (efficient); exact softmax in every block is another method", k->name);
+    AttnKind ck = c->maelre_coarse;
+    if (!k->proportional || !(ck == ATTN_EFFICIENT || ck == ATTN_LINEAR || ck == ATTN_PERFORMER))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "model config: maelre_coarse \"%s\" must be \"efficient\", \"linear\" or "
+                       "\"performer\" (approximate kinds that take proportional attention); exact softmax in every block "
+                       "is the method maelre-exact", k->name);
     return check_stages(c, err, errlen);
 }
 
@@ -107,6 +124,27 @@ static const MethodRow METHODS[METHOD_COUNT] = {
     [METHOD_MAELRE] = {
         "maelre", "MAELRE: efficient (linear) attention while N > D, softmax once N <= D; local then global merging per stage",
         kind_maelre, used_maelre, merges_stage_end, target_stage_keep, match_local_then_global, check_maelre},
+    [METHOD_PERFORMER] = {
+        "performer", "Performer: FAVOR+ positive orthogonal random features (m = 128) in every block, no merging",
+        kind_performer, used_performer, merges_none, target_none, match_global, check_none},
+    [METHOD_NYSTROMFORMER] = {
+        "nystromformer", "Nystromformer: 64 segment-mean landmarks, pseudo-inverse, conv skip (35) in every block, no merging",
+        kind_nystrom, used_nystrom, merges_none, target_none, match_global, check_none},
+    [METHOD_LINEAR] = {
+        "linear", "linear attention (elu+1 features, normalised) in every block, no merging",
+        kind_linear, used_linear, merges_none, target_none, match_global, check_none},
+    [METHOD_EFFICIENT] = {
+        "efficient", "ablation: efficient attention in every block, no merging (MAELRE without merging)",
+        kind_efficient, used_efficient, merges_none, target_none, match_global, check_none},
+    [METHOD_MAELRE_EXACT] = {
+        "maelre-exact", "ablation: MAELRE's stages and merging, exact softmax with proportional attention in every block",
+        kind_softmax, used_softmax, merges_stage_end, target_stage_keep, match_local_then_global, check_stages},
+    [METHOD_LOCAL] = {
+        "local", "sliding-window softmax (LRA's Longformer setting, w = 512) in every block, no merging",
+        kind_local, used_local, merges_none, target_none, match_global, check_none},
+    [METHOD_BIGBIRD] = {
+        "bigbird", "BigBird block-sparse softmax (b = 64; window, global, 3 random blocks) in every block, no merging",
+        kind_bigbird, used_bigbird, merges_none, target_none, match_global, check_none},
 };
 
 const MethodRow *method_row(Method m) { return (unsigned)m < METHOD_COUNT ? &METHODS[m] : NULL; }

@@ -71,8 +71,16 @@ size_t model_layout(const ModelConfig *c, Model *m, size_t *n_buffers) {
     }
     T_ADD(*(m ? &m->lnf_g : &dummy), D, 0, "lnf_g");
     T_ADD(*(m ? &m->lnf_b : &dummy), D, 0, "lnf_b");
-    T_ADD(*(m ? &m->head_w : &dummy), c->classes * D, 1, "head_w");
-    T_ADD(*(m ? &m->head_b : &dummy), c->classes, 0, "head_b");
+    if (m) m->head_w = m->head_b = m->head1_w = m->head1_b = m->head2_w = m->head2_b = NONE;
+    if (c->pairs) {  // two-tower head (SPEC §10.2): Linear(4D, M), ReLU, Linear(M, classes)
+        T_ADD(*(m ? &m->head1_w : &dummy), M * 4 * D, 1, "head1_w");
+        T_ADD(*(m ? &m->head1_b : &dummy), M, 0, "head1_b");
+        T_ADD(*(m ? &m->head2_w : &dummy), c->classes * M, 1, "head2_w");
+        T_ADD(*(m ? &m->head2_b : &dummy), c->classes, 0, "head2_b");
+    } else {
+        T_ADD(*(m ? &m->head_w : &dummy), c->classes * D, 1, "head_w");
+        T_ADD(*(m ? &m->head_b : &dummy), c->classes, 0, "head_b");
+    }
 #undef T_ADD
     if (m) { m->n_tensors = nt; m->n_btensors = nbt; }
     if (n_buffers) *n_buffers = boff;
@@ -89,7 +97,7 @@ size_t model_count_tensors(const ModelConfig *c, size_t *n_btensors) {
         per_block_buf += attn_kind((AttnKind)k)->buffers(c, ts);
     }
     if (n_btensors) *n_btensors = c->blocks * per_block_buf;
-    return (c->vocab ? 1 : 2) + 1 + c->blocks * per_block + 4;
+    return (c->vocab ? 1 : 2) + 1 + c->blocks * per_block + (c->pairs ? 6 : 4);
 }
 
 // Parameters from one stream in layout order; each kind's buffers from their own stream per
@@ -124,7 +132,12 @@ static void init_params(Model *m, uint64_t seed) {
         }
     }
     FILL_C(m->lnf_g, D, 1.0f);
-    FILL_N(m->head_w, c->classes * D, 1.0 / sqrt((double)D));
+    if (c->pairs) {
+        FILL_N(m->head1_w, M * 4 * D, 1.0 / sqrt(4.0 * (double)D));
+        FILL_N(m->head2_w, c->classes * M, 1.0 / sqrt((double)M));
+    } else {
+        FILL_N(m->head_w, c->classes * D, 1.0 / sqrt((double)D));
+    }
 #undef FILL_N
 #undef FILL_C
 }

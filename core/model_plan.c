@@ -84,6 +84,11 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
     P->lnf_m = fo;  fo += up(n);
     P->lnf_r = fo;  fo += up(n);
     P->pln = fo;    fo += up(n * D);
+    if (c->pairs) {  // two-tower head: documents 2i, 2i+1 are pair i
+        P->np = n / 2;
+        P->pz = fo; fo += up(P->np * 4 * D);
+        P->ph = fo; fo += up(P->np * M);
+    }
     size_t temp_base = fo, temp_end = fo, work_max = 0, any_merge = 0;
     for (size_t b = 0; b < B; b++) any_merge |= merges[b];
     size_t chunk = row_chunk(t_max), qkv0 = 0, att0 = 0, rows0 = 0;
@@ -171,6 +176,10 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         P->g_work = go;  go += up(work_max) * nthr;  // largest attention backward scratch, per thread
         P->g_dpool = go; go += up(n * D);
         P->g_dpln = go;  go += up(n * D);
+        if (c->pairs) {
+            P->g_dpz = go; go += up(P->np * 4 * D);
+            P->g_dph = go; go += 2 * up(P->np * M);   // d ReLU output, then d head1 output
+        }
         P->gw_total = go;
     }
     free(cnt);
@@ -191,7 +200,8 @@ size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training) {
     for (size_t b = 0; b < c->blocks; b++) merges[b] = mr->merges(c, b) ? 1 : 0;
     Plan P;
     if (n_tokens == 0) n_tokens = 1;
-    if (model_plan_batch(c, merges, 1, &n_tokens, training, &P, bl, NULL) != MB_OK) bytes = (size_t)-1;
+    size_t lens[2] = {n_tokens, n_tokens};   // pairs: one pair is two documents
+    if (model_plan_batch(c, merges, c->pairs ? 2 : 1, lens, training, &P, bl, NULL) != MB_OK) bytes = (size_t)-1;
     else bytes += (P.act_total + P.gw_total) * sizeof(float) + P.ix_total * sizeof(size_t);
     free(merges);
     free(bl);

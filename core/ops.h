@@ -11,6 +11,7 @@
 // Reductions are done in a fixed order, so results do not depend on thread timing.
 #ifndef MAELRE_OPS_H
 #define MAELRE_OPS_H
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -75,6 +76,35 @@ static inline float ops_expf(float x) {
     float scale;
     memcpy(&scale, &sb, sizeof scale);
     return y * scale;
+}
+
+// Sum and maximum of a short row (n ~ 32-64: a LayerNorm or softmax row) in 16 lanes: full
+// blocks of 16 add lane-wise, the tail goes to lanes 0.., then a tree over the lanes. Vectorises
+// without -ffast-math and without `omp simd reduction`, whose per-lane array GCC reduces with a
+// scalar loop (measured: that loop was the hottest part of the efficient attention's row
+// softmax). The order is fixed, so the result is deterministic. The maximum skips NaN like the
+// scalar `x > m ? x : m`.
+static inline float ops_row_sum(const float *x, size_t n) {
+    float acc[16] = {0};
+    size_t c = 0;
+    for (; c + 16 <= n; c += 16)
+        for (size_t l = 0; l < 16; l++) acc[l] += x[c + l];
+    for (size_t l = 0; c < n; c++, l++) acc[l] += x[c];
+    for (size_t w = 8; w; w >>= 1)
+        for (size_t l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
+static inline float ops_row_max(const float *x, size_t n) {
+    float acc[16];
+    for (size_t l = 0; l < 16; l++) acc[l] = -INFINITY;
+    size_t c = 0;
+    for (; c + 16 <= n; c += 16)
+        for (size_t l = 0; l < 16; l++) acc[l] = x[c + l] > acc[l] ? x[c + l] : acc[l];
+    for (size_t l = 0; c < n; c++, l++) acc[l] = x[c] > acc[l] ? x[c] : acc[l];
+    for (size_t w = 8; w; w >>= 1)
+        for (size_t l = 0; l < w; l++) acc[l] = acc[l + w] > acc[l] ? acc[l + w] : acc[l];
+    return acc[0];
 }
 
 // tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): no cancellation for large |x|; for

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 #include "core/flops.h"
+#include "core/kernels.h"
+#include "core/rows_isa.h"
 
 // Rows are independent, so row loops run in parallel; only above this many elements,
 // because an OpenMP region costs microseconds.
@@ -81,20 +83,23 @@ void pos_embed_backward(float *dpos, const float *dx, const size_t *offsets, siz
     flops_elem((double)offsets[n] * D);
 }
 
+// LayerNorm rows are ~D = 64 floats: vectorised (sums through ops_row_sum), ~30 cycles a row, so
+// rows go parallel only in large batches (waking the OpenMP team costs microseconds).
+#define LN_PAR_MIN 262144
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *g,
                        const float *b, size_t T, size_t D, float eps) {
     // in (T, D), g (D), b (D), out (T, D), mean (T), rstd (T)
-    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN)
+    #pragma omp parallel for schedule(static) if (T * D >= LN_PAR_MIN)
     for (size_t t = 0; t < T; t++) {
-        const float *x = in + t * D;
-        float *y = out + t * D;
-        float mu = 0.0f;
-        for (size_t j = 0; j < D; j++) mu += x[j];
-        mu /= (float)D;
-        float var = 0.0f;
-        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; var += c * c; }
-        var /= (float)D;
+        const float *restrict x = in + t * D;
+        float *restrict y = out + t * D;
+        float mu = ops_row_sum(x, D) / (float)D;
+        #pragma omp simd
+        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; y[j] = c * c; }   // y: scratch
+        float var = ops_row_sum(y, D) / (float)D;
         float rs = 1.0f / sqrtf(var + eps);
+        #pragma omp simd
         for (size_t j = 0; j < D; j++) y[j] = (x[j] - mu) * rs * g[j] + b[j];
         mean[t] = mu;
         rstd[t] = rs;
@@ -106,19 +111,21 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
                         const float *mean, const float *rstd, const float *g, size_t T, size_t D) {
     // dout (T, D), in (T, D), mean/rstd (T), g (D); din (T, D), dg (D), db (D) accumulate
     if (din) {
-        #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN)
+        #pragma omp parallel for schedule(static) if (T * D >= LN_PAR_MIN)
         for (size_t t = 0; t < T; t++) {
-            const float *x = in + t * D, *dy = dout + t * D;
-            float *dx = din + t * D;
+            const float *restrict x = in + t * D, *restrict dy = dout + t * D;
+            float *restrict dx = din + t * D;
             float mu = mean[t], rs = rstd[t];
-            float sum_dxh = 0.0f, sum_dxh_xh = 0.0f;
+            float t1[D], t2[D];
+            #pragma omp simd
             for (size_t j = 0; j < D; j++) {
                 float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
-                sum_dxh += dxh;
-                sum_dxh_xh += dxh * xh;
+                t1[j] = dxh;
+                t2[j] = dxh * xh;
             }
-            sum_dxh /= (float)D;
-            sum_dxh_xh /= (float)D;
+            float sum_dxh = ops_row_sum(t1, D) / (float)D;
+            float sum_dxh_xh = ops_row_sum(t2, D) / (float)D;
+            #pragma omp simd
             for (size_t j = 0; j < D; j++) {
                 float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
                 dx[j] += rs * (dxh - sum_dxh - xh * sum_dxh_xh);
@@ -127,40 +134,43 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
         flops_elem(2.0 * (double)T * D);
     }
     if (dg || db) {
+        // rows in order (the sums over t are fixed whatever the thread count), features vectorised
         for (size_t t = 0; t < T; t++) {
-            const float *x = in + t * D, *dy = dout + t * D;
+            const float *restrict x = in + t * D, *restrict dy = dout + t * D;
             float mu = mean[t], rs = rstd[t];
-            for (size_t j = 0; j < D; j++) {
-                if (dg) dg[j] += dy[j] * (x[j] - mu) * rs;
-                if (db) db[j] += dy[j];
+            if (dg) {
+                #pragma omp simd
+                for (size_t j = 0; j < D; j++) dg[j] += dy[j] * (x[j] - mu) * rs;
+            }
+            if (db) {
+                #pragma omp simd
+                for (size_t j = 0; j < D; j++) db[j] += dy[j];
             }
         }
         flops_elem(2.0 * (double)T * D);
     }
 }
 
-#define GELU_C 0.7978845608028654f  // sqrt(2 / pi)
-#define GELU_A 0.044715f
+// GELU's loops live in core/rows_isa.h, compiled per kernel set (core/kernels.h); the plain set
+// runs this file's baseline copy. Same numbers in every set.
+const RowKernels *rows_active(void) {
+    KernelSet k = kernels_active();
+    return k == KERNELS_AVX512 ? &rows_avx512 : k == KERNELS_AVX2 ? &rows_avx2 : NULL;
+}
 
 void gelu_forward(float *out, const float *in, size_t n) {
     // in (n), out (n)
-    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        out[i] = 0.5f * x * (1.0f + ops_tanhf(GELU_C * (x + GELU_A * x * x * x)));
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->gelu_forward(out, in, n);
+    else rows_gelu_forward_body(out, in, n);
     flops_elem((double)n);
 }
 
 void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
     // dout (n), in (n), din (n) accumulates
-    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        float th = ops_tanhf(GELU_C * (x + GELU_A * x * x * x));
-        float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_C * (1.0f + 3.0f * GELU_A * x * x);
-        din[i] += dout[i] * d;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->gelu_backward(din, dout, in, n);
+    else rows_gelu_backward_body(din, dout, in, n);
     flops_elem((double)n);
 }
 

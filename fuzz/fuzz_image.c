@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Sequence seq;
     if (tok_image(&seq, img.pix, img.w, img.h, img.channels, 1, 1, 1024, err, sizeof err) != MB_OK) abort();
     for (size_t i = 0; i < seq.len; i++)
-        if (seq.ids[i] < 0 || seq.ids[i] > 255) abort();
+        if (seq_id(&seq, i) < 0 || seq_id(&seq, i) > 255) abort();
     sequence_free(&seq);
     if (tok_image(&seq, img.pix, img.w, img.h, img.channels, 0, 4, 256, err, sizeof err) != MB_OK) abort();
     sequence_free(&seq);

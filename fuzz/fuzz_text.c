@@ -25,7 +25,7 @@ static void check(int rc, const SeqSet *s, const char *err, size_t max_len) {
         if (q->label < 0 || (size_t)q->label >= s->n_classes || q->len == 0 || !q->ids) abort();
         if (max_len && q->len > max_len) abort();
         for (size_t t = 0; t < q->len; t++)
-            if (q->ids[t] <= 0 || (size_t)q->ids[t] >= s->vocab) abort();
+            if (seq_id(q, t) <= 0 || (size_t)seq_id(q, t) >= s->vocab) abort();
     }
 }
 

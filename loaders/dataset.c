@@ -6,10 +6,12 @@
 #include <string.h>
 #include "core/mem.h"
 #include "core/status.h"
+#include "loaders/aan.h"
 #include "loaders/audio.h"
 #include "loaders/image.h"
 #include "loaders/listops.h"
 #include "loaders/media.h"
+#include "loaders/pathfinder.h"
 #include "loaders/seqset.h"
 #include "loaders/text.h"
 #include "loaders/timeseries.h"
@@ -27,16 +29,20 @@ int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSe
         rc = text_imdb_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "tsv"))
         rc = text_tsv_load(spec, data_root, split, out, err, errlen);
+    else if (!strcmp(src, "aan"))
+        rc = aan_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "ucr"))
         rc = ts_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "fsdd"))
         rc = audio_dataset_load(spec, data_root, split, out, err, errlen);
+    else if (!strcmp(src, "pathfinder"))
+        rc = pathfinder_dataset_load(spec, data_root, split, out, err, errlen);
     else if (!strcmp(src, "cifar10") || !strcmp(src, "images") || !strcmp(src, "cifar10-bin"))
         rc = image_dataset_load(spec, data_root, split, out, err, errlen);
     else
         return mb_fail(err, errlen, MB_ERR_USAGE,
                        "unknown data source '%s' (known: listops, listops-parens, imdb, tsv, ucr, fsdd, "
-                       "cifar10, images, cifar10-bin)", src);
+                       "cifar10, images, cifar10-bin, pathfinder, aan)", src);
     if (rc) {
         seqset_free(out);
         return rc;
@@ -48,11 +54,34 @@ int dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSe
     return rc;
 }
 
+void seq_ids_to_i32(const Sequence *s, int32_t *out) {
+    if (s->bytes) {   // byte tokens (loaders/aan.c): id = byte + 1
+        for (size_t i = 0; i < s->len; i++) out[i] = (int32_t)s->bytes[i] + 1;
+        return;
+    }
+    switch (s->id_bytes) {
+    case 1: for (size_t i = 0; i < s->len; i++) out[i] = ((const uint8_t *)s->ids)[i]; break;
+    case 2: for (size_t i = 0; i < s->len; i++) out[i] = ((const uint16_t *)s->ids)[i]; break;
+    default: memcpy(out, s->ids, s->len * sizeof(int32_t));
+    }
+}
+
+size_t seqset_data_bytes(const SeqSet *s) {
+    size_t b = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->items[i].ids) b += s->items[i].len * s->items[i].id_bytes;
+        if (s->items[i].bytes) b += s->items[i].len;
+        if (s->items[i].feats) b += s->items[i].len * s->feat_dim * sizeof(float);
+    }
+    return b;
+}
+
 void seqset_free(SeqSet *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) {
         mem_free(s->items[i].ids);
         mem_free(s->items[i].feats);
+        mem_free(s->items[i].bytes);
     }
     mem_free(s->items);
     for (size_t c = 0; s->class_names && c < s->n_classes; c++) free(s->class_names[c]);
@@ -115,7 +144,7 @@ int seqset_limit(SeqSet *s, size_t limit, char *err, size_t errlen) {
     size_t w = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (keep[i]) s->items[w++] = s->items[i];
-        else { mem_free(s->items[i].ids); mem_free(s->items[i].feats); }
+        else { mem_free(s->items[i].ids); mem_free(s->items[i].feats); mem_free(s->items[i].bytes); }
     }
     s->n = w;  // the block keeps its capacity, which is >= the implicit one of a smaller n
 done:

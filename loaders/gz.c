@@ -1,6 +1,8 @@
 // Whole-file reads with transparent gzip (zlib), for loaders/text.c and loaders/timeseries.c.
 #include "loaders/gz.h"
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include "core/mem.h"
@@ -121,4 +123,136 @@ int gz_read_file(const char *path, unsigned char **buf, size_t *n, char *err, si
     mem_free(raw);
     if (rc) return mb_fail(err, errlen, rc, "%s:%s", path, e);
     return MB_OK;
+}
+
+// ---- streaming reader ----
+
+#define GZ_IN_CHUNK (1u << 16)
+
+struct GzReader {
+    FILE *f;
+    char *path;
+    int gzip, in_member, done;
+    z_stream zs;
+    unsigned char in[GZ_IN_CHUNK];
+    size_t in_pos, in_n;   // unread input is in[in_pos, in_n)
+    size_t consumed;       // compressed bytes before in[0]
+    size_t member;         // where the current member started
+    size_t out_total;
+};
+
+// Refills the input buffer when it is empty; returns bytes available (0 at end of file).
+static size_t gz_fill(GzReader *r) {
+    if (r->in_pos < r->in_n) return r->in_n - r->in_pos;
+    r->consumed += r->in_n;
+    r->in_pos = 0;
+    r->in_n = fread(r->in, 1, sizeof r->in, r->f);
+    return r->in_n;
+}
+
+int gz_open(const char *path, GzReader **out, char *err, size_t errlen) {
+    *out = NULL;
+    GzReader *r = mem_alloc(sizeof *r);
+    if (!r) return mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory", path);
+    memset(r, 0, sizeof *r);
+    r->path = strdup(path);
+    r->f = fopen(path, "rb");
+    if (!r->f || !r->path) {
+        int rc = mb_fail(err, errlen, r->path ? MB_ERR_DATA : MB_ERR_NOMEM, "%s: cannot open: %s", path,
+                         r->path ? strerror(errno) : "out of memory");
+        gz_close(r);
+        return rc;
+    }
+    gz_fill(r);
+    r->gzip = gz_is_gzip(r->in, r->in_n);
+    *out = r;
+    return MB_OK;
+}
+
+int gz_read(GzReader *r, unsigned char *buf, size_t cap, size_t *got, char *err, size_t errlen) {
+    *got = 0;
+    if (cap > (1u << 30)) cap = 1u << 30;
+    if (!r->gzip) {
+        size_t n = 0;
+        while (n < cap) {
+            size_t a = gz_fill(r);
+            if (!a) break;
+            size_t k = a < cap - n ? a : cap - n;
+            memcpy(buf + n, r->in + r->in_pos, k);
+            r->in_pos += k;
+            n += k;
+        }
+        if (ferror(r->f)) return mb_fail(err, errlen, MB_ERR_DATA, "%s: read error: %s", r->path, strerror(errno));
+        r->out_total += n;
+        if (r->out_total > GZ_MAX_BYTES)
+            return mb_fail(err, errlen, MB_ERR_DATA, "%s: larger than %zu bytes", r->path, (size_t)GZ_MAX_BYTES);
+        *got = n;
+        return MB_OK;
+    }
+    size_t n = 0;
+    while (n < cap && !r->done) {
+        if (!r->in_member) {
+            // between members: the end, zero padding to the end, another member, or garbage
+            size_t a = gz_fill(r);
+            while (a && r->in[r->in_pos] == 0) {
+                size_t z = r->in_pos;
+                while (z < r->in_n && r->in[z] == 0) z++;
+                if (z < r->in_n) break;   // a nonzero byte after zeros: garbage, reported below
+                r->in_pos = z;
+                a = gz_fill(r);
+            }
+            if (!a) { r->done = 1; break; }
+            size_t at = r->consumed + r->in_pos;
+            if (r->in[r->in_pos] != 0x1f || (a >= 2 && r->in[r->in_pos + 1] != 0x8b))
+                return mb_fail(err, errlen, MB_ERR_DATA, "%s:byte %zu: unexpected bytes after the gzip stream", r->path, at);
+            memset(&r->zs, 0, sizeof r->zs);
+            if (inflateInit2(&r->zs, 15 + 16) != Z_OK) return mb_fail(err, errlen, MB_ERR_NOMEM, "zlib could not start");
+            r->in_member = 1;
+            r->member = at;
+        }
+        size_t a = gz_fill(r);
+        r->zs.next_in = r->in + r->in_pos;
+        r->zs.avail_in = (uInt)a;
+        r->zs.next_out = buf + n;
+        r->zs.avail_out = (uInt)(cap - n);
+        int zr = inflate(&r->zs, Z_NO_FLUSH);
+        r->in_pos += a - r->zs.avail_in;
+        n = cap - r->zs.avail_out;
+        if (zr == Z_STREAM_END) {
+            inflateEnd(&r->zs);
+            r->in_member = 0;
+            continue;
+        }
+        if (zr == Z_BUF_ERROR || (zr == Z_OK && a == 0)) {
+            if (a == 0 && gz_fill(r) == 0) {
+                inflateEnd(&r->zs);
+                r->in_member = 0;
+                return mb_fail(err, errlen, MB_ERR_DATA,
+                               "%s:byte %zu: gzip stream cut short (member starting at byte %zu has no end)", r->path,
+                               r->consumed + r->in_pos, r->member);
+            }
+            continue;
+        }
+        if (zr != Z_OK) {
+            int rc = mb_fail(err, errlen, MB_ERR_DATA, "%s:byte %zu: corrupt gzip data (%s)", r->path,
+                             r->consumed + r->in_pos, r->zs.msg ? r->zs.msg : "zlib error");
+            inflateEnd(&r->zs);
+            r->in_member = 0;
+            return rc;
+        }
+    }
+    if (ferror(r->f)) return mb_fail(err, errlen, MB_ERR_DATA, "%s: read error: %s", r->path, strerror(errno));
+    r->out_total += n;
+    if (r->out_total > GZ_MAX_BYTES)
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s: inflates to more than %zu bytes", r->path, (size_t)GZ_MAX_BYTES);
+    *got = n;
+    return MB_OK;
+}
+
+void gz_close(GzReader *r) {
+    if (!r) return;
+    if (r->in_member) inflateEnd(&r->zs);
+    if (r->f) fclose(r->f);
+    free(r->path);
+    mem_free(r);
 }

@@ -18,4 +18,13 @@ int gz_is_gzip(const unsigned char *in, size_t n);
 // "<path>:byte N: gzip stream cut short". Free *buf with mem_free.
 int gz_read_file(const char *path, unsigned char **buf, size_t *n, char *err, size_t errlen);
 
+// Streaming form of gz_read_file: the same bytes (plain or inflated gzip, concatenated members,
+// zero padding after the stream accepted), read a piece at a time, so that a large file is never
+// held whole. Errors name the file and the compressed byte offset, as gz_read_file's do.
+typedef struct GzReader GzReader;
+int gz_open(const char *path, GzReader **r, char *err, size_t errlen);
+// Up to cap bytes into buf; *got = 0 only at the end of the data.
+int gz_read(GzReader *r, unsigned char *buf, size_t cap, size_t *got, char *err, size_t errlen);
+void gz_close(GzReader *r);
+
 #endif

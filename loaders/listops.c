@@ -386,8 +386,15 @@ static int load_row(void *vctx, const char *file, size_t line, const char *label
 
 static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
-int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep_parens,
-                  size_t max_len, size_t limit, SeqSet *out, char *err, size_t errlen) {
+// The table's rows from memory (buf) or, with buf NULL, streamed from the file itself.
+static int walk_rows(const char *file, const unsigned char *buf, size_t n, TextRowFn fn, void *ctx, char *err,
+                     size_t errlen) {
+    return buf ? text_table_walk(file, buf, n, '\t', fn, ctx, err, errlen)
+               : text_table_walk_file(file, '\t', fn, ctx, err, errlen);
+}
+
+static int parse_impl(const char *file, const unsigned char *buf, size_t n, int keep_parens, size_t max_len,
+                      size_t limit, SeqSet *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     int rc = seqset_set_classes(out, digit_names, 10, err, errlen);
     if (rc) return rc;
@@ -396,7 +403,7 @@ int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep
     unsigned char *keep = NULL;
     size_t *pick = NULL;
     if (limit) {  // first pass: targets only, to choose the rows before tokenising any
-        rc = text_table_walk(file, buf, n, '\t', label_row, &c, err, errlen);
+        rc = walk_rows(file, buf, n, label_row, &c, err, errlen);
         if (!rc && c.n_labels > limit) {
             keep = calloc(c.n_labels, 1);
             pick = malloc(c.n_labels * sizeof *pick);
@@ -407,7 +414,7 @@ int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep
             c.keep = keep;
         }
     }
-    if (!rc) rc = text_table_walk(file, buf, n, '\t', load_row, &c, err, errlen);
+    if (!rc) rc = walk_rows(file, buf, n, load_row, &c, err, errlen);
     free(keep);
     free(pick);
     free(c.labels);
@@ -416,6 +423,11 @@ int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep
     free(c.ev.frames);
     if (rc) seqset_free(out);
     return rc;
+}
+
+int listops_parse(const char *file, const unsigned char *buf, size_t n, int keep_parens,
+                  size_t max_len, size_t limit, SeqSet *out, char *err, size_t errlen) {
+    return parse_impl(file, buf, n, keep_parens, max_len, limit, out, err, errlen);
 }
 
 int listops_dataset_load(const DataSpec *spec, const char *data_root, Split split, SeqSet *out,
@@ -428,12 +440,7 @@ int listops_dataset_load(const DataSpec *spec, const char *data_root, Split spli
     if (stat(path, &st) != 0)
         return mb_fail(err, errlen, MB_ERR_DATA, "%s: not found; generate it with `maelre-bench data listops --out %s/%s`",
                        path, data_root, spec->path);
-    unsigned char *buf;
-    size_t n;
-    int rc = gz_read_file(path, &buf, &n, err, errlen);
-    if (rc) return rc;
-    rc = listops_parse(path, buf, n, !strcmp(spec->source, "listops-parens"), spec->max_len, spec->limit, out, err,
-                       errlen);
-    mem_free(buf);
-    return rc;
+    // streamed: the 96,000-tree train file (636 MB) is never held whole (issue 12)
+    return parse_impl(path, NULL, 0, !strcmp(spec->source, "listops-parens"), spec->max_len, spec->limit, out, err,
+                      errlen);
 }

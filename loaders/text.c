@@ -48,14 +48,22 @@ static int parse_index(const char *p, size_t n, int32_t *v) {
 
 typedef struct { const char *p; size_t n; } Field;
 
-int text_table_walk(const char *file, const unsigned char *buf, size_t n, char delim,
-                    TextRowFn fn, void *ctx, char *err, size_t errlen) {
-    // buf (n bytes) -> one fn call per row
+// Where a walk over a table stands between pieces of it (text_table_walk_file reads a file a
+// piece of whole rows at a time; text_table_walk walks one piece, the whole buffer).
+typedef struct {
+    size_t line, rows;
+    int header_seen, label_col, started;
+} WalkState;
+
+// Rows of buf (n bytes, whole rows) -> fn calls, continuing from *st.
+static int walk_piece(const char *file, const unsigned char *buf, size_t n, char delim, TextRowFn fn, void *ctx,
+                      WalkState *st, char *err, size_t errlen) {
     const int quoting = delim == ',';
-    size_t pos = 0, line = 1, rows = 0;
-    if (n >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF) pos = 3;
+    size_t pos = 0, line = st->line, rows = st->rows;
+    if (!st->started && n >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF) pos = 3;
+    st->started = 1;
     char *scratch = NULL;  // unescaped quoted fields ("" -> "), allocated on first need
-    int rc = MB_OK, header_seen = 0, label_col = -1;
+    int rc = MB_OK, header_seen = st->header_seen, label_col = st->label_col;
     while (pos < n) {
         size_t row_line = line, nf = 0, used = 0;
         Field f[2] = {{0}};
@@ -135,10 +143,86 @@ int text_table_walk(const char *file, const unsigned char *buf, size_t n, char d
         if (rc) goto done;
         rows++;
     }
-    if (rows == 0) rc = mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: no data rows (empty file%s)", file, line,
-                                header_seen ? " after the header" : "");
 done:
     mem_free(scratch);
+    st->line = line;
+    st->rows = rows;
+    st->header_seen = header_seen;
+    st->label_col = label_col;
+    return rc;
+}
+
+static int walk_end(const char *file, const WalkState *st, char *err, size_t errlen) {
+    if (st->rows) return MB_OK;
+    return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: no data rows (empty file%s)", file, st->line,
+                   st->header_seen ? " after the header" : "");
+}
+
+int text_table_walk(const char *file, const unsigned char *buf, size_t n, char delim,
+                    TextRowFn fn, void *ctx, char *err, size_t errlen) {
+    // buf (n bytes) -> one fn call per row
+    WalkState st = {1, 0, 0, -1, 0};
+    int rc = walk_piece(file, buf, n, delim, fn, ctx, &st, err, errlen);
+    return rc ? rc : walk_end(file, &st, err, errlen);
+}
+
+// The end of the last whole row in buf[0, n): just past the last '\n' outside quotes (',' tables
+// quote with "..." and "" inside; a '\n' is outside when an even number of quotes precede it in
+// the piece, which starts at a row start). 0 when there is none.
+static size_t last_row_end(const unsigned char *buf, size_t n, int quoting) {
+    if (!quoting) {
+        const unsigned char *p = buf + n;
+        while (p > buf && p[-1] != '\n') p--;
+        return (size_t)(p - buf);
+    }
+    size_t cut = 0;
+    int in_q = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '"') in_q = !in_q;
+        else if (buf[i] == '\n' && !in_q) cut = i + 1;
+    }
+    return cut;
+}
+
+#define WALK_PIECE (4u << 20)   // bytes read per piece (grown while one row is longer)
+
+int text_table_walk_file(const char *path, char delim, TextRowFn fn, void *ctx, char *err, size_t errlen) {
+    GzReader *r;
+    int rc = gz_open(path, &r, err, errlen);
+    if (rc) return rc;
+    WalkState st = {1, 0, 0, -1, 0};
+    size_t cap = WALK_PIECE, used = 0;
+    unsigned char *buf = mem_alloc(cap + 1);
+    if (!buf) rc = mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory", path);
+    int eof = 0;
+    while (!rc && !(eof && used == 0)) {
+        if (!eof) {
+            if (used == cap) {   // one row longer than the buffer: grow it
+                if (cap >= GZ_MAX_BYTES) { rc = mb_fail(err, errlen, MB_ERR_DATA, "%s: a row longer than %zu bytes", path, cap); break; }
+                unsigned char *nb = mem_alloc(2 * cap + 1);
+                if (!nb) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "%s: out of memory for a %zu-byte row", path, cap); break; }
+                memcpy(nb, buf, used);
+                mem_free(buf);
+                buf = nb;
+                cap *= 2;
+            }
+            size_t got;
+            if ((rc = gz_read(r, buf + used, cap - used, &got, err, errlen))) break;
+            used += got;
+            eof = got == 0;
+        }
+        size_t cut = eof ? used : last_row_end(buf, used, delim == ',');
+        if (cut == 0) continue;   // no whole row yet: read more (growing the buffer when full)
+        unsigned char keep = buf[cut];
+        buf[cut] = 0;   // pieces are NUL-terminated like gz_read_file's buffer
+        rc = walk_piece(path, buf, cut, delim, fn, ctx, &st, err, errlen);
+        buf[cut] = keep;
+        memmove(buf, buf + cut, used - cut);
+        used -= cut;
+    }
+    if (!rc) rc = walk_end(path, &st, err, errlen);
+    mem_free(buf);
+    gz_close(r);
     return rc;
 }
 
@@ -146,6 +230,10 @@ typedef struct {
     SeqSet *out;
     const char *const *classes;
     size_t n_classes, max_len;
+    const unsigned char *keep;   // rows to tokenise (NULL = all), by row index; see load_table_file
+    size_t row;
+    int32_t *labels;             // labels_row: every row's class, in order
+    size_t n_labels, cap_labels;
 } TableCtx;
 
 static int label_index(const char *const *classes, size_t n_classes, const char *p, size_t n, int32_t *idx) {
@@ -158,6 +246,7 @@ static int label_index(const char *const *classes, size_t n_classes, const char 
 static int table_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
                      const unsigned char *text, size_t text_n, char *err, size_t errlen) {
     TableCtx *c = vctx;
+    if (c->keep && !c->keep[c->row++]) return MB_OK;
     int32_t idx;
     if (!label_index(c->classes, c->n_classes, label, label_n, &idx)) {
         size_t show = label_n > 40 ? 40 : label_n;
@@ -180,7 +269,7 @@ int text_parse_table(const char *file, const unsigned char *buf, size_t n, char 
     int rc = seqset_set_classes(out, classes, n_classes, err, errlen);
     if (rc) return rc;
     out->vocab = TOK_BYTE_VOCAB;
-    TableCtx ctx = {out, classes, n_classes, max_len};
+    TableCtx ctx = {out, classes, n_classes, max_len, NULL, 0, NULL, 0, 0};
     rc = text_table_walk(file, buf, n, delim, table_row, &ctx, err, errlen);
     if (rc) seqset_free(out);
     return rc;
@@ -273,14 +362,58 @@ static char guess_delim(const char *path) {
 
 static const char *split_name(Split s) { return s == SPLIT_TRAIN ? "train" : s == SPLIT_VAL ? "val" : "test"; }
 
+// The first pass of a limited load: every row's class (refusing a bad label as table_row does).
+static int labels_row(void *vctx, const char *file, size_t line, const char *label, size_t label_n,
+                      const unsigned char *text, size_t text_n, char *err, size_t errlen) {
+    TableCtx *c = vctx;
+    int32_t idx;
+    if (!label_index(c->classes, c->n_classes, label, label_n, &idx)) {
+        size_t show = label_n > 40 ? 40 : label_n;
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s:%zu: label '%.*s%s' is not one of the %zu classes",
+                       file, line, (int)show, label, label_n > show ? "..." : "", c->n_classes);
+    }
+    if (c->n_labels == c->cap_labels) {
+        size_t nc = c->cap_labels ? 2 * c->cap_labels : 1024;
+        int32_t *nl = realloc(c->labels, nc * sizeof *nl);
+        if (!nl) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+        c->labels = nl;
+        c->cap_labels = nc;
+    }
+    c->labels[c->n_labels++] = idx;
+    return MB_OK;
+}
+
+// A table file -> SeqSet, streamed (text_table_walk_file: the text is never held whole). With
+// limit > 0, a first pass reads the labels only and the rows DataSpec.limit would keep
+// (media_pick_balanced, as seqset_limit) are the only ones tokenised: the same set as tokenising
+// all and limiting afterwards, without holding the rest (rows not picked are not checked).
 static int load_table_file(const char *path, const char *const *classes, size_t n_classes,
-                           size_t max_len, SeqSet *out, char *err, size_t errlen) {
-    unsigned char *buf;
-    size_t n;
-    int rc = gz_read_file(path, &buf, &n, err, errlen);
+                           size_t max_len, size_t limit, SeqSet *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int rc = seqset_set_classes(out, classes, n_classes, err, errlen);
     if (rc) return rc;
-    rc = text_parse_table(path, buf, n, guess_delim(path), classes, n_classes, max_len, out, err, errlen);
-    mem_free(buf);
+    out->vocab = TOK_BYTE_VOCAB;
+    char delim = guess_delim(path);
+    TableCtx ctx = {out, classes, n_classes, max_len, NULL, 0, NULL, 0, 0};
+    unsigned char *keep = NULL;
+    size_t *pick = NULL;
+    if (limit) {
+        rc = text_table_walk_file(path, delim, labels_row, &ctx, err, errlen);
+        if (!rc && ctx.n_labels > limit) {
+            keep = calloc(ctx.n_labels, 1);
+            pick = malloc(ctx.n_labels * sizeof *pick);
+            size_t n_pick = 0;
+            if (!keep || !pick) rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory");
+            else rc = media_pick_balanced(ctx.labels, ctx.n_labels, n_classes, limit, pick, &n_pick, err, errlen);
+            for (size_t j = 0; !rc && j < n_pick; j++) keep[pick[j]] = 1;
+            ctx.keep = keep;
+        }
+    }
+    if (!rc) rc = text_table_walk_file(path, delim, table_row, &ctx, err, errlen);
+    free(keep);
+    free(pick);
+    free(ctx.labels);
+    if (rc) seqset_free(out);
     return rc;
 }
 
@@ -380,7 +513,7 @@ int text_imdb_load(const DataSpec *spec, const char *data_root, Split split, Seq
     const char *sn = split_name(split);
     if (find_table(path, sizeof path, base, sn)) {
         seqset_free(out);
-        return load_table_file(path, imdb_classes, 2, spec->max_len, out, err, errlen);
+        return load_table_file(path, imdb_classes, 2, spec->max_len, spec->limit, out, err, errlen);
     }
     char cands[3][4096];
     int nc = 0;
@@ -423,7 +556,7 @@ int text_tsv_load(const DataSpec *spec, const char *data_root, Split split, SeqS
     mem_free(buf);
     if (rc) return rc;
     if (have) {
-        rc = load_table_file(path, (const char *const *)names, k, spec->max_len, out, err, errlen);
+        rc = load_table_file(path, (const char *const *)names, k, spec->max_len, spec->limit, out, err, errlen);
     } else {
         rc = seqset_set_classes(out, (const char *const *)names, k, err, errlen);
         out->vocab = TOK_BYTE_VOCAB;

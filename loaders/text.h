@@ -23,6 +23,11 @@ typedef int (*TextRowFn)(void *ctx, const char *file, size_t line, const char *l
 int text_table_walk(const char *file, const unsigned char *buf, size_t n, char delim,
                     TextRowFn fn, void *ctx, char *err, size_t errlen);
 
+// The same walk over a file (plain or gzip) read a piece of whole rows at a time (4 MiB, more
+// while one row is longer), so the file's text is never held whole. Same rows, lines and errors
+// as text_table_walk over gz_read_file's buffer; `path` names the file in messages.
+int text_table_walk_file(const char *path, char delim, TextRowFn fn, void *ctx, char *err, size_t errlen);
+
 // A table -> SeqSet of byte tokens. Labels are class names from `classes` (exact match) or
 // integers in [0, n_classes); anything else is an error naming the line. `out` gets the classes.
 int text_parse_table(const char *file, const unsigned char *buf, size_t n, char delim,

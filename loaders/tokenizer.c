@@ -4,6 +4,9 @@
 //    sequence cannot be pooled. Callers prefix the reason with "<file>:<line>: ".
 //  - Buffers come from mem_alloc (core/mem.h) like every big buffer, so loaded data shows in
 //    mem_current(); the runner measures peaks relative to what it holds before training.
+//  - Ids are stored in the narrowest type that holds them (Sequence.id_bytes): bytes (vocab
+//    257) as uint16_t, pixels (256) as uint8_t; tok_ids by the largest id it is given (ListOps'
+//    18 words: uint8_t). Batches widen them to int32 (seq_ids_to_i32).
 //  - tok_series normalises with the statistics of the whole input series (in double), then
 //    truncates; non-finite values are refused (loaders fill missing values before calling).
 //  - tok_image: a w or h not divisible by `patch` gives zero-filled edge patches (like the last
@@ -17,13 +20,15 @@
 
 static size_t cap(size_t n, size_t max_len) { return (max_len && n > max_len) ? max_len : n; }
 
-static int alloc_ids(Sequence *out, size_t len, char *err, size_t errlen) {
+// len ids of `bytes` bytes each (1, 2, 4: uint8_t, uint16_t, int32_t).
+static int alloc_ids(Sequence *out, size_t len, unsigned bytes, char *err, size_t errlen) {
     out->ids = NULL;
     out->feats = NULL;
     out->len = 0;
+    out->id_bytes = bytes;
     if (len > ((size_t)-1) / sizeof(int32_t))
         return mb_fail(err, errlen, MB_ERR_NOMEM, "sequence of %zu tokens is too large", len);
-    out->ids = mem_alloc(len * sizeof(int32_t));
+    out->ids = mem_alloc(len * bytes);
     if (!out->ids) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for %zu token ids", len);
     out->len = len;
     return MB_OK;
@@ -47,21 +52,29 @@ int tok_bytes(Sequence *out, const unsigned char *bytes, size_t n, size_t max_le
     // bytes (n) -> ids (min(n, max_len)), id = byte + 1
     if (n == 0) return mb_fail(err, errlen, MB_ERR_DATA, "empty sample (0 bytes)");
     size_t len = cap(n, max_len);
-    int rc = alloc_ids(out, len, err, errlen);
+    int rc = alloc_ids(out, len, seq_id_bytes_for(TOK_BYTE_VOCAB), err, errlen);
     if (rc) return rc;
-    for (size_t i = 0; i < len; i++) out->ids[i] = (int32_t)bytes[i] + 1;
+    uint16_t *o = out->ids;
+    for (size_t i = 0; i < len; i++) o[i] = (uint16_t)(bytes[i] + 1);
     return MB_OK;
 }
 
 int tok_ids(Sequence *out, const int32_t *ids, size_t n, size_t max_len, char *err, size_t errlen) {
     // ids (n) -> ids (min(n, max_len))
     if (n == 0) return mb_fail(err, errlen, MB_ERR_DATA, "empty sample (0 tokens)");
-    for (size_t i = 0; i < n; i++)
+    int32_t top = 0;
+    for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0) return mb_fail(err, errlen, MB_ERR_DATA, "token %zu has negative id %d", i, ids[i]);
+        if (ids[i] > top) top = ids[i];
+    }
     size_t len = cap(n, max_len);
-    int rc = alloc_ids(out, len, err, errlen);
+    int rc = alloc_ids(out, len, seq_id_bytes_for((size_t)top + 1), err, errlen);
     if (rc) return rc;
-    memcpy(out->ids, ids, len * sizeof(int32_t));
+    for (size_t i = 0; i < len; i++) {
+        if (out->id_bytes == 1) ((uint8_t *)out->ids)[i] = (uint8_t)ids[i];
+        else if (out->id_bytes == 2) ((uint16_t *)out->ids)[i] = (uint16_t)ids[i];
+        else ((int32_t *)out->ids)[i] = ids[i];
+    }
     return MB_OK;
 }
 
@@ -121,9 +134,10 @@ int tok_image(Sequence *out, const unsigned char *pix, size_t w, size_t h, size_
     if (w > ((size_t)-1) / h) return mb_fail(err, errlen, MB_ERR_DATA, "image %zu x %zu is too large", w, h);
     if (grayscale) {
         size_t len = cap(w * h, max_len);
-        int rc = alloc_ids(out, len, err, errlen);
+        int rc = alloc_ids(out, len, seq_id_bytes_for(TOK_PIXEL_VOCAB), err, errlen);
         if (rc) return rc;
-        for (size_t i = 0; i < len; i++) out->ids[i] = luma(pix + i * channels, channels);
+        uint8_t *o = out->ids;
+        for (size_t i = 0; i < len; i++) o[i] = (uint8_t)luma(pix + i * channels, channels);
         return MB_OK;
     }
     if (patch == 0) return mb_fail(err, errlen, MB_ERR_USAGE, "image patch side of 0 pixels");
@@ -154,7 +168,9 @@ void sequence_free(Sequence *s) {
     if (!s) return;
     mem_free(s->ids);
     mem_free(s->feats);
+    mem_free(s->bytes);
     s->ids = NULL;
     s->feats = NULL;
-    s->len = 0;
+    s->bytes = NULL;
+    s->len = s->len2 = 0;
 }

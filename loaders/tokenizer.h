@@ -12,7 +12,8 @@
 
 int tok_bytes(Sequence *out, const unsigned char *bytes, size_t n, size_t max_len,
               char *err, size_t errlen);
-// Discrete ids already mapped by the caller (e.g. ListOps words), copied and truncated.
+// Discrete ids already mapped by the caller (e.g. ListOps words), copied and truncated; stored
+// in the narrowest of uint8_t / uint16_t / int32_t that holds the largest of them.
 int tok_ids(Sequence *out, const int32_t *ids, size_t n, size_t max_len, char *err, size_t errlen);
 // Time series stored time-major (len x dims); z-normalised per series and per dimension
 // (a constant dimension becomes 0); one token per time step, feat_dim = dims.

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config
   libopenblas-dev      # CBLAS sgemm
+  libopenblas-openmp-dev  # its OpenMP build, linked by path (one thread pool with the row loops)
   libcjson-dev         # task configs, results.json
   libcriterion-dev     # test suite
   libstb-dev           # stb_image / stb_image_write
@@ -15,6 +16,7 @@ packages=(
   zlib1g-dev           # gzip text
   gnuplot-nox          # report plots
   libopenmpi-dev openmpi-bin   # MPI sweeps (mpicc flags via pkg-config ompi-c, mpirun); make MPI=0 skips it
+  qemu-user            # tests/test_portable.c: the binary on emulated older CPUs (Haswell, Nehalem)
   "$@"
 )
 

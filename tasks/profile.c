@@ -214,6 +214,11 @@ static int measure_infer(const ProfileOptions *o, const ModelConfig *cfg, Profil
             r->blocks_softmax = (double)u.count[ATTN_SOFTMAX] / s;
             r->blocks_efficient = (double)u.count[ATTN_EFFICIENT] / s;
             r->blocks_linformer = (double)u.count[ATTN_LINFORMER] / s;
+            r->blocks_linear = (double)u.count[ATTN_LINEAR] / s;
+            r->blocks_performer = (double)u.count[ATTN_PERFORMER] / s;
+            r->blocks_nystromformer = (double)u.count[ATTN_NYSTROM] / s;
+            r->blocks_local = (double)u.count[ATTN_LOCAL] / s;
+            r->blocks_bigbird = (double)u.count[ATTN_BIGBIRD] / s;
             progress(o, "%s N=%zu: inference, %.3g GFLOP/sample", method_name(r->method), r->seq_len,
                      r->flops_infer / 1e9);
             PassCtx ctx = {.m = m, .rb = &rb, .classes = o->classes};
@@ -274,6 +279,7 @@ int profile_measure(const ProfileOptions *o, Method method, size_t n, ProfileRes
     r->batch = o->batch;
     r->threads = o->threads;
     r->status = PROFILE_OK;
+    r->kernels = kernels_active();
     if (n == 0 || o->batch == 0 || o->vocab == 0 || o->classes < 2)
         return mb_fail(err, errlen, MB_ERR_USAGE, "profile: sequence length, batch and vocab must be > 0");
     ModelConfig cfg;
@@ -322,12 +328,14 @@ static const char *const k_columns[] = {
     "blocks_linformer", "macs_train_per_sample", "infer_ms_min", "infer_ms_max", "infer_reps",
     "train_ms_min", "train_ms_max", "train_reps", "bytes_needed_infer", "bytes_needed_train",
     "mem_limit_bytes", "variant", "softmax_impl",
+    "blocks_linear", "blocks_performer", "blocks_nystromformer", "blocks_local", "blocks_bigbird",
+    "kernels",   // last: tests/test_kernels.c and test_portable.c read it as the row's last field
 };
 
 Table *profile_table_new(void) { return table_new(k_columns, sizeof k_columns / sizeof k_columns[0]); }
 
 const char *profile_variant(const ProfileResult *r, char *buf, size_t n) {
-    int dense = r->method != METHOD_LINFORMER && r->softmax_impl == SOFTMAX_DENSE;
+    int dense = method_has_softmax(r->method) && r->softmax_impl == SOFTMAX_DENSE;
     snprintf(buf, n, "%s%s", method_name(r->method), dense ? "-dense" : "");
     return buf;
 }
@@ -338,10 +346,11 @@ int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit) {
     rc |= table_set_str(t, i, "method", method_name(r->method));
     char variant[32];
     rc |= table_set_str(t, i, "variant", profile_variant(r, variant, sizeof variant));
-    if (r->method != METHOD_LINFORMER) rc |= table_set_str(t, i, "softmax_impl", softmax_impl_name(r->softmax_impl));
+    if (method_has_softmax(r->method)) rc |= table_set_str(t, i, "softmax_impl", softmax_impl_name(r->softmax_impl));
     rc |= table_set_num(t, i, "seq_len", (double)r->seq_len);
     rc |= table_set_num(t, i, "batch", (double)r->batch);
     rc |= table_set_num(t, i, "threads", (double)r->threads);
+    rc |= table_set_str(t, i, "kernels", kernels_name(r->kernels));
     rc |= table_set_str(t, i, "status", profile_status_name(r->status));
     rc |= table_set_num(t, i, "bytes_needed_infer", (double)r->need_infer);
     rc |= table_set_num(t, i, "mem_limit_bytes", (double)mem_limit);
@@ -364,6 +373,11 @@ int profile_table_add(Table *t, const ProfileResult *r, size_t mem_limit) {
     rc |= table_set_num(t, i, "blocks_softmax", r->blocks_softmax);
     rc |= table_set_num(t, i, "blocks_efficient", r->blocks_efficient);
     rc |= table_set_num(t, i, "blocks_linformer", r->blocks_linformer);
+    rc |= table_set_num(t, i, "blocks_linear", r->blocks_linear);
+    rc |= table_set_num(t, i, "blocks_performer", r->blocks_performer);
+    rc |= table_set_num(t, i, "blocks_nystromformer", r->blocks_nystromformer);
+    rc |= table_set_num(t, i, "blocks_local", r->blocks_local);
+    rc |= table_set_num(t, i, "blocks_bigbird", r->blocks_bigbird);
     if (r->status == PROFILE_TRAIN_SKIPPED)
         rc |= table_set_num(t, i, "peak_mem_train_bytes", (double)r->peak_mem_train);
     if (r->trained) {

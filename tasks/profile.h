@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/kernels.h"
 #include "core/model.h"
 #include "results/table.h"
 
@@ -62,7 +63,10 @@ typedef struct {
     size_t infer_reps, train_reps;
     double gflops_infer, gflops_train;       // analytic FLOPs / median time
     double blocks_softmax, blocks_efficient, blocks_linformer;   // mean per sample
+    double blocks_linear, blocks_performer, blocks_nystromformer; // mean per sample (SPEC §9 kinds)
+    double blocks_local, blocks_bigbird;                          // mean per sample (SPEC §9.4, §9.5)
     ProfileStatus status;
+    KernelSet kernels;          // the kernel set that ran (core/kernels.h)
 } ProfileResult;
 
 void profile_options_default(ProfileOptions *o);

@@ -7,8 +7,16 @@
 #include "core/mem.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "loaders/listops.h"
+#include "loaders/pathfinder.h"
+#include "loaders/pathfinder_gen.h"
 #include "loaders/seqset.h"
+#include "tasks/progress.h"
 
 static const char *split_name(Split s) { return s == SPLIT_TRAIN ? "train" : s == SPLIT_TEST ? "test" : "val"; }
 
@@ -46,6 +54,7 @@ static int empty_like(const SeqSet *from, SeqSet *to, char *err, size_t errlen) 
     memset(to, 0, sizeof *to);
     to->vocab = from->vocab;
     to->feat_dim = from->feat_dim;
+    to->pairs = from->pairs;
     if (from->class_names) return seqset_set_classes(to, (const char *const *)from->class_names, from->n_classes, err, errlen);
     to->n_classes = from->n_classes;
     return MB_OK;
@@ -106,7 +115,9 @@ int runner_load_splits(const Task *t, const char *root, size_t train_limit, size
     if ((rc = runner_load_split(t, root, SPLIT_TRAIN, train_limit, 0, train, err, errlen))) return rc;
     if ((rc = runner_load_split(t, root, SPLIT_TEST, test_limit, 0, test, err, errlen))) goto fail;
     const char *src = t->data.source;
-    int own = !strcmp(src, "listops") || !strcmp(src, "listops-parens") || !strcmp(src, "tsv");
+    int own = !strcmp(src, "listops") || !strcmp(src, "listops-parens") || !strcmp(src, "tsv") ||
+              !strcmp(src, "pathfinder") ||   // pathfinder: the 10% of its seeded 80/10/10 cut
+              !strcmp(src, "aan");   // LRA Retrieval: new_aan_pairs.eval.tsv
     if (own) {   // loaders that read a real val split (or none: n = 0); never a stand-in for test
         if ((rc = runner_load_split(t, root, SPLIT_VAL, test_limit, 0, val, err, errlen))) goto fail;
         if (val->n) { if (how) snprintf(how, how_len, "own val split"); }
@@ -167,6 +178,9 @@ int runner_check_fit(const ModelConfig *c, const SeqSet *s, const char *what, ch
         else snprintf(b, sizeof b, "continuous patches (width %zu)", s->feat_dim);
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: the model takes %s but the task's data is %s", what, a, b);
     }
+    if (c->pairs != s->pairs)
+        return mb_fail(err, errlen, MB_ERR_USAGE, "%s: the model takes %s but the task's data is %s", what,
+                       c->pairs ? "pairs of documents" : "single samples", s->pairs ? "pairs of documents" : "single samples");
     if (c->classes != s->n_classes)
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: the model has %zu classes but the task has %zu",
                        what, c->classes, s->n_classes);
@@ -178,15 +192,17 @@ void packer_free(Packer *p) {
     memset(p, 0, sizeof *p);
 }
 
+// Pairs (s->pairs): sample i becomes documents 2i and 2i + 1 of the batch, labels stay one per
+// sample; byte-stored tokens (Sequence.bytes) are expanded to ids here (id = byte + 1).
 int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n) {
-    size_t tok = 0;
+    size_t tok = 0, nd = s->pairs ? 2 * n : n;
     for (size_t i = 0; i < n; i++) tok += s->items[idx[i]].len;
-    if (n > p->cap_n) {
+    if (nd > p->cap_n) {
         mem_free(p->offsets); mem_free(p->labels);
-        p->offsets = mem_alloc((n + 1) * sizeof *p->offsets);
-        p->labels = mem_alloc(n * sizeof *p->labels);
+        p->offsets = mem_alloc((nd + 1) * sizeof *p->offsets);
+        p->labels = mem_alloc(nd * sizeof *p->labels);
         if (!p->offsets || !p->labels) return MB_ERR_NOMEM;
-        p->cap_n = n;
+        p->cap_n = nd;
     }
     if (tok > p->cap_tok || !(s->vocab ? (void *)p->ids : (void *)p->feats)) {
         size_t c = tok > 2 * p->cap_tok ? tok : 2 * p->cap_tok;
@@ -198,17 +214,18 @@ int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n) {
         if (!p->ids && !p->feats) return MB_ERR_NOMEM;
         p->cap_tok = c;
     }
-    size_t off = 0;
+    size_t off = 0, d = 0;
     p->offsets[0] = 0;
     for (size_t i = 0; i < n; i++) {
         const Sequence *q = &s->items[idx[i]];
-        if (s->vocab) memcpy(p->ids + off, q->ids, q->len * sizeof *p->ids);
+        if (s->vocab) seq_ids_to_i32(q, p->ids + off);   // compact ids (or bytes) widened for the batch
         else memcpy(p->feats + off * s->feat_dim, q->feats, q->len * s->feat_dim * sizeof *p->feats);
+        if (s->pairs) p->offsets[++d] = off + (q->len - q->len2);
         off += q->len;
-        p->offsets[i + 1] = off;
+        p->offsets[++d] = off;
         p->labels[i] = q->label;
     }
-    p->b = (Batch){.n = n, .offsets = p->offsets, .ids = s->vocab ? p->ids : NULL,
+    p->b = (Batch){.n = nd, .offsets = p->offsets, .ids = s->vocab ? p->ids : NULL,
                    .feats = s->vocab ? NULL : p->feats, .feat_dim = s->vocab ? 0 : s->feat_dim,
                    .labels = p->labels};
     return MB_OK;
@@ -249,9 +266,89 @@ const char *runner_data_root(const char *flag) {
     return env && *env ? env : "data";
 }
 
+// Pathfinder / Path-X generated on first use (SPEC §10.1): LRA's 200,000 images at 32 px (~210 s
+// of CPU, ~2 min on 2 idle cores, ~0.8 GB on disk); at 128 px 200,000 cost ~18 min of CPU, so only
+// PF_FIRST_USE_128 are made and the message says how to make the full set (README "Pathfinder").
+#define PF_FIRST_USE_32 200000
+#define PF_FIRST_USE_128 20000
+
+typedef struct { FILE *note; double t0; size_t last; } PfProgress;
+
+static void pf_progress(void *ctx, size_t done, size_t total) {
+    PfProgress *p = ctx;
+    if (!p->note || (done - p->last < total / 10 && done < total)) return;
+    p->last = done;
+    double el = clock_seconds() - p->t0;
+    fprintf(p->note, "maelre-bench: %zu/%zu images (%.0f s, about %.0f s left)\n", done, total, el,
+            el / (double)done * (double)(total - done));
+    fflush(p->note);
+}
+
+static int runner_ensure_pathfinder(const Task *t, const char *root, FILE *note, char *err, size_t errlen) {
+    char dir[PATH_MAX], why[1024];
+    if (pathfinder_find(root, t->data.path, dir, sizeof dir, why, sizeof why) == MB_OK) return MB_OK;
+    int size;
+    PfDifficulty d;
+    if (!pf_parse_path(t->data.path, &size, &d))
+        return mb_fail(err, errlen, MB_ERR_DATA, "%s (data.path \"%s\" is not pathfinder<32|64|128>/<difficulty folder>, "
+                       "so it cannot be generated)", why, t->data.path);
+    size_t count = size == 32 ? PF_FIRST_USE_32 : PF_FIRST_USE_128;
+    if (note) {
+        fprintf(note, "maelre-bench: %s\nmaelre-bench: generating %zu %d-px %s Pathfinder images into %s/%s now (seed 0, "
+                      "done once; %s)\n", why, count, size, pf_difficulty_name(d), root, t->data.path,
+                size == 32 ? "LRA's full count; about 2 minutes on 2 idle cores, 0.8 GB on disk"
+                           : "a SUBSET, about 1 minute on 2 idle cores: LRA used 200,000; for those run "
+                             "`maelre-bench data pathfinder --size 128 --count 200000 --out ROOT`, ~10 minutes");
+        fflush(note);
+    }
+    // In a child process: the generator runs OpenMP threads, and libgomp's thread pool does not
+    // survive fork(), which run_task does next for every method (the worker would hang).
+    int fds[2];
+    if (pipe(fds)) return mb_fail(err, errlen, MB_ERR_INTERNAL, "pipe: %s", strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return mb_fail(err, errlen, MB_ERR_INTERNAL, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        char e[1024] = "";
+        PfProgress pg = {note, clock_seconds(), 0};
+        PfStats st;
+        int rc = pf_generate(root, size, d, count, 0, pf_progress, &pg, &st, e, sizeof e);
+        if (rc) {
+            ssize_t w = write(fds[1], e, strlen(e));
+            (void)w;
+        } else if (note) {
+            fprintf(note, "maelre-bench: wrote %zu images (%.1f MB of PNG) in %.0f s\n", st.n, (double)st.png_bytes / 1e6,
+                    clock_seconds() - pg.t0);
+            fflush(note);
+        }
+        _exit(rc);
+    }
+    close(fds[1]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) { status = -1; break; }
+    char cerr[1024];
+    ssize_t got = read(fds[0], cerr, sizeof cerr - 1);
+    close(fds[0]);
+    cerr[got > 0 ? got : 0] = 0;
+    if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return MB_OK;
+    if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT)
+        return mb_fail(err, errlen, MB_ERR_INTERRUPTED, "interrupted while generating %s/%s (run again to start over)",
+                       root, t->data.path);
+    if (cerr[0]) return mb_fail(err, errlen, WIFEXITED(status) ? WEXITSTATUS(status) : MB_ERR_INTERNAL, "%s", cerr);
+    return mb_fail(err, errlen, MB_ERR_INTERNAL, "%s/%s: the generating process failed", root, t->data.path);
+}
+
 int runner_ensure_data(const Task *t, const char *root, FILE *note, char *err, size_t errlen) {
     char dir[PATH_MAX];
     task_data_path(t, root, dir, sizeof dir);
+    if (!strcmp(t->data.source, "pathfinder")) return runner_ensure_pathfinder(t, root, note, err, errlen);
     if (task_data_present(t, root)) return MB_OK;
     if (!strncmp(t->data.source, "listops", 7)) {
         if (note) {

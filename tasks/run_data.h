@@ -4,7 +4,7 @@
 //
 // Validation (the test split is never used for a decision):
 //  - the dataset's own validation split where it has one (ListOps: basic_val.tsv; a "tsv" task
-//    with a val table), capped at the run's test_limit;
+//    with a val table; LRA Retrieval: new_aan_pairs.eval.tsv), capped at the run's test_limit;
 //  - CIFAR-10 ("cifar10", "cifar10-bin"): the last 10% of the (loaded) train split, as LRA does;
 //  - otherwise a stratified hold-out of train drawn with a fixed seed (the same for every run
 //    seed, so seeds vary the training only): 10% of each class when train has >= 1000 samples,
@@ -54,7 +54,14 @@ typedef struct {
     Batch b;
 } Packer;
 void packer_free(Packer *p);
+// With s->pairs, sample i packs as documents 2i, 2i + 1 (b.n = 2n, n labels: the model's pairs mode).
 int packer_fill(Packer *p, const SeqSet *s, const size_t *idx, size_t n);   // MB_OK or MB_ERR_NOMEM
+// Tokens of item i's longest document (the item itself unless s->pairs): what max_len bounds.
+static inline size_t seq_doc_len(const SeqSet *s, size_t i) {
+    const Sequence *q = &s->items[i];
+    if (!s->pairs) return q->len;
+    return q->len2 > q->len - q->len2 ? q->len2 : q->len - q->len2;
+}
 
 // Rank `rank` of `ranks`'s contiguous share [*lo, *hi) of n samples (data-parallel training and
 // evaluation, SPEC §12): n * rank / ranks to n * (rank + 1) / ranks; empty when n < ranks.

@@ -36,9 +36,13 @@ static const Column COLS[] = {
     C("val_samples", K_SIZE, val_samples),
     // JSON only
     J("blocks_linformer", K_DBL, blocks[ATTN_LINFORMER]),
+    J("blocks_linear", K_DBL, blocks[ATTN_LINEAR]), J("blocks_performer", K_DBL, blocks[ATTN_PERFORMER]),
+    J("blocks_nystromformer", K_DBL, blocks[ATTN_NYSTROM]), J("blocks_local", K_DBL, blocks[ATTN_LOCAL]),
+    J("blocks_bigbird", K_DBL, blocks[ATTN_BIGBIRD]),
     J("macs_train_per_sample", K_DBL, macs_train_per_sample),
     J("final_train_loss", K_DBL_FINITE, final_loss),
     J("evaluations", K_SIZE, evaluations), J("early_stopped", K_INT, early_stopped),
+    J("kernels", K_STR, kernels),
 };
 #undef C
 #undef J
@@ -91,13 +95,28 @@ static cJSON *model_json(const ModelConfig *c) {
     cJSON_AddNumberToObject(j, "blocks", (double)c->blocks);
     cJSON_AddNumberToObject(j, "classes", (double)c->classes);
     cJSON_AddNumberToObject(j, "ln_eps", c->ln_eps);
-    if (c->method != METHOD_LINFORMER) cJSON_AddStringToObject(j, "softmax_impl", softmax_impl_name(c->softmax_impl));
+    cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    if (c->pairs) cJSON_AddBoolToObject(j, "pairs", 1);   // two-tower (SPEC §10.2): samples are pairs
+    if (method_has_softmax(c->method)) cJSON_AddStringToObject(j, "softmax_impl", softmax_impl_name(c->softmax_impl));
     if (c->method == METHOD_LINFORMER) {
         cJSON_AddNumberToObject(j, "linformer_k", (double)c->linformer_k);
         cJSON_AddBoolToObject(j, "linformer_share_ef", c->linformer_share_ef);
     }
     if (c->method == METHOD_TOME) cJSON_AddNumberToObject(j, "tome_r_frac", c->tome_r_frac);
-    if (c->method == METHOD_MAELRE) {
+    // the SPEC §9 kinds' own settings, for the methods that use them
+    int performer = c->method == METHOD_PERFORMER || (c->method == METHOD_MAELRE && c->maelre_coarse == ATTN_PERFORMER);
+    if (performer) cJSON_AddNumberToObject(j, "performer_features", (double)c->performer_features);
+    if (c->method == METHOD_NYSTROMFORMER) {
+        cJSON_AddNumberToObject(j, "nystrom_landmarks", (double)c->nystrom_landmarks);
+        cJSON_AddNumberToObject(j, "nystrom_conv", (double)c->nystrom_conv);
+    }
+    if (c->method == METHOD_LOCAL) cJSON_AddNumberToObject(j, "local_attn_window", (double)c->local_attn_window);
+    if (c->method == METHOD_BIGBIRD) {
+        cJSON_AddNumberToObject(j, "bigbird_block", (double)c->bigbird_block);
+        cJSON_AddNumberToObject(j, "bigbird_random", (double)c->bigbird_random);
+    }
+    if (c->method == METHOD_MAELRE) cJSON_AddStringToObject(j, "maelre_coarse", attn_kind_name(c->maelre_coarse));
+    if (c->method == METHOD_MAELRE || c->method == METHOD_MAELRE_EXACT) {
         cJSON *st = cJSON_AddArrayToObject(j, "maelre_stages");
         for (size_t i = 0; i < c->n_stages; i++) {
             cJSON *s = cJSON_CreateObject();

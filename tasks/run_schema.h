@@ -36,6 +36,7 @@ void runspec_from_budget(RunSpec *rs, const Budget *b, const char *name);
 
 typedef struct {
     char task[64];
+    char kernels[16];                   // the kernel set that ran (core/kernels.h: avx512, avx2, plain)
     Method method;
     uint64_t seed;
     int threads;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/status.h"
+#include "loaders/aan.h"
+#include "loaders/pathfinder.h"
 
 // ---------------------------------------------------------------- files and JSON
 
@@ -202,14 +204,21 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"maelre_stages", F_SPECIAL, NULL, 0}, {"maelre_keep_auto", F_BOOL, &t->maelre_keep_auto, 0},
             {"switch_threshold", F_SIZE, &c->switch_threshold, 0},
             {"local_window", F_POS, &c->local_window, 0},
+            {"local_attn_window", F_POS, &c->local_attn_window, 0},
+            {"bigbird_block", F_POS, &c->bigbird_block, 0}, {"bigbird_random", F_POS, &c->bigbird_random, 0},
             {"softmax_impl", F_STR, impl, sizeof impl},
             {"maelre_coarse", F_STR, coarse, sizeof coarse},
+            {"pairs", F_BOOL, &c->pairs, 0},
+            {"performer_features", F_POS, &c->performer_features, 0},
+            {"nystrom_landmarks", F_POS, &c->nystrom_landmarks, 0},
+            {"nystrom_conv", F_SIZE, &c->nystrom_conv, 0},
+            {"dropout", F_FLOAT, &c->dropout, 0},
         };
         if ((rc = parse_fields(m, file, "model", f, sizeof f / sizeof f[0], err, errlen))) return rc;
         if (impl[0] && softmax_impl_parse(impl, &c->softmax_impl))
             return bad(err, errlen, file, "model", "softmax_impl", "expected \"tiled\" or \"dense\"");
         if (coarse[0] && attn_kind_parse(coarse, &c->maelre_coarse))
-            return bad(err, errlen, file, "model", "maelre_coarse", "expected an attention kind name (\"efficient\")");
+            return bad(err, errlen, file, "model", "maelre_coarse", "expected \"efficient\", \"linear\" or \"performer\"");
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "maelre_stages");
         if (st && (rc = parse_stages(c, st, file, err, errlen))) return rc;
     }
@@ -263,10 +272,14 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     const char *file = t->file;
     if (!t->data.source[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: missing", file);
     if (!t->data.path[0]) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: missing", file);
-    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin"};
+    const char *sources[] = {"listops", "listops-parens", "imdb", "cifar10", "ucr", "fsdd", "tsv", "images", "cifar10-bin", "pathfinder", "aan"};
     int known = 0;
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) known |= !strcmp(t->data.source, sources[i]);
     if (!known) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.source: unknown source \"%s\"", file, t->data.source);
+    if (t->model.pairs != !strcmp(t->data.source, "aan"))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "%s: model.pairs: %s", file, t->model.pairs
+                       ? "the two-tower pairs model needs a source of document pairs (\"aan\")"
+                       : "source \"aan\" holds pairs of documents: set model.pairs to true");
     if (strstr(t->data.path, "..") || t->data.path[0] == '/')
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: data.path: must be relative to the data root, without \"..\"", file);
     const Budget *bs[2] = {&t->quick, &t->full};
@@ -279,6 +292,8 @@ int task_validate(const Task *t, char *err, size_t errlen) {
     if (t->optim.beta1 >= 1 || t->optim.beta2 >= 1)
         return mb_fail(err, errlen, MB_ERR_USAGE, "%s: optim: beta1 and beta2 must be < 1", file);
     if (t->warmup_frac > 1) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: optim.warmup_frac: must be in [0, 1]", file);
+    if (!(t->model.dropout >= 0 && t->model.dropout < 1))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "%s: model.dropout: must be in [0, 1)", file);
     if (t->model.tome_r_frac >= 1) return mb_fail(err, errlen, MB_ERR_USAGE, "%s: model.tome_r_frac: must be in [0, 1)", file);
     // The shape must be valid for every method: check each with a stand-in input.
     for (int m = 0; m < METHOD_COUNT; m++) {
@@ -464,7 +479,10 @@ void task_data_path(const Task *t, const char *data_root, char *buf, size_t n) {
 
 int task_data_present(const Task *t, const char *data_root) {
     char p[PATH_MAX + 600];
+    if (!strcmp(t->data.source, "aan")) return aan_find_dir(data_root, t->data.path, p, sizeof p);  // also lra_release/
     task_data_path(t, data_root, p, sizeof p);
+    if (!strcmp(t->data.source, "pathfinder"))  // also under <root>/lra_release/; not if cut short
+        return pathfinder_find(data_root, t->data.path, p, sizeof p, NULL, 0) == MB_OK;
     return dir_exists(p);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "core/flops.h"
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/optim.h"
 #include "core/status.h"
@@ -215,7 +216,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     Packer pk = {0};
     Sampler sm = {0};
     Curves cv = {0};
-    size_t *idx = NULL;
+    size_t *idx = NULL, *share = NULL;   // share: global batch indices of this rank's sequences
     float *logits = NULL, *dlogits = NULL, *best = NULL;
     int32_t *pred_best = NULL, *pred_last = NULL;
     char *key = NULL;
@@ -239,14 +240,14 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     if (!max_len) {
         for (int s = 0; s < 3; s++) {
             const SeqSet *q = s == 0 ? &train : s == 1 ? &val : &test;
-            for (size_t i = 0; i < q->n; i++) if (q->items[i].len > max_len) max_len = q->items[i].len;
+            for (size_t i = 0; i < q->n; i++) if (seq_doc_len(q, i) > max_len) max_len = seq_doc_len(q, i);
         }
         for (int s = 0; s < 2; s++) {
             size_t lim = s ? rs->test_limit : rs->train_limit;
             if (!lim) continue;   // a subset: measure the whole split (series sets are small)
             SeqSet all = {0};
             if ((rc = runner_load_split(t, data_root, s ? SPLIT_TEST : SPLIT_TRAIN, 0, 0, &all, err, errlen))) goto done;
-            for (size_t i = 0; i < all.n; i++) if (all.items[i].len > max_len) max_len = all.items[i].len;
+            for (size_t i = 0; i < all.n; i++) if (seq_doc_len(&all, i) > max_len) max_len = seq_doc_len(&all, i);
             seqset_free(&all);
         }
     }
@@ -255,6 +256,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
 
     size_t B = rs->batch < train.n ? rs->batch : train.n;
     snprintf(row->task, sizeof row->task, "%s", t->name);
+    snprintf(row->kernels, sizeof row->kernels, "%s", kernels_name(kernels_active()));
     row->method = method;
     row->seed = rs->seed;
     row->max_len = max_len;
@@ -300,10 +302,11 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
                       rs->patience && !timed ? " with early stopping" : "");
     }
     idx = mem_alloc(B * sizeof *idx);
+    share = mem_alloc(2 * B * sizeof *share);   // pairs: two documents per sample
     logits = mem_alloc(B * cfg.classes * sizeof *logits);
     dlogits = mem_alloc(B * cfg.classes * sizeof *dlogits);
     best = mem_alloc(np * sizeof *best);
-    if (!idx || !logits || !dlogits || !best || sampler_init(&sm, train.n, rs->seed)) {
+    if (!idx || !share || !logits || !dlogits || !best || sampler_init(&sm, train.n, rs->seed)) {
         rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for training buffers");
         goto done;
     }
@@ -360,6 +363,9 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
             size_t lo = 0, hi = B;   // this rank's samples of the global batch
             if (dp) runner_share(B, dist_rank(), dist_size(), &lo, &hi);
             model_zero_grad(m);
+            size_t per = train.pairs ? 2 : 1;   // dropout: the global index of each packed sequence
+            for (size_t i = per * lo; i < per * hi; i++) share[i - per * lo] = i;
+            model_set_dropout_step(m, rs->seed, tc.step, dp ? share : NULL);   // NULL: sample i is index i
             float loss = 0;
             if (hi > lo) {
                 if (packer_fill(&pk, &train, idx + lo, hi - lo)) { rc = mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory packing a batch"); goto done; }
@@ -491,8 +497,9 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
     }
     optimizer_destroy(opt); opt = NULL;
     packer_free(&pk);
-    mem_free(idx); mem_free(logits); mem_free(dlogits); mem_free(best);
-    idx = NULL; logits = dlogits = best = NULL;
+    model_set_dropout_step(m, rs->seed, tc.step, NULL);   // share is freed next
+    mem_free(idx); mem_free(share); mem_free(logits); mem_free(dlogits); mem_free(best);
+    idx = share = NULL; logits = dlogits = best = NULL;
 
     // The best weights: saved as the checkpoint, and measured from a fresh model loaded from it
     // (inference memory: that model and the eval buffers).
@@ -530,7 +537,7 @@ done:
     optimizer_destroy(opt);
     model_destroy(m);
     packer_free(&pk);
-    mem_free(idx); mem_free(logits); mem_free(dlogits); mem_free(best);
+    mem_free(idx); mem_free(share); mem_free(logits); mem_free(dlogits); mem_free(best);
     mem_free(pred_best); mem_free(pred_last);
     sampler_free(&sm);
     free(cv.rows);

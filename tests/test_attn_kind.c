@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/attention.h"
+#include "core/attn_bigbird.h"
+#include "core/attn_local.h"
 #include "core/attn_kind.h"
+#include "core/attn_linear.h"
+#include "core/attn_nystrom.h"
+#include "core/attn_performer.h"
 #include "core/flops.h"
 #include "core/rng.h"
 #include "tests/gradcheck.h"
@@ -23,7 +28,13 @@ static ModelConfig small_config(SoftmaxImpl impl, int share) {
     c.dim = 8; c.heads = 2; c.mlp = 12; c.blocks = 2;
     c.linformer_k = 5;
     c.linformer_share_ef = share;
+    c.performer_features = 6;   // more features than d = 4: a full and a partial block
+    c.nystrom_landmarks = 4;    // N = 1 exact softmax, N = 5, 17, 37 the landmark path
+    c.nystrom_conv = 3;
     c.softmax_impl = impl;
+    c.local_attn_window = 4;   // small windows and blocks: the sparse patterns at N <= 40
+    c.bigbird_block = 4;
+    c.bigbird_random = 1;
     return c;
 }
 
@@ -156,6 +167,56 @@ static void direct(const Sample *s, int infer, float *out, float *dqkv, float *c
         if (dout)
             attn_linformer_backward(dqkv, dqkv + D, dqkv + 2 * D, dpar[0], dF, dout, save, q, k, v, ld, s->par[0], F,
                                     c->max_len, c->linformer_k, N, D, H);
+    } else if (s->r == &attn_kind_linear) {
+        if (infer) attn_linear_forward_infer(out, save, q, k, v, ld, ls, N, D, H);
+        else attn_linear_forward(out, save, q, k, v, ld, ls, N, D, H);
+        if (dout) {
+            float *w = calloc(attn_linear_work_floats(N, D, H), sizeof(float));
+            attn_linear_backward_ws(dqkv, dqkv + D, dqkv + 2 * D, dout, save, q, k, v, ld, ls, N, D, H, w);
+            free(w);
+        }
+    } else if (s->r == &attn_kind_performer) {
+        size_t m = c->performer_features;
+        if (infer) attn_performer_forward_infer(out, save, q, k, v, ld, ls, s->buf[0], m, N, D, H);
+        else attn_performer_forward(out, save, q, k, v, ld, ls, s->buf[0], m, N, D, H);
+        if (dout) {
+            float *w = calloc(attn_performer_work_floats(N, D, H, m), sizeof(float));
+            attn_performer_backward_ws(dqkv, dqkv + D, dqkv + 2 * D, dout, save, q, k, v, ld, ls, s->buf[0], m, N, D, H, w);
+            free(w);
+        }
+    } else if (s->r == &attn_kind_nystrom) {
+        size_t m = c->nystrom_landmarks, kc = c->nystrom_conv;
+        attn_nystrom_forward(out, save, q, k, v, ld, ls, s->par[0], kc, N, D, H, m);
+        if (dout) {
+            float *w = calloc(attn_nystrom_work_floats(N, D, H, m), sizeof(float));
+            attn_nystrom_backward_ws(dqkv, dqkv + D, dqkv + 2 * D, dpar[0], dout, save, q, k, v, ld, ls, s->par[0], kc, N, D, H, m, w);
+            free(w);
+        }
+    } else if (s->r == &attn_kind_local) {
+        size_t w = c->local_attn_window;
+        if (infer) attn_local_forward_infer(out, save, q, k, v, ld, ls, N, D, H, w);
+        else attn_local_forward(out, save, q, k, v, ld, ls, N, D, H, w);
+        if (dout) {
+            float *w2 = calloc(attn_local_work_floats(N, D, H, w), sizeof(float));
+            attn_local_backward_ws(dqkv, dqkv + D, dqkv + 2 * D, dout, save, q, k, v, ld, ls, N, D, H, w, w2);
+            free(w2);
+        }
+    } else if (s->r == &attn_kind_bigbird) {
+        // the buffer holds the (H, M, r) table as exact float integers
+        size_t b = c->bigbird_block, r = c->bigbird_random, M = (c->max_len + b - 1) / b;
+        int32_t *t = malloc(H * M * r * sizeof(int32_t));
+        for (size_t i = 0; i < H * M * r; i++) {
+            t[i] = (int32_t)s->buf[0][i];
+            cr_assert_eq((float)t[i], s->buf[0][i], "bigbird table entry %zu is not an integer", i);
+        }
+        if (infer) attn_bigbird_forward_infer(out, save, q, k, v, ld, ls, t, M, N, D, H, b, r);
+        else attn_bigbird_forward(out, save, q, k, v, ld, ls, t, M, N, D, H, b, r);
+        if (dout) {
+            float *w2 = calloc(attn_bigbird_work_floats(N, D, H, b), sizeof(float));
+            attn_bigbird_backward_ws(dqkv, dqkv + D, dqkv + 2 * D, dout, save, q, k, v, ld, ls, t, M, N, D, H, b, r, w2);
+            free(w2);
+        }
+        free(t);
     } else {
         cr_assert_fail("kind %s: add its direct kernel call to tests/test_attn_kind.c:direct()", s->r->name);
     }

@@ -296,7 +296,7 @@ Test(image, folders_give_sorted_classes_labels_and_tokens) {
     cr_assert_eq(tr.items[0].len, 24);
     for (int i = 0; i < 24; i++) {
         int l = (299 * px[i * 3] + 587 * px[i * 3 + 1] + 114 * px[i * 3 + 2] + 500) / 1000;
-        cr_assert_eq(tr.items[0].ids[i], l, "pixel %d", i);
+        cr_assert_eq(seq_id(&tr.items[0], i), l, "pixel %d", i);
     }
     seqset_free(&tr);
     seqset_free(&te);
@@ -366,9 +366,9 @@ Test(image, limit_is_balanced_and_unused_files_are_not_decoded) {
     int used[30] = {0};
     for (size_t i = 0; i < a.n; i++) {
         per[a.items[i].label]++;
-        cr_assert_eq(a.items[i].ids[0], b.items[i].ids[0], "same subset twice");
+        cr_assert_eq(seq_id(&a.items[i], 0), seq_id(&b.items[i], 0), "same subset twice");
         for (int k = 0; k < 30; k++)
-            if (a.items[i].ids[0] == (((k / 10) * 16 + k % 10) * 101 & 255)) used[k] = 1;
+            if (seq_id(&a.items[i], 0) == (((k / 10) * 16 + k % 10) * 101 & 255)) used[k] = 1;
         if (i) cr_assert_leq(a.items[i - 1].label, a.items[i].label, "canonical order kept");
     }
     cr_assert(per[0] == 3 && per[1] == 2 && per[2] == 2, "%d %d %d", per[0], per[1], per[2]);
@@ -439,7 +439,7 @@ Test(image, cifar_binary_records_planes_labels_and_meta) {
     int p = 5, r = 3;
     int R = (unsigned char)(p * 7 + r * 3), G = (unsigned char)((1024 + p) * 7 + r * 3),
         B = (unsigned char)((2048 + p) * 7 + r * 3);
-    cr_assert_eq(te.items[r].ids[p], (299 * R + 587 * G + 114 * B + 500) / 1000);
+    cr_assert_eq(seq_id(&te.items[r], p), (299 * R + 587 * G + 114 * B + 500) / 1000);
     seqset_free(&te);
     write_cifar("tarball/cifar-10-batches-bin/test_batch.bin", 2, 0, -1);
     strcpy(spec.path, "tarball");

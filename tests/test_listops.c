@@ -179,13 +179,14 @@ Test(listops, loader_drops_parentheses_by_default) {
     cr_assert_eq(s.n_classes, 10);
     for (size_t i = 0; i < s.n; i++) {
         cr_assert(s.items[i].len >= LISTOPS_MIN_LEN && s.items[i].len <= LISTOPS_MAX_LEN);
+        cr_assert_eq(s.items[i].id_bytes, 1, "18 words: one byte per token");
         for (size_t t = 0; t < s.items[i].len; t++)
-            cr_assert(s.items[i].ids[t] > 0 && s.items[i].ids[t] < LO_LPAREN);
+            cr_assert(seq_id(&s.items[i], t) > 0 && seq_id(&s.items[i], t) < LO_LPAREN);
     }
     ds = spec("listops-parens", 0);
     ds.max_len = 0;
     cr_assert_eq(dataset_load(&ds, d, SPLIT_TRAIN, &p, err, sizeof err), MB_OK, "%s", err);
-    cr_assert_eq(p.items[0].ids[0], LO_LPAREN);
+    cr_assert_eq(seq_id(&p.items[0], 0), LO_LPAREN);
     cr_assert(p.items[0].len > 2 * s.items[0].len);
     cr_assert_eq(p.items[0].label, s.items[0].label);
     seqset_free(&s);

@@ -318,3 +318,45 @@ Test(merge, matches_python_reference_plan) {
     }
     fclose(f);
 }
+
+// merge_plan_build (restructured, vectorised, parallel local matcher) against the plain planner:
+// the same plan bit for bit, for windows odd and even, one round and several, r < |A| and
+// r = |A| (the sort skipped), sizes, keys quantised to a few levels so that exact similarity
+// ties are everywhere, and a NaN key; N large enough for the vectorised interior blocks.
+Test(merge, fast_planner_equals_plain) {
+    static const size_t Ns[] = {150, 301, 1100, 2049, 4096};
+    static const size_t ws[] = {1, 2, 7, 8, 9, 16};
+    static const double keeps[] = {0.25, 0.6, 0.13};
+    size_t D = 64, H = 2;
+    uint64_t rng = 7;
+    size_t cases = 0;
+    for (size_t ni = 0; ni < 5; ni++) {
+        size_t N = Ns[ni];
+        float *k = malloc(N * D * sizeof(float)), *s = malloc(N * sizeof(float));
+        size_t *d0 = malloc(N * sizeof(size_t)), *d1 = malloc(N * sizeof(size_t));
+        float *work = malloc(merge_plan_work_floats(N, D, H) * sizeof(float));
+        size_t *iwork = malloc(merge_plan_work_sizes(N) * sizeof(size_t));
+        for (int variant = 0; variant < 3; variant++) {
+            fill(k, N * D, 1.0f, &rng);
+            if (variant == 1)   // three levels: many exact ties
+                for (size_t i = 0; i < N * D; i++) k[i] = k[i] > 0.5f ? 1.0f : (k[i] < -0.5f ? -1.0f : 0.0f);
+            if (variant == 2) k[(N / 2) * D + 3] = NAN;
+            for (size_t i = 0; i < N; i++) s[i] = 1.0f + (float)rng_below(&rng, 3);
+            for (size_t wi = 0; wi < 6; wi++)
+                for (size_t ki = 0; ki < 3; ki++) {
+                    size_t target = (size_t)(keeps[ki] * (double)N);
+                    MergePlan p0 = {.dst = d0}, p1 = {.dst = d1};
+                    merge_plan_build_plain(&p0, k, D, variant ? s : NULL, N, D, H, target,
+                                           MATCH_LOCAL, ws[wi], 100, work, iwork);
+                    merge_plan_build(&p1, k, D, variant ? s : NULL, N, D, H, target, MATCH_LOCAL,
+                                     ws[wi], 100, work, iwork);
+                    cr_assert_eq(p1.n_out, p0.n_out);
+                    cr_assert(memcmp(d0, d1, N * sizeof(size_t)) == 0,
+                              "N=%zu w=%zu keep=%g variant %d: plans differ", N, ws[wi], keeps[ki], variant);
+                    cases++;
+                }
+        }
+        free(k); free(s); free(d0); free(d1); free(work); free(iwork);
+    }
+    cr_assert_eq(cases, 5 * 3 * 6 * 3);
+}

@@ -14,6 +14,9 @@ static ModelConfig cfg_for(Method m) {
     model_config_default(&c, m, 7, 0, 600, 3);
     c.dim = 8; c.heads = 2; c.mlp = 12; c.blocks = 4;
     c.linformer_k = 5;
+    c.performer_features = 6;
+    c.nystrom_landmarks = 5;
+    c.nystrom_conv = 3;
     c.n_stages = 2;
     c.stages[0] = (MaelreStage){2, 0.3f};
     c.stages[1] = (MaelreStage){2, 0.5f};
@@ -68,9 +71,120 @@ Test(model_methods, maelre_coarse_kind_is_a_config_field) {
     cr_expect(strstr(err, "maelre_coarse"), "%s", err);
     c.maelre_coarse = ATTN_LINFORMER;   // ignores log s: cannot run after merging
     cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    c.maelre_coarse = ATTN_NYSTROM;     // proportional, but not one of SPEC §9.6's coarse kinds
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "performer"), "%s", err);
     c.maelre_coarse = ATTN_KIND_COUNT;
     cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
     AttnKind k;
     cr_expect_eq(attn_kind_parse("efficient", &k), 0);
     cr_expect_eq(k, ATTN_EFFICIENT);
+}
+
+// SPEC §9.6: linear and performer serve as MAELRE's coarse kind (both honour log s); the
+// ablations: efficient = efficient in every block without merging, maelre-exact = softmax in
+// every block with MAELRE's merge schedule; the new baselines use their kind everywhere.
+Test(model_methods, coarse_kinds_and_new_rows) {
+    char err[256];
+    AttnKind coarse[] = {ATTN_EFFICIENT, ATTN_LINEAR, ATTN_PERFORMER};
+    for (size_t i = 0; i < 3; i++) {
+        ModelConfig c = cfg_for(METHOD_MAELRE);
+        c.maelre_coarse = coarse[i];
+        cr_expect_eq(model_config_check(&c, err, sizeof err), MB_OK, "%s: %s", attn_kind_name(coarse[i]), err);
+        const MethodRow *r = method_row(METHOD_MAELRE);
+        cr_expect_eq(r->kind(&c, 0, 600), coarse[i]);
+        cr_expect_eq(r->kind(&c, 3, 40), ATTN_SOFTMAX);
+        cr_expect_eq(r->kinds_used(&c), (1u << coarse[i]) | (1u << ATTN_SOFTMAX));
+    }
+    struct { Method m; AttnKind k; const char *name; } every[] = {
+        {METHOD_PERFORMER, ATTN_PERFORMER, "performer"}, {METHOD_NYSTROMFORMER, ATTN_NYSTROM, "nystromformer"},
+        {METHOD_LINEAR, ATTN_LINEAR, "linear"}, {METHOD_EFFICIENT, ATTN_EFFICIENT, "efficient"},
+    };
+    for (size_t i = 0; i < sizeof every / sizeof *every; i++) {
+        ModelConfig c = cfg_for(every[i].m);
+        const MethodRow *r = method_row(every[i].m);
+        cr_expect_str_eq(r->name, every[i].name);
+        cr_expect_eq(r->kinds_used(&c), 1u << every[i].k);
+        for (size_t b = 0; b < c.blocks; b++) {
+            cr_expect_eq(r->kind(&c, b, 600), every[i].k);
+            cr_expect_eq(r->kind(&c, b, 3), every[i].k);
+            cr_expect_eq(r->merges(&c, b), 0, "%s merges", r->name);
+        }
+    }
+    ModelConfig c = cfg_for(METHOD_MAELRE_EXACT), cm = cfg_for(METHOD_MAELRE);
+    const MethodRow *r = method_row(METHOD_MAELRE_EXACT), *rm = method_row(METHOD_MAELRE);
+    cr_expect_str_eq(r->name, "maelre-exact");
+    cr_expect_eq(r->kinds_used(&c), 1u << ATTN_SOFTMAX);
+    for (size_t b = 0; b < c.blocks; b++) {
+        cr_expect_eq(r->kind(&c, b, 600), ATTN_SOFTMAX);
+        cr_expect_eq(r->merges(&c, b), rm->merges(&cm, b));
+        cr_expect_eq(r->merge_target(&c, b, 600), rm->merge_target(&cm, b, 600));
+    }
+    MatchKind k1, k2;
+    size_t u1, u2;
+    r->match(&c, &k1, &u1);
+    rm->match(&cm, &k2, &u2);
+    cr_expect(k1 == k2 && u1 == u2);
+    c.stages[0].keep = 0.0f;   // the stage checks apply to maelre-exact too
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    // the kinds' own settings are checked for the methods that use them
+    c = cfg_for(METHOD_PERFORMER);
+    c.performer_features = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "performer_features"), "%s", err);
+    c = cfg_for(METHOD_NYSTROMFORMER);
+    c.nystrom_landmarks = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "nystrom_landmarks"), "%s", err);
+    c = cfg_for(METHOD_MAELRE);
+    c.maelre_coarse = ATTN_PERFORMER;
+    c.performer_features = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE, "performer as coarse kind: its check runs");
+}
+
+// local and bigbird: their kind in every block at every length, no merging; they take log s
+// (proportional), yet MAELRE refuses them as its coarse kind (issue 9 allows efficient, linear,
+// performer); their settings are checked.
+Test(model_methods, local_and_bigbird_rows) {
+    const Method ms[] = {METHOD_LOCAL, METHOD_BIGBIRD};
+    const AttnKind ks[] = {ATTN_LOCAL, ATTN_BIGBIRD};
+    char err[256];
+    for (int i = 0; i < 2; i++) {
+        ModelConfig c = cfg_for(ms[i]);
+        const MethodRow *r = method_row(ms[i]);
+        cr_assert_eq(model_config_check(&c, err, sizeof err), MB_OK, "%s", err);
+        cr_expect_eq(r->kinds_used(&c), 1u << ks[i]);
+        cr_expect(attn_kind(ks[i])->proportional, "%s ignores log s", attn_kind_name(ks[i]));
+        for (size_t b = 0; b < c.blocks; b++) {
+            cr_expect_not(r->merges(&c, b));
+            for (size_t n = 1; n <= 600; n = n * 3 + 1) {
+                cr_expect_eq(r->kind(&c, b, n), ks[i]);
+                cr_expect_eq(r->merge_target(&c, b, n), n);
+            }
+        }
+        ModelConfig m = cfg_for(METHOD_MAELRE);
+        m.maelre_coarse = ks[i];
+        cr_expect_eq(model_config_check(&m, err, sizeof err), MB_ERR_USAGE, "maelre_coarse %s accepted", attn_kind_name(ks[i]));
+        cr_expect(strstr(err, "maelre_coarse"), "%s", err);
+    }
+    ModelConfig c = cfg_for(METHOD_LOCAL);
+    cr_expect_eq(c.local_attn_window, 512u);
+    c.local_attn_window = 1;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "local_attn_window"), "%s", err);
+    c = cfg_for(METHOD_BIGBIRD);
+    cr_expect_eq(c.bigbird_block, 64u);
+    cr_expect_eq(c.bigbird_random, 3u);
+    c.bigbird_block = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "bigbird_block"), "%s", err);
+    c = cfg_for(METHOD_BIGBIRD);
+    c.bigbird_random = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_ERR_USAGE);
+    cr_expect(strstr(err, "bigbird_random"), "%s", err);
+    // the window only matters to the method that uses the kind
+    c = cfg_for(METHOD_VANILLA);
+    c.local_attn_window = 0;
+    c.bigbird_block = 0;
+    cr_expect_eq(model_config_check(&c, err, sizeof err), MB_OK, "%s", err);
 }

@@ -110,7 +110,7 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
                           "--out", dir, NULL};
     cr_assert_eq(run_cli(args), 0);
     Table *t = read_csv(dir);
-    cr_assert_eq(table_rows(t), 8);
+    cr_assert_eq(table_rows(t), 2 * METHOD_COUNT);   // every method of the table, two lengths
     const char *methods[] = {"vanilla", "linformer", "tome", "maelre"};
     for (size_t mi = 0; mi < 4; mi++) {
         for (int k = 0; k < 2; k++) {
@@ -138,12 +138,26 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
             cr_assert_geq(num(t, r, "infer_reps"), 2);
             double soft = num(t, r, "blocks_softmax"), eff = num(t, r, "blocks_efficient");
             double lin = num(t, r, "blocks_linformer");
+            double rest = num(t, r, "blocks_linear") + num(t, r, "blocks_performer") + num(t, r, "blocks_nystromformer") +
+                          num(t, r, "blocks_local") + num(t, r, "blocks_bigbird");
+            cr_assert_eq(rest, 0.0, "%s N=%g: SPEC §9 kinds used", methods[mi], n);
             cr_assert_float_eq(soft + eff + lin, 4.0, 1e-9, "%s N=%g: %g+%g+%g blocks", methods[mi], n, soft, eff,
                                lin);
             if (mi == 0 || mi == 2) cr_assert_eq(soft, 4);
             if (mi == 1) cr_assert_eq(lin, 4);
         }
     }
+    // SPEC §9 methods: their kind in every block, and the other rows
+    const char *news[] = {"performer", "nystromformer", "linear", "efficient", "maelre-exact", "local", "bigbird"};
+    const char *cols[] = {"blocks_performer", "blocks_nystromformer", "blocks_linear", "blocks_efficient", "blocks_softmax",
+                          "blocks_local", "blocks_bigbird"};
+    for (size_t mi = 0; mi < 7; mi++)
+        for (int k = 0; k < 2; k++) {
+            size_t r = find_row(t, news[mi], k ? 100 : 40);
+            cr_assert_str_eq(table_get_str(t, r, "status"), "ok");
+            cr_assert_eq(num(t, r, cols[mi]), 4, "%s: %s", news[mi], cols[mi]);
+            cr_assert_gt(num(t, r, "flops_train_per_sample"), 1.5 * num(t, r, "flops_infer_per_sample"));
+        }
     // MAELRE: N=40 <= D is exact softmax throughout; N=100 > D starts with efficient attention
     // (100 -> 25 tokens after the first stage, then softmax).
     cr_assert_eq(num(t, find_row(t, "maelre", 40), "blocks_softmax"), 4);
@@ -158,12 +172,21 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
         cr_assert(fi >= mm && fi <= 1.5 * mm, "vanilla N=%g: %g FLOPs vs %g in matrix products", n, fi, mm);
         cr_assert(2 * macs >= 0.99 * mm && 2 * macs <= 1.05 * mm, "vanilla N=%g: %g MACs vs %g", n, macs, mm / 2);
     }
+    // local (w = 512) and bigbird (b = 64, r = 3) are dense at N <= 256: vanilla's FLOPs exactly.
+    for (int k = 0; k < 2; k++) {
+        double n = k ? 100 : 40, fv = num(t, find_row(t, "vanilla", n), "flops_train_per_sample");
+        for (int s = 0; s < 2; s++) {
+            size_t r = find_row(t, s ? "bigbird" : "local", n);
+            cr_assert_str_eq(table_get_str(t, r, "status"), "ok");
+            cr_assert_eq(num(t, r, "flops_train_per_sample"), fv, "%s N=%g", s ? "bigbird" : "local", n);
+        }
+    }
     // Quadratic attention: vanilla FLOPs grow faster than linearly from 40 to 100 tokens.
     cr_assert_gt(num(t, find_row(t, "vanilla", 100), "flops_infer_per_sample"),
                  2.5 * num(t, find_row(t, "vanilla", 40), "flops_infer_per_sample"));
     table_free(t);
 
-    // The JSON: an array of 8 objects, each with every column.
+    // The JSON: an array of 2 x METHOD_COUNT objects, each with every column.
     char p[512];
     snprintf(p, sizeof p, "%s/profile.json", dir);
     FILE *f = fopen(p, "rb");
@@ -174,7 +197,7 @@ Test(profile, small_run_writes_both_files_with_sane_values, .timeout = 60) {
     buf[len] = 0;
     cJSON *arr = cJSON_Parse(buf);
     cr_assert(cJSON_IsArray(arr));
-    cr_assert_eq(cJSON_GetArraySize(arr), 8);
+    cr_assert_eq(cJSON_GetArraySize(arr), 2 * METHOD_COUNT);
     cJSON *o;
     cJSON_ArrayForEach(o, arr) {
         for (size_t c = 0; c < N_REQUIRED; c++)

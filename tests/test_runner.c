@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/kernels.h"
 #include "core/mem.h"
 #include "core/optim.h"
 #include "core/rng.h"
@@ -94,10 +95,18 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
                   r.flops_train_per_sample, r.flops_infer_per_sample);
         cr_assert(r.peak_mem_train_bytes > r.peak_mem_infer_bytes && r.peak_mem_infer_bytes > 0);
         cr_assert(r.train_seconds > 0 && r.train_samples_per_s > 0 && r.infer_samples_per_s > 0);
-        double blocks = r.blocks[ATTN_SOFTMAX] + r.blocks[ATTN_EFFICIENT] + r.blocks[ATTN_LINFORMER];
+        double blocks = 0;
+        for (int k = 0; k < ATTN_KIND_COUNT; k++) blocks += r.blocks[k];
         cr_assert_float_eq(blocks, 2.0, 1e-9, "every block used one kind: %g", blocks);
+        if (mi == METHOD_LOCAL) cr_assert_float_eq(r.blocks[ATTN_LOCAL], 2.0, 1e-9);
+        if (mi == METHOD_BIGBIRD) cr_assert_float_eq(r.blocks[ATTN_BIGBIRD], 2.0, 1e-9);
         if (mi == METHOD_VANILLA || mi == METHOD_TOME) cr_assert_float_eq(r.blocks[ATTN_SOFTMAX], 2.0, 1e-9);
         if (mi == METHOD_LINFORMER) cr_assert_float_eq(r.blocks[ATTN_LINFORMER], 2.0, 1e-9);
+        if (mi == METHOD_PERFORMER) cr_assert_float_eq(r.blocks[ATTN_PERFORMER], 2.0, 1e-9);
+        if (mi == METHOD_NYSTROMFORMER) cr_assert_float_eq(r.blocks[ATTN_NYSTROM], 2.0, 1e-9);
+        if (mi == METHOD_LINEAR) cr_assert_float_eq(r.blocks[ATTN_LINEAR], 2.0, 1e-9);
+        if (mi == METHOD_EFFICIENT) cr_assert_float_eq(r.blocks[ATTN_EFFICIENT], 2.0, 1e-9);
+        if (mi == METHOD_MAELRE_EXACT) cr_assert_float_eq(r.blocks[ATTN_SOFTMAX], 2.0, 1e-9);
         if (mi == METHOD_MAELRE) {
             // 20-60 tokens > D = 16: efficient first; keep 1/4 -> 5-15 <= D: softmax second.
             cr_assert_float_eq(r.blocks[ATTN_EFFICIENT], 1.0, 1e-9);
@@ -108,6 +117,8 @@ Test(runner, every_method_trains_and_is_measured, .init = make_toy, .fini = rm_t
         cJSON *j = run_row_to_json(&r, &t, &rs);
         for (size_t c = 0; c < RUN_N_COLUMNS; c++)
             cr_assert(cJSON_GetObjectItemCaseSensitive(j, RUN_COLUMNS[c]), "column %s", RUN_COLUMNS[c]);
+        const cJSON *kern = cJSON_GetObjectItemCaseSensitive(j, "kernels");   // the kernel set that ran
+        cr_assert(cJSON_IsString(kern) && !strcmp(kern->valuestring, kernels_name(kernels_active())));
         const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
         cr_assert(cJSON_GetObjectItemCaseSensitive(cfg, "task") && cJSON_GetObjectItemCaseSensitive(cfg, "model") &&
                   cJSON_GetObjectItemCaseSensitive(cfg, "optim") && cJSON_GetObjectItemCaseSensitive(cfg, "run"));
@@ -332,7 +343,8 @@ Test(protocol, holdout_is_stratified_seeded_and_disjoint, .init = make_toy, .fin
     cr_assert(per[0] == 16 && per[1] == 16, "20%% of each class of 80: %zu %zu", per[0], per[1]);
     cr_assert_eq(va.n, vb.n);
     for (size_t i = 0; i < va.n; i++)   // same seed, same hold-out
-        cr_assert(va.items[i].len == vb.items[i].len && !memcmp(va.items[i].ids, vb.items[i].ids, va.items[i].len * 4));
+        cr_assert(va.items[i].len == vb.items[i].len && va.items[i].id_bytes == vb.items[i].id_bytes &&
+                  !memcmp(va.items[i].ids, vb.items[i].ids, va.items[i].len * va.items[i].id_bytes));
     cr_assert_eq(va.n_classes, 2);
     cr_assert_eq(runner_majority_class(&a), 0, "a tie goes to the smallest class");
     seqset_free(&a); seqset_free(&b); seqset_free(&va); seqset_free(&vb);
@@ -429,6 +441,7 @@ static ssize_t trip_write(void *c, const char *buf, size_t n) {
 Test(protocol, saved_state_resumes_bit_identically_and_damage_is_refused, .init = make_toy, .fini = rm_toy, .timeout = 60) {
     Task t;
     load_toy(&t);
+    t.model.dropout = 0.2f;   // masks follow (seed, step): a resumed run draws the ones it would have
     RunSpec rs = spec(&t, 1);
     rs.steps = 20;
     rs.eval_every = 2;
@@ -492,6 +505,13 @@ Test(protocol, saved_state_resumes_bit_identically_and_damage_is_refused, .init 
     stat(ck2, &s2);
     cr_assert_eq(s1.st_size, s2.st_size);
     cr_assert(!memcmp(x, y, (size_t)s1.st_size), "checkpoints differ");
+    // and the dropout was real: without it the same run trains to another loss
+    t.model.dropout = 0.0f;
+    rs.progress = NULL;
+    rs.stop = NULL;
+    RunRow c;
+    cr_assert_eq(runner_train_eval(&t, g_dir, METHOD_LINFORMER, &rs, NULL, &c, err, sizeof err), MB_OK, "%s", err);
+    cr_assert_neq(c.final_loss, a.final_loss, "dropout 0.2 changed nothing in training");
     free(x); free(y); free(s);
     task_free(&t);
 }

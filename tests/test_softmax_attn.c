@@ -1,13 +1,15 @@
 // Exact softmax attention: the fast kernels against the plain reference on awkward shapes
 // (N not a multiple of anything, fused QKV stride), finite differences, proportional
 // attention (log s), and FLOP counts against the formula. Head width d = 32 takes the fused
-// AVX-512 kernels (when built with AVX-512), every other d the sgemm path: both are covered.
+// kernels of the active set (avx512 or avx2; the widest the CPU has, or MAELRE_KERNELS), every
+// other d the sgemm path: both are covered. tests/test_kernels.c runs every set.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/attention.h"
 #include "core/flops.h"
+#include "core/kernels.h"
 #include "core/threads.h"
 #include "tests/gradcheck.h"
 
@@ -221,11 +223,7 @@ static FlopCounter forward_flops(int infer, size_t N, size_t D, size_t H, int wi
 }
 
 Test(attn_softmax, infer_save_smaller_same_flops) {
-#if defined(__AVX512F__)
-    int fused = 1;
-#else
-    int fused = 0;  // no fused kernels: neither forward packs anything
-#endif
+    int fused = kernels_active() != KERNELS_PLAIN;  // plain set: neither forward packs anything
     size_t N = 4096, D = 64, H = 2;  // d = 32
     size_t st = attn_softmax_save_floats(N, D, H), si = attn_softmax_infer_save_floats(N, D, H);
     cr_assert_eq(st - si, fused ? 2 * D * pad64(N) : 0, "d = 32, N = %zu: training save %zu, infer save %zu floats",

@@ -141,14 +141,20 @@ Test(tasks, config_overrides_fields_and_merges_json) {
     make_tmp();
     Task t;
     char err[1024] = "", cfg[512];
-    int rc = load_with_config("{\"model\": {\"dim\": 32, \"softmax_impl\": \"dense\", \"maelre_coarse\": \"efficient\", \"maelre_stages\": [{\"blocks\": 2, \"keep\": 0.5},"
+    int rc = load_with_config("{\"model\": {\"dim\": 32, \"local_attn_window\": 64, \"bigbird_block\": 32, \"bigbird_random\": 2, \"softmax_impl\": \"dense\", \"maelre_coarse\": \"efficient\", \"maelre_stages\": [{\"blocks\": 2, \"keep\": 0.5},"
                               "{\"blocks\": 2, \"keep\": 0.5}]}, \"budgets\": {\"quick\": {\"steps\": 3}},"
                               "\"optim\": {\"schedule\": \"linear\"}}", &t, err, sizeof err, cfg);
     cr_assert_eq(rc, MB_OK, "%s", err);
     cr_assert_eq(t.model.dim, 32);
     cr_assert_eq(t.model.heads, 2, "untouched fields keep the task's value");
     cr_assert_eq(t.model.softmax_impl, SOFTMAX_DENSE);
+    cr_assert_eq(t.model.local_attn_window, 64);
+    cr_assert_eq(t.model.bigbird_block, 32);
+    cr_assert_eq(t.model.bigbird_random, 2);
     cr_assert_eq(t.model.maelre_coarse, ATTN_EFFICIENT);
+    cr_assert_eq(t.model.performer_features, 128, "SPEC §9 defaults");
+    cr_assert_eq(t.model.nystrom_landmarks, 64);
+    cr_assert_eq(t.model.nystrom_conv, 35);
     cr_assert_eq(t.model.n_stages, 2);
     cr_assert_eq(t.model.stages[1].blocks, 2);
     cr_assert_float_eq(t.model.stages[1].keep, 0.5f, 1e-6);
@@ -161,6 +167,26 @@ Test(tasks, config_overrides_fields_and_merges_json) {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t.json, "budgets"), "quick");
     cr_assert_eq(cJSON_GetObjectItemCaseSensitive(q, "steps")->valuedouble, 3);
     cr_assert(cJSON_GetObjectItemCaseSensitive(q, "test_limit"), "merged, not replaced");
+    task_free(&t);
+    rm_tree();
+}
+
+// The SPEC §9 settings: users set them in a task's (or --config's) model object.
+Test(tasks, spec9_model_fields) {
+    make_tmp();
+    Task t;
+    char err[1024] = "", cfg[512];
+    int rc = load_with_config("{\"model\": {\"maelre_coarse\": \"performer\", \"performer_features\": 32, "
+                              "\"nystrom_landmarks\": 16, \"nystrom_conv\": 0}}", &t, err, sizeof err, cfg);
+    cr_assert_eq(rc, MB_OK, "%s", err);
+    cr_expect_eq(t.model.maelre_coarse, ATTN_PERFORMER);
+    cr_expect_eq(t.model.performer_features, 32);
+    cr_expect_eq(t.model.nystrom_landmarks, 16);
+    cr_expect_eq(t.model.nystrom_conv, 0);
+    task_free(&t);
+    rc = load_with_config("{\"model\": {\"maelre_coarse\": \"linear\"}}", &t, err, sizeof err, cfg);
+    cr_assert_eq(rc, MB_OK, "%s", err);
+    cr_expect_eq(t.model.maelre_coarse, ATTN_LINEAR);
     task_free(&t);
     rm_tree();
 }
@@ -179,6 +205,12 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"model\": {\"softmax_impl\": 1}}", "model.softmax_impl"},
         {"{\"model\": {\"maelre_coarse\": \"fast\"}}", "model.maelre_coarse"},
         {"{\"model\": {\"maelre_coarse\": \"softmax\"}}", "maelre_coarse"},   // exact: not a coarse kind
+        {"{\"model\": {\"maelre_coarse\": \"nystromformer\"}}", "maelre_coarse"},   // not a SPEC §9.6 coarse kind
+        {"{\"model\": {\"performer_features\": 0}}", "model.performer_features"},
+        {"{\"model\": {\"performer_features\": \"128\"}}", "model.performer_features"},
+        {"{\"model\": {\"nystrom_landmarks\": 0}}", "model.nystrom_landmarks"},
+        {"{\"model\": {\"nystrom_conv\": -1}}", "model.nystrom_conv"},
+        {"{\"model\": {\"nystrom_conv\": 4096}}", "nystrom_conv"},          // above 1024 taps
         {"{\"model\": {\"maelre_stages\": [{\"blocks\": 1, \"keep\": 1.5}]}}", "model.maelre_stages[0].keep"},
         {"{\"model\": {\"maelre_stages\": [{\"blocks\": 1, \"kept\": 0.5}]}}", "model.maelre_stages[0].kept"},
         {"{\"model\": {\"maelre_stages\": 3}}", "model.maelre_stages"},
@@ -190,8 +222,15 @@ Test(tasks, strict_errors_name_file_and_field) {
         {"{\"budgets\": {\"fast\": {}}}", "budgets.fast"},
         {"{\"data\": {\"source\": \"floppy\"}}", "data.source"},
         {"{\"data\": {\"path\": \"../etc\"}}", "data.path"},
+        {"{\"model\": {\"dropout\": 1}}", "model.dropout"},
+        {"{\"model\": {\"dropout\": -0.1}}", "model.dropout"},
+        {"{\"model\": {\"dropout\": \"0.1\"}}", "model.dropout"},
         {"{\"model\": {\"dim\": 65}}", "model"},                       // H does not divide D
         {"{\"budgets\": {\"quick\": {\"steps\": 0}}}", "budgets.quick"}, // no steps, no time
+        {"{\"model\": {\"local_attn_window\": 1}}", "local_attn_window"},   // w/2 = 0: i < j <= i is empty
+        {"{\"model\": {\"bigbird_block\": 0}}", "model.bigbird_block"},
+        {"{\"model\": {\"bigbird_random\": -2}}", "model.bigbird_random"},
+        {"{\"model\": {\"maelre_coarse\": \"local\"}}", "maelre_coarse"},  // exact sparse: not a coarse kind
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Task t;

@@ -58,7 +58,7 @@ static char *tmpdir(void) {
 
 static void assert_bytes(const Sequence *s, const char *text) {
     cr_assert_eq(s->len, strlen(text), "len %zu vs '%s'", s->len, text);
-    for (size_t i = 0; i < s->len; i++) cr_assert_eq(s->ids[i], (unsigned char)text[i] + 1);
+    for (size_t i = 0; i < s->len; i++) cr_assert_eq(seq_id(s, i), (unsigned char)text[i] + 1);
 }
 
 static const char *const nc[] = {"neg", "pos"};
@@ -253,7 +253,7 @@ Test(text, imdb_tsv_gz_layout_and_limit) {
     cr_assert_eq(pos, 3);
     SeqSet again;
     cr_assert_eq(dataset_load(&ds, d, SPLIT_TRAIN, &again, err, sizeof err), MB_OK);
-    for (size_t i = 0; i < s.n; i++) cr_assert_eq(memcmp(s.items[i].ids, again.items[i].ids, 6 * sizeof(int32_t)), 0, "deterministic");
+    for (size_t i = 0; i < s.n; i++) cr_assert_eq(memcmp(s.items[i].ids, again.items[i].ids, 6 * s.items[i].id_bytes), 0, "deterministic");
     seqset_free(&s);
     seqset_free(&again);
 }

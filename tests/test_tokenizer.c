@@ -14,16 +14,16 @@ Test(tokenizer, bytes_are_shifted_by_one_and_truncated) {
     cr_assert_eq(tok_bytes(&s, b, 4, 0, err, sizeof err), MB_OK);
     cr_assert_eq(s.len, 4);
     cr_assert_null(s.feats);
-    cr_assert_eq(s.ids[0], 1);
-    cr_assert_eq(s.ids[1], 'a' + 1);
-    cr_assert_eq(s.ids[2], 256);
-    cr_assert_eq(s.ids[3], 8);
+    cr_assert_eq(seq_id(&s, 0), 1);
+    cr_assert_eq(seq_id(&s, 1), 'a' + 1);
+    cr_assert_eq(seq_id(&s, 2), 256);
+    cr_assert_eq(seq_id(&s, 3), 8);
     cr_assert_eq(s.label, 5, "label is the caller's");
     sequence_free(&s);
     cr_assert_null(s.ids);
     cr_assert_eq(tok_bytes(&s, b, 4, 3, err, sizeof err), MB_OK);
     cr_assert_eq(s.len, 3);
-    cr_assert_eq(s.ids[2], 256);
+    cr_assert_eq(seq_id(&s, 2), 256);
     sequence_free(&s);
     cr_assert_eq(tok_bytes(&s, b, 4, 10, err, sizeof err), MB_OK);
     cr_assert_eq(s.len, 4, "shorter inputs stay short");
@@ -36,8 +36,9 @@ Test(tokenizer, buffers_are_accounted_and_released) {
     for (int i = 0; i < 1000; i++) ids[i] = i % 17;
     Sequence s = {0};
     cr_assert_eq(tok_ids(&s, ids, 1000, 0, err, sizeof err), MB_OK);
-    cr_assert_eq(mem_current() - before, 1000 * sizeof(int32_t));
-    cr_assert_eq(memcmp(s.ids, ids, sizeof ids), 0);
+    cr_assert_eq(s.id_bytes, 1, "ids < 17 fit uint8_t");
+    cr_assert_eq(mem_current() - before, 1000 * sizeof(uint8_t));
+    for (int i = 0; i < 1000; i++) cr_assert_eq(seq_id(&s, (size_t)i), ids[i]);
     sequence_free(&s);
     cr_assert_eq(mem_current(), before);
 }
@@ -108,13 +109,13 @@ Test(tokenizer, image_grayscale_is_601_luma) {
     Sequence s = {0};
     cr_assert_eq(tok_image(&s, px, 2, 1, 3, 1, 1, 0, err, sizeof err), MB_OK);
     cr_assert_eq(s.len, 2);
-    cr_assert_eq(s.ids[0], 76);  // 0.299 * 255 = 76.2
-    cr_assert_eq(s.ids[1], 255);
+    cr_assert_eq(seq_id(&s, 0), 76);  // 0.299 * 255 = 76.2
+    cr_assert_eq(seq_id(&s, 1), 255);
     sequence_free(&s);
     const unsigned char g[] = {3, 9, 200};
     cr_assert_eq(tok_image(&s, g, 3, 1, 1, 1, 1, 2, err, sizeof err), MB_OK);
     cr_assert_eq(s.len, 2);
-    cr_assert_eq(s.ids[1], 9);
+    cr_assert_eq(seq_id(&s, 1), 9);
     sequence_free(&s);
 }
 
@@ -143,4 +144,40 @@ Test(tokenizer, image_patches_are_row_major_with_zero_edges) {
     cr_assert_float_eq(s.feats[1], 20 / 255.0f, 1e-7);
     cr_assert_float_eq(s.feats[2], 30 / 255.0f, 1e-7);
     sequence_free(&s);
+}
+
+// Ids are stored in the narrowest type that holds them (issue 12, lean data): bytes (vocab 257)
+// as uint16_t, pixels as uint8_t, tok_ids by its largest id; seq_ids_to_i32 widens them back
+// exactly, and seqset_data_bytes counts what they hold.
+Test(tokenizer, ids_are_stored_compactly_and_widen_back) {
+    const unsigned char b[] = {0, 254, 255};
+    Sequence s = {0};
+    cr_assert_eq(tok_bytes(&s, b, 3, 0, err, sizeof err), MB_OK);
+    cr_assert_eq(s.id_bytes, 2);
+    int32_t w[4] = {-1, -1, -1, -1};
+    seq_ids_to_i32(&s, w);
+    cr_assert(w[0] == 1 && w[1] == 255 && w[2] == 256 && w[3] == -1, "%d %d %d %d", w[0], w[1], w[2], w[3]);
+    sequence_free(&s);
+    const unsigned char px[] = {0, 128, 255};
+    cr_assert_eq(tok_image(&s, px, 3, 1, 1, 1, 1, 0, err, sizeof err), MB_OK);
+    cr_assert_eq(s.id_bytes, 1);
+    seq_ids_to_i32(&s, w);
+    cr_assert(w[0] == 0 && w[1] == 128 && w[2] == 255);
+    sequence_free(&s);
+    static const int32_t widths[][2] = {{255, 1}, {256, 2}, {65535, 2}, {65536, 4}, {2000000000, 4}};
+    for (size_t k = 0; k < 5; k++) {
+        int32_t ids[3] = {0, widths[k][0], 7};
+        size_t before = mem_current();
+        cr_assert_eq(tok_ids(&s, ids, 3, 0, err, sizeof err), MB_OK);
+        cr_assert_eq(s.id_bytes, (unsigned)widths[k][1], "largest id %d", widths[k][0]);
+        cr_assert_eq(mem_current() - before, 3 * (size_t)widths[k][1]);
+        seq_ids_to_i32(&s, w);
+        for (int i = 0; i < 3; i++) cr_assert_eq(w[i], ids[i]);
+        SeqSet set = {.items = &s, .n = 1, .vocab = 1};
+        cr_assert_eq(seqset_data_bytes(&set), 3 * (size_t)widths[k][1]);
+        sequence_free(&s);
+    }
+    cr_assert_eq(seq_id_bytes_for(256), 1);
+    cr_assert_eq(seq_id_bytes_for(257), 2);
+    cr_assert_eq(seq_id_bytes_for(65537), 4);
 }

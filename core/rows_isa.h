@@ -1,0 +1,125 @@
+// Element-wise row loops compiled once per instruction set (issue 12): the library is built for
+// the x86-64 baseline (SSE2), where GCC left the ops_expf/ops_tanhf loops scalar ("control flow
+// in loop"): GELU became ~20 % of a vanilla training step at N = 1024 (under 2 % with
+// -march=native) and the dense softmax's training step 1.9x slower (inference 3x). GELU, the row
+// softmax and its backward rows are here. The loop bodies are here, once, as static functions; core/ops_rows.c compiles
+// them for the baseline (the plain set, the oracle), core/rows_avx2.c and core/rows_avx512.c with
+// their sets' flags (Makefile), and ops_rows.c calls the active set's copy (core/kernels.h).
+// ISO C mode does not contract multiply-adds, so every copy computes the same float operations:
+// the results are bitwise equal across sets (tests/test_kernels.c checks it).
+#ifndef MAELRE_ROWS_ISA_H
+#define MAELRE_ROWS_ISA_H
+#include <math.h>
+#include <stddef.h>
+#include "core/ops.h"
+
+typedef struct {
+    void (*gelu_forward)(float *out, const float *in, size_t n);
+    void (*gelu_backward)(float *din, const float *dout, const float *in, size_t n);
+    // core/attention.h's attn_softmax_rows and attn_softmax_ds_rows, and the sgemm path's
+    // recomputation of P from saved statistics (core/attn_softmax.c)
+    void (*softmax_rows)(float *S, size_t lds, float *mx, float *inv, const float *log_s, size_t nr, size_t N,
+                         int par);
+    void (*softmax_rows_saved)(float *S, size_t lds, const float *mx, const float *inv, const float *log_s,
+                               size_t nr, size_t N);
+    void (*ds_rows)(float *dS, const float *P, size_t lds, size_t nr, size_t N);
+} RowKernels;
+
+extern const RowKernels rows_avx2;     // core/rows_avx2.c
+extern const RowKernels rows_avx512;   // core/rows_avx512.c
+// The active set's copies (core/kernels.h); NULL for the plain set (call the bodies below).
+const RowKernels *rows_active(void);   // core/ops_rows.c
+
+#define ROWS_GELU_C 0.7978845608028654f  // sqrt(2 / pi)
+#define ROWS_GELU_A 0.044715f
+#define ROWS_PAR_MIN 32768               // elements worth an OpenMP region (as core/ops_rows.c)
+
+// out = gelu_tanh(in), n elements (out may be in)
+static inline void rows_gelu_forward_body(float *out, const float *in, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n >= ROWS_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        out[i] = 0.5f * x * (1.0f + ops_tanhf(ROWS_GELU_C * (x + ROWS_GELU_A * x * x * x)));
+    }
+}
+
+// din += dout * gelu_tanh'(in), n elements
+static inline void rows_gelu_backward_body(float *din, const float *dout, const float *in, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n >= ROWS_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float th = ops_tanhf(ROWS_GELU_C * (x + ROWS_GELU_A * x * x * x));
+        float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * ROWS_GELU_C * (1.0f + 3.0f * ROWS_GELU_A * x * x);
+        din[i] += dout[i] * d;
+    }
+}
+
+// ---- softmax rows: sums over a row in 16 fixed partial sums (element j into partial j % 16),
+// then combined pairwise (rows_sum16), so that the 4-, 8- and 16-lane copies add in the same
+// order as this scalar code and give the same numbers. Maxima are exact in any order.
+#define ROWS_SOFTMAX_PAR_MIN 65536   // score elements worth an OpenMP region (core/attn_softmax.c)
+
+static inline float rows_sum16(float *s) {
+    for (int w = 8; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) s[i] += s[i + w];
+    return s[0];
+}
+
+// One row in place: softmax_j(r_j + log_s_j); its maximum and 1 / sum to *mx, *inv.
+static inline void rows_softmax_row(float *r, const float *log_s, size_t N, float *mx_out, float *inv_out) {
+    if (log_s)
+        for (size_t j = 0; j < N; j++) r[j] += log_s[j];
+    float mx = -INFINITY;
+    for (size_t j = 0; j < N; j++) mx = r[j] > mx ? r[j] : mx;
+    float s[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= N; j += 16)
+        for (int l = 0; l < 16; l++) { r[j + l] = ops_expf(r[j + l] - mx); s[l] += r[j + l]; }
+    for (int l = 0; j + (size_t)l < N; l++) { r[j + l] = ops_expf(r[j + l] - mx); s[l] += r[j + l]; }
+    float inv = 1.0f / rows_sum16(s);
+    for (size_t t = 0; t < N; t++) r[t] *= inv;
+    *mx_out = mx;
+    *inv_out = inv;
+}
+
+static inline void rows_softmax_body(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
+                                     size_t nr, size_t N, int par) {
+    #pragma omp parallel for schedule(static) if (par && nr * N >= ROWS_SOFTMAX_PAR_MIN)
+    for (size_t i = 0; i < nr; i++) {
+        float mx, inv;
+        rows_softmax_row(S + i * lds, log_s, N, &mx, &inv);
+        if (mx_out) mx_out[i] = mx;
+        if (inv_out) inv_out[i] = inv;
+    }
+}
+
+// P from the saved statistics: r_j = ops_expf(r_j + log_s_j - m) * inv, the forward's operations.
+static inline void rows_softmax_saved_row(float *r, const float *log_s, size_t N, float m, float iv) {
+    if (log_s)
+        for (size_t j = 0; j < N; j++) r[j] += log_s[j];
+    for (size_t j = 0; j < N; j++) r[j] = ops_expf(r[j] - m) * iv;
+}
+
+static inline void rows_softmax_saved_body(float *S, size_t lds, const float *mx, const float *inv,
+                                           const float *log_s, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= ROWS_SOFTMAX_PAR_MIN)
+    for (size_t i = 0; i < nr; i++) rows_softmax_saved_row(S + i * lds, log_s, N, mx[i], inv[i]);
+}
+
+// One row in place: g = p * (g - sum_j p_j g_j).
+static inline void rows_ds_row(float *g, const float *p, size_t N) {
+    float s[16] = {0};
+    size_t j = 0;
+    for (; j + 16 <= N; j += 16)
+        for (int l = 0; l < 16; l++) s[l] += p[j + l] * g[j + l];
+    for (int l = 0; j + (size_t)l < N; l++) s[l] += p[j + l] * g[j + l];
+    float dot = rows_sum16(s);
+    for (size_t t = 0; t < N; t++) g[t] = p[t] * (g[t] - dot);
+}
+
+static inline void rows_ds_body(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= ROWS_SOFTMAX_PAR_MIN)
+    for (size_t i = 0; i < nr; i++) rows_ds_row(dS + i * lds, P + i * lds, N);
+}
+
+#endif

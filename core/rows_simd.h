@@ -1,0 +1,149 @@
+// GELU's vector body for core/rows_avx2.c and core/rows_avx512.c, written once over a small set
+// of macros each file defines (V: the vector type, W: its lanes, and the operations). Every
+// operation is the one core/ops.h's ops_expf/ops_tanhf and core/rows_isa.h's loops perform, in
+// the same order and without fused multiply-adds (ISO C does not contract), so each lane
+// computes exactly the plain scalar result; the tail past the last full vector runs the scalar
+// body itself. (GCC does not vectorise the scalar loops for AVX2: "control flow in loop".)
+// Include after defining: V, W, SET1(f), LOAD(p), STORE(p, v), ADD, SUB, MUL, DIV, MIN, MAX,
+// ABS(v), SIGNSEL(x, t) (t with x's sign: x < 0 ? -t : t), EXP_SCALE(km) (the float whose bits
+// are (bits(km) - 0x4B400000 + 127) << 23), MLOAD(p, k) (the first k < W lanes, others 0),
+// MSTORE(p, k, v), MLOADF(p, k, f) (others f), and SUFFIX. Tails shorter than 16 in a sum run
+// the scalar code itself.
+// The softmax rows keep the scalar code's 16 partial sums as 16 / W vectors.
+#define RS_CAT2(a, b) a##b
+#define RS_CAT(a, b) RS_CAT2(a, b)
+
+static inline V RS_CAT(vexp, SUFFIX)(V x) {
+    x = MAX(MIN(x, SET1(88.7f)), SET1(-87.3f));   // the ternary clamps of ops_expf (no NaN here)
+    V km = ADD(MUL(x, SET1(1.44269504088896341f)), SET1(12582912.0f));
+    V kf = SUB(km, SET1(12582912.0f));
+    V r = SUB(x, MUL(kf, SET1(0.693359375f)));
+    r = SUB(r, MUL(kf, SET1(-2.12194440e-4f)));
+    V p = SET1(1.9875691500e-4f);
+    p = ADD(MUL(p, r), SET1(1.3981999507e-3f));
+    p = ADD(MUL(p, r), SET1(8.3334519073e-3f));
+    p = ADD(MUL(p, r), SET1(4.1665795894e-2f));
+    p = ADD(MUL(p, r), SET1(1.6666665459e-1f));
+    p = ADD(MUL(p, r), SET1(5.0000001201e-1f));
+    V y = ADD(ADD(MUL(MUL(p, r), r), r), SET1(1.0f));
+    return MUL(y, EXP_SCALE(km));
+}
+
+static inline V RS_CAT(vtanh, SUFFIX)(V x) {
+    V e = RS_CAT(vexp, SUFFIX)(MUL(SET1(-2.0f), ABS(x)));
+    V t = DIV(SUB(SET1(1.0f), e), ADD(SET1(1.0f), e));
+    return SIGNSEL(x, t);
+}
+
+// u = C (x + A x x x), as the scalar loop: ((A x) x) x
+static inline V RS_CAT(vgelu_u, SUFFIX)(V x) {
+    return MUL(SET1(ROWS_GELU_C), ADD(x, MUL(MUL(MUL(SET1(ROWS_GELU_A), x), x), x)));
+}
+
+static void RS_CAT(gelu_forward_, SUFFIX)(float *out, const float *in, size_t n) {
+    size_t nv = n / W * W;
+    #pragma omp parallel for schedule(static) if (n >= ROWS_PAR_MIN)
+    for (size_t i = 0; i < nv; i += W) {
+        V x = LOAD(in + i);
+        V th = RS_CAT(vtanh, SUFFIX)(RS_CAT(vgelu_u, SUFFIX)(x));
+        STORE(out + i, MUL(MUL(SET1(0.5f), x), ADD(SET1(1.0f), th)));
+    }
+    rows_gelu_forward_body(out + nv, in + nv, n - nv);
+}
+
+static void RS_CAT(gelu_backward_, SUFFIX)(float *din, const float *dout, const float *in, size_t n) {
+    size_t nv = n / W * W;
+    const float a3 = 3.0f * ROWS_GELU_A;   // the scalar loop's 3.0f * GELU_A, folded the same way
+    #pragma omp parallel for schedule(static) if (n >= ROWS_PAR_MIN)
+    for (size_t i = 0; i < nv; i += W) {
+        V x = LOAD(in + i);
+        V th = RS_CAT(vtanh, SUFFIX)(RS_CAT(vgelu_u, SUFFIX)(x));
+        V t1 = MUL(SET1(0.5f), ADD(SET1(1.0f), th));
+        V t2 = MUL(MUL(MUL(MUL(SET1(0.5f), x), SUB(SET1(1.0f), MUL(th, th))), SET1(ROWS_GELU_C)),
+                   ADD(SET1(1.0f), MUL(MUL(SET1(a3), x), x)));
+        STORE(din + i, ADD(LOAD(din + i), MUL(LOAD(dout + i), ADD(t1, t2))));
+    }
+    rows_gelu_backward_body(din + nv, dout + nv, in + nv, n - nv);
+}
+
+#define RS_PV (16 / W)   // vectors of partial sums
+
+static inline float RS_CAT(rs_row_max, SUFFIX)(const float *r, size_t N) {
+    V m = SET1(-INFINITY);
+    size_t j = 0;
+    for (; j + W <= N; j += W) m = MAX(m, LOAD(r + j));
+    if (j < N) m = MAX(m, MLOADF(r + j, N - j, -INFINITY));
+    float t[W];
+    STORE(t, m);
+    float mx = -INFINITY;
+    for (int l = 0; l < W; l++) mx = t[l] > mx ? t[l] : mx;
+    return mx;
+}
+
+static inline void RS_CAT(rs_add_log_s, SUFFIX)(float *r, const float *log_s, size_t N) {
+    size_t j = 0;
+    for (; j + W <= N; j += W) STORE(r + j, ADD(LOAD(r + j), LOAD(log_s + j)));
+    if (j < N) MSTORE(r + j, N - j, ADD(MLOAD(r + j, N - j), MLOAD(log_s + j, N - j)));
+}
+
+static void RS_CAT(softmax_rows_, SUFFIX)(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,
+                                          size_t nr, size_t N, int par) {
+    #pragma omp parallel for schedule(static) if (par && nr * N >= ROWS_SOFTMAX_PAR_MIN)
+    for (size_t i = 0; i < nr; i++) {
+        float *r = S + i * lds;
+        if (log_s) RS_CAT(rs_add_log_s, SUFFIX)(r, log_s, N);
+        float mx = RS_CAT(rs_row_max, SUFFIX)(r, N);
+        V m = SET1(mx), acc[RS_PV];
+        for (int v = 0; v < RS_PV; v++) acc[v] = SET1(0.0f);
+        size_t j = 0;
+        for (; j + 16 <= N; j += 16)
+            for (int v = 0; v < RS_PV; v++) {
+                V e = RS_CAT(vexp, SUFFIX)(SUB(LOAD(r + j + v * W), m));
+                STORE(r + j + v * W, e);
+                acc[v] = ADD(acc[v], e);
+            }
+        float s[16];
+        for (int v = 0; v < RS_PV; v++) STORE(s + v * W, acc[v]);
+        for (int l = 0; j + (size_t)l < N; l++) { r[j + l] = ops_expf(r[j + l] - mx); s[l] += r[j + l]; }   // scalar tail
+        float inv = 1.0f / rows_sum16(s);
+        V iv = SET1(inv);
+        j = 0;
+        for (; j + W <= N; j += W) STORE(r + j, MUL(LOAD(r + j), iv));
+        if (j < N) MSTORE(r + j, N - j, MUL(MLOAD(r + j, N - j), iv));
+        if (mx_out) mx_out[i] = mx;
+        if (inv_out) inv_out[i] = inv;
+    }
+}
+
+static void RS_CAT(softmax_rows_saved_, SUFFIX)(float *S, size_t lds, const float *mx, const float *inv,
+                                                const float *log_s, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= ROWS_SOFTMAX_PAR_MIN)
+    for (size_t i = 0; i < nr; i++) {
+        float *r = S + i * lds;
+        if (log_s) RS_CAT(rs_add_log_s, SUFFIX)(r, log_s, N);
+        V m = SET1(mx[i]), iv = SET1(inv[i]);
+        size_t j = 0;
+        for (; j + W <= N; j += W) STORE(r + j, MUL(RS_CAT(vexp, SUFFIX)(SUB(LOAD(r + j), m)), iv));
+        if (j < N) MSTORE(r + j, N - j, MUL(RS_CAT(vexp, SUFFIX)(SUB(MLOAD(r + j, N - j), m)), iv));
+    }
+}
+
+static void RS_CAT(ds_rows_, SUFFIX)(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
+    #pragma omp parallel for schedule(static) if (nr * N >= ROWS_SOFTMAX_PAR_MIN)
+    for (size_t i = 0; i < nr; i++) {
+        const float *p = P + i * lds;
+        float *g = dS + i * lds;
+        V acc[RS_PV];
+        for (int v = 0; v < RS_PV; v++) acc[v] = SET1(0.0f);
+        size_t j = 0;
+        for (; j + 16 <= N; j += 16)
+            for (int v = 0; v < RS_PV; v++) acc[v] = ADD(acc[v], MUL(LOAD(p + j + v * W), LOAD(g + j + v * W)));
+        float s[16];
+        for (int v = 0; v < RS_PV; v++) STORE(s + v * W, acc[v]);
+        for (int l = 0; j + (size_t)l < N; l++) s[l] += p[j + l] * g[j + l];   // the scalar tail
+        V dot = SET1(rows_sum16(s));
+        j = 0;
+        for (; j + W <= N; j += W) STORE(g + j, MUL(LOAD(p + j), SUB(LOAD(g + j), dot)));
+        if (j < N) MSTORE(g + j, N - j, MUL(MLOAD(p + j, N - j), SUB(MLOAD(g + j, N - j), dot)));
+    }
+}
