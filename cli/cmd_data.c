@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "         writes a contact sheet PNG (4 rows of 8 per label) instead of a dataset.\n"
             "check    reads every split of TASK's data and prints counts per split and class and\n"
             "         token-length statistics; exit 0 when it all reads, 3 when some of it is bad.\n"
-            "         Tasks: lra-listops, lra-text, lra-image, lra-pathfinder, lra-pathx, audio-fsdd, ts-<name> (a folder of\n"
+            "         Tasks: lra-listops, lra-text, lra-image, lra-pathfinder, lra-pathx, lra-retrieval, audio-fsdd, ts-<name> (a folder of\n"
             "         <data root>/ucr, case-insensitive). Data root: --data-root, else $MAELRE_DATA,\n"
             "         else ./data. --limit N loads at most N samples per split (as --quick does).\n",
             PF_PER_BATCH);

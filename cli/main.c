@@ -20,7 +20,7 @@ static const Command commands[] = {
     {"eval", cmd_eval, "evaluate a checkpoint on a task's test split"},
     {"report", cmd_report, "merge run/profile outputs into tables and plots"},
     {"profile", cmd_profile, "FLOPs, peak memory and speed per method and sequence length"},
-    {"data", cmd_data, "data listops (generate ListOps) | data check (validate a task's data)"},
+    {"data", cmd_data, "data listops | pathfinder | aan-synthetic (generate data) | data check (validate a task's data)"},
     {"sweep", cmd_sweep, "tasks x methods x seeds (x --grid) as `run` jobs, over MPI ranks (mpirun/srun)"},
 };
 
