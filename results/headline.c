@@ -21,10 +21,14 @@ static void put(Out *o, const char *fmt, ...) {
     if (n > 0) o->used += (size_t)n < o->len - o->used ? (size_t)n : o->len - o->used - 1;
 }
 
+// "maelre 36.8% (s.e. 0.4, 3 seeds)": the standard error, not the seeds' standard deviation the
+// tables show, since the sentence compares the mean with the majority class.
 static void acc_words(Out *o, const RunSummary *s) {
     put(o, "%s %.1f%%", s->method, 100 * s->acc);
-    if (isfinite(s->acc_err)) put(o, " ± %.1f", 100 * s->acc_err);
-    if (s->runs > 1) put(o, " (%zu seeds)", s->runs);
+    if (isfinite(s->acc_err)) put(o, " (s.e. %.1f", 100 * s->acc_err);
+    else put(o, " (");
+    if (s->runs > 1) put(o, "%s%zu seeds", isfinite(s->acc_err) ? ", " : "", s->runs);
+    put(o, ")");
 }
 
 int report_headline(const Table *runs, char *buf, size_t len, char *err, size_t errlen) {

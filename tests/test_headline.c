@@ -23,8 +23,8 @@ Test(headline, names_the_leader_and_who_is_at_chance) {
     row(t, "lra-listops", "maelre", 1, 0.2375, 0.021, 0.10);
     char buf[2048], err[256];
     cr_assert_eq(report_headline(t, buf, sizeof buf, err, sizeof err), MB_OK, "%s", err);
-    cr_expect(strstr(buf, "lra-listops: maelre 23.8% ± 2.1 is the most accurate, 6.5 standard errors above "
-                          "the majority class (10.0%); then vanilla 10.3% ± 1.8 (at chance).\n"), "%s", buf);
+    cr_expect(strstr(buf, "lra-listops: maelre 23.8% (s.e. 2.1) is the most accurate, 6.5 standard errors above "
+                          "the majority class (10.0%); then vanilla 10.3% (s.e. 1.8) (at chance).\n"), "%s", buf);
     table_free(t);
 }
 
@@ -35,10 +35,10 @@ Test(headline, a_leader_within_two_standard_errors_is_not_clearly_above_chance) 
     row(t, "lra-text", "maelre", 1, 0.70, 0.01, 0.50);
     char buf[2048], err[256];
     cr_assert_eq(report_headline(t, buf, sizeof buf, err, sizeof err), MB_OK, "%s", err);
-    cr_expect(strstr(buf, "ts-gunpoint: vanilla 55.0% ± 4.0 is the most accurate, but not clearly above the "
+    cr_expect(strstr(buf, "ts-gunpoint: vanilla 55.0% (s.e. 4.0) is the most accurate, but not clearly above the "
                           "majority class (50.0%)"), "%s", buf);
-    cr_expect(strstr(buf, "lra-text: maelre 70.0% ± 1.0 is the most accurate, 20.0 standard errors"), "%s", buf);
-    cr_expect(strstr(buf, "then maelre 52.0% ± 4.0 (at chance)."), "%s", buf);
+    cr_expect(strstr(buf, "lra-text: maelre 70.0% (s.e. 1.0) is the most accurate, 20.0 standard errors"), "%s", buf);
+    cr_expect(strstr(buf, "then maelre 52.0% (s.e. 4.0) (at chance)."), "%s", buf);
     table_free(t);
 }
 
@@ -48,6 +48,6 @@ Test(headline, seeds_are_averaged_and_counted) {
     row(t, "lra-listops", "maelre", 2, 0.34, 0.02, 0.10);
     char buf[2048], err[256];
     cr_assert_eq(report_headline(t, buf, sizeof buf, err, sizeof err), MB_OK, "%s", err);
-    cr_expect(strstr(buf, "maelre 32.0% ± 2.0 (2 seeds) is the most accurate"), "%s", buf);
+    cr_expect(strstr(buf, "maelre 32.0% (s.e. 2.0, 2 seeds) is the most accurate"), "%s", buf);
     table_free(t);
 }
