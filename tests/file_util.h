@@ -1,12 +1,30 @@
-// File helpers shared by the CLI and runner tests (test_report, test_run_cli, test_runner):
-// read a whole file, write a text file, and write a small two-class TSV text split.
+// File helpers shared by the CLI and runner tests (test_report, test_run_cli, test_runner,
+// test_sweep, test_data_parallel): the CLI binary under test, read a whole file, write a text
+// file, and write a small two-class TSV text split.
 #ifndef MAELRE_TEST_FILE_UTIL_H
 #define MAELRE_TEST_FILE_UTIL_H
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "core/rng.h"
+
+// The CLI binary under test: $MAELRE_BIN (set by `make test`) as an absolute path, so tests may
+// chdir; skips the test when it is unset, fails when it is not executable.
+static inline const char *test_cli_bin(void) {
+    static char abs[1024];
+    const char *bin = getenv("MAELRE_BIN");
+    if (!bin || !*bin) cr_skip_test("MAELRE_BIN is not set (run through `make test`)");
+    if (bin[0] != '/') {
+        char cwd[700];
+        cr_assert(getcwd(cwd, sizeof cwd));
+        snprintf(abs, sizeof abs, "%s/%s", cwd, bin);
+        bin = abs;
+    }
+    cr_assert_eq(access(bin, X_OK), 0, "MAELRE_BIN=%s is not executable", bin);
+    return bin;
+}
 
 // The whole file, NUL-terminated, malloc'ed (free it); NULL when it cannot be opened.
 static inline char *slurp(const char *path) {

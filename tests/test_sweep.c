@@ -24,18 +24,7 @@
 static char g_dir[256], g_out[320], g_err[320], g_root[320], g_toy[320], g_bad[320];
 static const char *g_bin;
 
-static void need_bin(void) {
-    g_bin = getenv("MAELRE_BIN");
-    if (!g_bin || !*g_bin) cr_skip_test("MAELRE_BIN is not set (run through `make test`)");
-    if (g_bin[0] != '/') {
-        static char abs[1024];
-        char cwd[700];
-        cr_assert(getcwd(cwd, sizeof cwd));
-        snprintf(abs, sizeof abs, "%s/%s", cwd, g_bin);
-        g_bin = abs;
-    }
-    cr_assert_eq(access(g_bin, X_OK), 0, "MAELRE_BIN=%s is not executable", g_bin);
-}
+static void need_bin(void) { g_bin = test_cli_bin(); }
 
 static const char *g_mpirun;
 static int run(int ranks, const char *const *args);
