@@ -20,6 +20,7 @@
 #include "core/status.h"
 #include "tasks/sweep.h"
 #include "tests/file_util.h"
+#include "tests/mpi_util.h"
 
 static char g_dir[256], g_out[320], g_err[320], g_root[320], g_toy[320], g_bad[320];
 static const char *g_bin;
@@ -27,76 +28,19 @@ static const char *g_bin;
 static void need_bin(void) { g_bin = test_cli_bin(); }
 
 static const char *g_mpirun;
-static int run(int ranks, const char *const *args);
-static int built_with_mpi(void);
-static int have_mpirun(void) {
-    if (!built_with_mpi()) return 0;
-    static char path[512];
-    const char *dirs[] = {"/usr/bin", "/usr/local/bin", "/bin"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/mpirun", dirs[i]);
-        if (access(path, X_OK) == 0) { g_mpirun = path; return 1; }
-    }
-    return 0;
-}
 
-// Runs `[mpirun --oversubscribe -n ranks] maelre-bench ARGS` (ranks 0: no launcher) with
-// stdout/stderr in g_out/g_err; returns the pid.
+// The shared spawn/wait of tests/mpi_util.h with this file's binary and output files.
 static pid_t spawn(int ranks, const char *const *args) {
-    const char *argv[64];
-    size_t n = 0;
-    char nb[16];
-    if (ranks > 0) {
-        snprintf(nb, sizeof nb, "%d", ranks);
-        argv[n++] = g_mpirun;
-        argv[n++] = "--oversubscribe";
-        argv[n++] = "-n";
-        argv[n++] = nb;
-    }
-    argv[n++] = g_bin;
-    for (size_t i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(g_out, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(g_err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        dup2(e, 2);
-        setenv("OMP_NUM_THREADS", "1", 1);
-        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);          // CI runs as root
-        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-        if (ranks > 0) {
-            // Sanitizer builds: Open MPI's own allocations from MPI_Init (in dlopen'ed components,
-            // "unknown module") are reported as leaks at exit. Our code is leak-checked by the
-            // one-process tests; under mpirun only the leak check is off.
-            const char *a = getenv("ASAN_OPTIONS");
-            char buf[512];
-            snprintf(buf, sizeof buf, "%s%sdetect_leaks=0", a ? a : "", a && *a ? ":" : "");
-            setenv("ASAN_OPTIONS", buf, 1);
-        }
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    MpiCli c = {g_bin, g_mpirun, g_out, g_err, 0};
+    return mpi_spawn(&c, ranks, args);
 }
-
-static int wait_code(pid_t pid) {
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st), "died (signal %d)", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    return WEXITSTATUS(st);
-}
-
+static int wait_code(pid_t pid) { return mpi_wait(pid); }
 static int run(int ranks, const char *const *args) { return wait_code(spawn(ranks, args)); }
-
-// `sweep --help` says whether the binary was built with MPI (`make MPI=0` builds without).
-static int built_with_mpi(void) {
-    cr_assert_eq(run(0, (const char *[]){"sweep", "--help", NULL}), 0);
-    char *o = slurp(g_out);
-    int yes = o && strstr(o, "This binary: built with MPI") != NULL;
-    free(o);
-    return yes;
+static int have_mpirun(void) {
+    MpiCli c = {g_bin, NULL, g_out, g_err, 0};
+    int ok = mpi_find_mpirun(&c);
+    g_mpirun = c.mpirun;
+    return ok;
 }
 
 static void write_ts(const char *path, int n) {
