@@ -88,6 +88,11 @@ typedef struct {
                      const float *save, float *work, const AttnCall *a);
 } AttnKindRow;
 
+// Shared row entries for a kind without settings to check, parameters or buffers.
+int attn_kind_check_nothing(const ModelConfig *c, char *err, size_t errlen);          // MB_OK
+size_t attn_kind_no_tensors(const ModelConfig *c, AttnTensorSpec out[ATTN_MAX_TENSORS]);   // 0
+void attn_kind_init_nothing(const ModelConfig *c, float *const *t, uint64_t *rng);
+
 extern const AttnKindRow attn_kind_softmax;     // core/kind_softmax.c
 extern const AttnKindRow attn_kind_linformer;   // core/kind_linformer.c
 extern const AttnKindRow attn_kind_efficient;   // core/kind_efficient.c

@@ -89,8 +89,6 @@ static int check(const ModelConfig *c, char *err, size_t errlen) {
     return MB_OK;
 }
 
-static size_t none(const ModelConfig *c, AttnTensorSpec out[ATTN_MAX_TENSORS]) { return 0; }
-static void init_none(const ModelConfig *c, float *const *t, uint64_t *rng) {}
 
 const AttnKindRow attn_kind_bigbird = {
     .name = "bigbird",
@@ -98,7 +96,7 @@ const AttnKindRow attn_kind_bigbird = {
     .proportional = 1,
     .shared_grads = 0,
     .check = check,
-    .params = none, .init_params = init_none,
+    .params = attn_kind_no_tensors, .init_params = attn_kind_init_nothing,
     .buffers = buffers, .init_buffers = init_buffers,
     .save_floats = save_floats, .infer_floats = infer_floats, .work_floats = work_floats,
     .forward = forward, .forward_infer = forward_infer, .backward = backward,

@@ -21,18 +21,15 @@ static void backward(float *dq, float *dk, float *dv, float *const *dpar, const 
     attn_linear_backward_ws(dq, dk, dv, dout, save, a->q, a->k, a->v, a->ld, a->log_s, a->N, a->D, a->H, work);
 }
 
-static int check(const ModelConfig *c, char *err, size_t errlen) { return 0; }
-static size_t none(const ModelConfig *c, AttnTensorSpec out[ATTN_MAX_TENSORS]) { return 0; }
-static void init_none(const ModelConfig *c, float *const *t, uint64_t *rng) {}
 
 const AttnKindRow attn_kind_linear = {
     .name = "linear",
     .description = "linear attention (Katharopoulos et al.), elu+1 features, normalised: linear in N",
     .proportional = 1,
     .shared_grads = 0,
-    .check = check,
-    .params = none, .init_params = init_none,
-    .buffers = none, .init_buffers = init_none,
+    .check = attn_kind_check_nothing,
+    .params = attn_kind_no_tensors, .init_params = attn_kind_init_nothing,
+    .buffers = attn_kind_no_tensors, .init_buffers = attn_kind_init_nothing,
     .save_floats = save_floats, .infer_floats = infer_floats, .work_floats = work_floats,
     .forward = forward, .forward_infer = forward_infer, .backward = backward,
 };

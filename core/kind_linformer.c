@@ -50,8 +50,6 @@ static int check(const ModelConfig *c, char *err, size_t errlen) {
     return MB_OK;
 }
 
-static size_t none(const ModelConfig *c, AttnTensorSpec out[ATTN_MAX_TENSORS]) { return 0; }
-static void init_none(const ModelConfig *c, float *const *t, uint64_t *rng) {}
 
 const AttnKindRow attn_kind_linformer = {
     .name = "linformer",
@@ -60,7 +58,7 @@ const AttnKindRow attn_kind_linformer = {
     .shared_grads = 1,
     .check = check,
     .params = params, .init_params = init_params,
-    .buffers = none, .init_buffers = init_none,
+    .buffers = attn_kind_no_tensors, .init_buffers = attn_kind_init_nothing,
     // The kernel keeps nothing beyond what its forward needs, so inference holds the same save.
     .save_floats = save_floats, .infer_floats = save_floats, .work_floats = work_floats,
     .forward = forward, .forward_infer = forward, .backward = backward,
