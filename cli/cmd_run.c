@@ -18,6 +18,7 @@ static void run_usage(FILE *f) {
         "usage: maelre-bench run --task T [--method all|m1,m2] [--quick] [--steps N | --time-budget SEC]\n"
         "                        [--batch B] [--seed S | --seeds S1,S2,...] [--threads N] [--eval-every N]\n"
         "                        [--patience N] [--checkpoint-every SEC] [--train-limit N] [--test-limit N]\n"
+        "                        [--val-limit N]\n"
         "                        [--config FILE] [--data-root DIR] [--out DIR] [--force] [--data-parallel]\n\n"
         "Trains and evaluates each method (`maelre-bench list` names them) once per seed on task T, each\n"
         "in its own process, selecting the weights on a validation split (the dataset's own, CIFAR-10's\n"
@@ -42,7 +43,9 @@ static void run_usage(FILE *f) {
         "  --checkpoint-every SEC  save the whole training state every SEC seconds (default 300);\n"
         "                    a killed run started again with the same --out continues from it\n"
         "  --train-limit N, --test-limit N  class-balanced subsets (0 = whole split; the test\n"
-        "                    limit also caps a dataset's own validation split)\n"
+        "                    limit also caps the validation split)\n"
+        "  --val-limit N     caps the validation split alone (default: the test limit), class-\n"
+        "                    balanced; a held-out sample cut by it does not go back to train\n"
         "  --threads N       OpenMP/OpenBLAS threads (default 0 = all cores)\n"
         "  --config FILE     JSON merged over the task's definition (any field)\n"
         "  --data-root DIR   data folder (default $MAELRE_DATA, else ./data)\n"
@@ -103,8 +106,8 @@ static void print_summary(const Table *t) {
 static int run_cmd(int argc, char **argv, int *dp) {
     const char *task_name = NULL, *methods_arg = "all", *config = NULL, *root_flag = NULL, *out = NULL;
     int quick = 0, force = 0, have_steps = 0, have_time = 0, have_batch = 0, have_pat = 0, have_seed = 0;
-    int have_trl = 0, have_tel = 0, data_parallel = 0;
-    unsigned long long steps = 0, batch = 0, seed = 1, threads = 0, eval_every = 0, patience = 0, trl = 0, tel = 0;
+    int have_trl = 0, have_tel = 0, have_val = 0, data_parallel = 0;
+    unsigned long long steps = 0, batch = 0, seed = 1, threads = 0, eval_every = 0, patience = 0, trl = 0, tel = 0, vl = 0;
     double time_budget = 0, ckpt_every = 300;
     uint64_t seeds[64];
     size_t ns = 0;
@@ -120,7 +123,7 @@ static int run_cmd(int argc, char **argv, int *dp) {
                  !strcmp(a, "--time-budget") || !strcmp(a, "--batch") || !strcmp(a, "--seed") ||
                  !strcmp(a, "--threads") || !strcmp(a, "--seeds") || !strcmp(a, "--eval-every") ||
                  !strcmp(a, "--patience") || !strcmp(a, "--checkpoint-every") || !strcmp(a, "--train-limit") ||
-                 !strcmp(a, "--test-limit")) {
+                 !strcmp(a, "--test-limit") || !strcmp(a, "--val-limit")) {
             if (!v) return usage_err("%s needs a value", a);
             i++;
             if (!strcmp(a, "--task")) task_name = v;
@@ -159,10 +162,12 @@ static int run_cmd(int argc, char **argv, int *dp) {
             } else if (!strcmp(a, "--patience")) {
                 if (parse_u64(v, &patience) || patience > 1000000) return usage_err("--patience needs an integer >= 0, not '%s'", v);
                 have_pat = 1;
-            } else if (!strcmp(a, "--train-limit") || !strcmp(a, "--test-limit")) {
+            } else if (!strcmp(a, "--train-limit") || !strcmp(a, "--test-limit") || !strcmp(a, "--val-limit")) {
                 unsigned long long x;
                 if (parse_u64(v, &x)) return usage_err("%s needs an integer >= 0", a);
-                if (!strcmp(a, "--train-limit")) { trl = x; have_trl = 1; } else { tel = x; have_tel = 1; }
+                if (!strcmp(a, "--train-limit")) { trl = x; have_trl = 1; }
+                else if (!strcmp(a, "--test-limit")) { tel = x; have_tel = 1; }
+                else { vl = x; have_val = 1; }
             } else if (!strcmp(a, "--checkpoint-every")) {
                 char *e;
                 errno = 0;
@@ -237,7 +242,8 @@ static int run_cmd(int argc, char **argv, int *dp) {
     if (have_pat) rs.patience = patience;
     if (have_trl) rs.train_limit = trl;
     if (have_tel) rs.test_limit = tel;
-    if (have_steps || have_time || have_batch || have_pat || have_trl || have_tel || eval_every)
+    if (have_val) rs.val_limit = vl;
+    if (have_steps || have_time || have_batch || have_pat || have_trl || have_tel || have_val || eval_every)
         snprintf(rs.budget, sizeof rs.budget, "%s+custom", quick ? "quick" : "full");
     rs.seed = seeds[0];
     rs.eval_every = eval_every;

@@ -105,7 +105,7 @@ int runner_holdout(SeqSet *from, SeqSet *to, double frac, uint64_t seed, char *e
     return rc;
 }
 
-int runner_load_splits(const Task *t, const char *root, size_t train_limit, size_t test_limit,
+int runner_load_splits(const Task *t, const char *root, size_t train_limit, size_t test_limit, size_t val_limit,
                        SeqSet *train, SeqSet *val, SeqSet *test, char *how, size_t how_len,
                        char *err, size_t errlen) {
     memset(train, 0, sizeof *train);
@@ -119,7 +119,7 @@ int runner_load_splits(const Task *t, const char *root, size_t train_limit, size
               !strcmp(src, "pathfinder") ||   // pathfinder: the 10% of its seeded 80/10/10 cut
               !strcmp(src, "aan");   // LRA Retrieval: new_aan_pairs.eval.tsv
     if (own) {   // loaders that read a real val split (or none: n = 0); never a stand-in for test
-        if ((rc = runner_load_split(t, root, SPLIT_VAL, test_limit, 0, val, err, errlen))) goto fail;
+        if ((rc = runner_load_split(t, root, SPLIT_VAL, val_limit, 0, val, err, errlen))) goto fail;
         if (val->n) { if (how) snprintf(how, how_len, "own val split"); }
         else seqset_free(val);
     }
@@ -139,6 +139,10 @@ int runner_load_splits(const Task *t, const char *root, size_t train_limit, size
         if ((rc = runner_holdout(train, val, f, 0x5B117, err, errlen))) goto fail;
         if (how) snprintf(how, how_len, "stratified %.0f%% of train", 100 * f);
     }
+    // The limit caps held-out validation splits too: validating ten times per run on 2,500
+    // held-out IMDb reviews would cost vanilla more time than its training. Items cut here do
+    // not go back to train, so the training set does not depend on the limit.
+    if ((rc = seqset_limit(val, val_limit, err, errlen))) goto fail;
     if (train->n == 0 || val->n == 0) {
         rc = mb_fail(err, errlen, MB_ERR_DATA, "%s/%s: %zu samples in train are too few for a train/validation split",
                      root, t->data.path, train->n + val->n);

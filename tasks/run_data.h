@@ -4,7 +4,7 @@
 //
 // Validation (the test split is never used for a decision):
 //  - the dataset's own validation split where it has one (ListOps: basic_val.tsv; a "tsv" task
-//    with a val table; LRA Retrieval: new_aan_pairs.eval.tsv), capped at the run's test_limit;
+//    with a val table; LRA Retrieval: new_aan_pairs.eval.tsv), capped at the run's val_limit;
 //  - CIFAR-10 ("cifar10", "cifar10-bin"): the last 10% of the (loaded) train split, as LRA does;
 //  - otherwise a stratified hold-out of train drawn with a fixed seed (the same for every run
 //    seed, so seeds vary the training only): 10% of each class when train has >= 1000 samples,
@@ -25,8 +25,9 @@ int runner_load_split(const Task *t, const char *data_root, Split split, size_t 
                       SeqSet *out, char *err, size_t errlen);
 // Train, validation and test as the rule above says. val_how (optional) receives a phrase for
 // the progress line ("own val split", "last 10% of train", "stratified 20% of train").
+// val_limit caps the validation split whatever its origin (0 = all of it).
 int runner_load_splits(const Task *t, const char *data_root, size_t train_limit, size_t test_limit,
-                       SeqSet *train, SeqSet *val, SeqSet *test, char *val_how, size_t how_len,
+                       size_t val_limit, SeqSet *train, SeqSet *val, SeqSet *test, char *val_how, size_t how_len,
                        char *err, size_t errlen);
 // Fraction of train held out for validation when the dataset has none (0.1 or 0.2, see above).
 double runner_holdout_fraction(size_t n_train);

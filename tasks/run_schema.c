@@ -68,6 +68,8 @@ size_t run_n_columns(void) {
     return n;
 }
 
+size_t runspec_val_limit(const RunSpec *rs) { return rs->val_limit ? rs->val_limit : rs->test_limit; }
+
 void runspec_from_budget(RunSpec *rs, const Budget *b, const char *name) {
     rs->steps = b->steps;
     rs->epochs = b->epochs;
@@ -156,6 +158,7 @@ cJSON *run_key_json(const Task *t, const RunSpec *rs) {
     cJSON_AddNumberToObject(j, "batch", (double)rs->batch);
     cJSON_AddNumberToObject(j, "train_limit", (double)rs->train_limit);
     cJSON_AddNumberToObject(j, "test_limit", (double)rs->test_limit);
+    if (rs->val_limit) cJSON_AddNumberToObject(j, "val_limit", (double)rs->val_limit);   // absent: old keys still match
     cJSON_AddNumberToObject(j, "eval_every", (double)rs->eval_every);
     cJSON_AddNumberToObject(j, "patience", (double)rs->patience);
     // Only what changes the numbers: data, model and optimizer (not names, notes or budgets,
@@ -198,6 +201,7 @@ cJSON *run_row_to_json(const RunRow *r, const Task *t, const RunSpec *rs) {
     cJSON_AddNumberToObject(run, "batch", (double)rs->batch);
     cJSON_AddNumberToObject(run, "train_limit", (double)rs->train_limit);
     cJSON_AddNumberToObject(run, "test_limit", (double)rs->test_limit);
+    cJSON_AddNumberToObject(run, "val_limit", (double)runspec_val_limit(rs));
     cJSON_AddNumberToObject(run, "eval_every", (double)rs->eval_every);
     cJSON_AddNumberToObject(run, "patience", (double)rs->patience);
     cJSON_AddNumberToObject(run, "checkpoint_every", rs->checkpoint_every);

@@ -20,7 +20,8 @@ typedef struct {
     double epochs;           // > 0: steps = ceil(epochs * train samples / batch) (small data sets)
     double time_budget;      // seconds of training per method
     size_t batch;
-    size_t train_limit, test_limit;   // 0 = the whole split; test_limit also caps a dataset's own val split
+    size_t train_limit, test_limit;   // 0 = the whole split
+    size_t val_limit;                 // caps the validation split; 0 = test_limit's value
     size_t eval_every;       // validation every N steps; 0 = about ten per run (a tenth of the budget)
     size_t patience;         // early stopping: stop after this many evaluations without improvement (0 = off)
     double checkpoint_every; // seconds between saved training states (<= 0: only when interrupted)
@@ -33,6 +34,8 @@ typedef struct {
 
 // Fills a RunSpec from a task budget (steps or epochs, time, batch, limits, patience).
 void runspec_from_budget(RunSpec *rs, const Budget *b, const char *name);
+// The validation cap in effect: val_limit, else test_limit (0 = the whole split).
+size_t runspec_val_limit(const RunSpec *rs);
 
 typedef struct {
     char task[64];

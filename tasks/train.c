@@ -232,7 +232,7 @@ int runner_train_eval(const Task *t, const char *data_root, Method method, const
         return mb_fail(err, errlen, MB_ERR_USAGE, "need steps > 0, epochs > 0 or a time budget > 0");
     row->threads = threads_set(rs->threads);
 
-    if ((rc = runner_load_splits(t, data_root, rs->train_limit, rs->test_limit, &train, &val, &test, how, sizeof how,
+    if ((rc = runner_load_splits(t, data_root, rs->train_limit, rs->test_limit, runspec_val_limit(rs), &train, &val, &test, how, sizeof how,
                                  err, errlen))) goto done;
     // No max length in the task (ts-<name>): the longest sample of the whole data set, subsets or
     // not, so a quick run and a full evaluation of its checkpoint see the same series.

@@ -359,6 +359,32 @@ Test(protocol, holdout_is_stratified_seeded_and_disjoint, .init = make_toy, .fin
     task_free(&t);
 }
 
+// The validation cap: a held-out split of 32 (20% of 160) capped at 10 keeps 5 of each class,
+// and the cut samples do not go back to train (128 either way); 0 keeps the whole hold-out.
+Test(protocol, val_limit_caps_a_holdout_without_changing_train, .init = make_toy, .fini = rm_toy) {
+    Task t;
+    load_toy(&t);
+    char err[1024] = "";
+    size_t caps[2] = {0, 10}, want_val[2] = {32, 10};
+    for (int k = 0; k < 2; k++) {
+        SeqSet tr, va, te;
+        cr_assert_eq(runner_load_splits(&t, g_dir, 0, 0, caps[k], &tr, &va, &te, NULL, 0, err, sizeof err), MB_OK,
+                     "%s", err);
+        cr_assert_eq(tr.n, 128, "cap %zu: train %zu", caps[k], tr.n);
+        cr_assert_eq(va.n, want_val[k], "cap %zu: val %zu", caps[k], va.n);
+        size_t per[2] = {0, 0};
+        for (size_t i = 0; i < va.n; i++) per[va.items[i].label]++;
+        cr_assert_eq(per[0], per[1], "class-balanced: %zu %zu", per[0], per[1]);
+        cr_assert_eq(te.n, 80);
+        seqset_free(&tr); seqset_free(&va); seqset_free(&te);
+    }
+    RunSpec rs = {.test_limit = 40};
+    cr_assert_eq(runspec_val_limit(&rs), 40, "no val limit: the test limit's");
+    rs.val_limit = 7;
+    cr_assert_eq(runspec_val_limit(&rs), 7);
+    task_free(&t);
+}
+
 // The test split decides nothing: flipping every test label changes the test accuracies to
 // 1 - accuracy and nothing else (same best step, same validation accuracy).
 Test(protocol, test_labels_do_not_influence_selection, .init = make_toy, .fini = rm_toy, .timeout = 60) {
