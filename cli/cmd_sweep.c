@@ -17,7 +17,7 @@ static void sweep_usage(FILE *f) {
         "                          --time-budget SEC] [--grid key=v1,v2,...]... [--threads N] [--config FILE]\n"
         "                          [--data-root DIR] --out DIR [--no-report] [--dry-run]\n"
         "                          [--batch B] [--eval-every N] [--patience N] [--checkpoint-every SEC]\n"
-        "                          [--train-limit N] [--test-limit N]\n\n"
+        "                          [--train-limit N] [--test-limit N] [--val-limit N]\n\n"
         "Runs every (task, method, seed[, grid point]) job as its own `maelre-bench run` process, writing\n"
         "DIR/jobs/<task>/<method>-seed<S>[-<grid>]/ per job, then DIR/results.{csv,json} (all rows, grid values\n"
         "as columns) and DIR/report/. Under `mpirun -n K` or `srun`, rank 0 hands jobs out (longest expected\n"
@@ -34,8 +34,8 @@ static void sweep_usage(FILE *f) {
         "  --config FILE     JSON merged over every task (grid values merge over it)\n"
         "  --data-root DIR   data folder on every node (default $MAELRE_DATA, else ./data)\n"
         "  --out DIR         sweep folder (shared by all ranks)\n"
-        "  --batch, --eval-every, --patience, --checkpoint-every, --train-limit, --test-limit\n"
-        "                    passed to every job's `run` (see `maelre-bench run --help`)\n"
+        "  --batch, --eval-every, --patience, --checkpoint-every, --train-limit, --test-limit,\n"
+        "  --val-limit       passed to every job's `run` (see `maelre-bench run --help`)\n"
         "  --no-report       skip `report` at the end\n"
         "  --dry-run         print the jobs in start order (longest expected first) with their estimated\n"
         "                    training+test FLOPs and whether they are done; run and write nothing\n"
@@ -109,7 +109,8 @@ int cmd_sweep(int argc, char **argv) {
                  !strcmp(a, "--time-budget") || !strcmp(a, "--grid") || !strcmp(a, "--threads") ||
                  !strcmp(a, "--config") || !strcmp(a, "--data-root") || !strcmp(a, "--out") ||
                  !strcmp(a, "--batch") || !strcmp(a, "--eval-every") || !strcmp(a, "--patience") ||
-                 !strcmp(a, "--checkpoint-every") || !strcmp(a, "--train-limit") || !strcmp(a, "--test-limit")) {
+                 !strcmp(a, "--checkpoint-every") || !strcmp(a, "--train-limit") || !strcmp(a, "--test-limit") ||
+                 !strcmp(a, "--val-limit")) {
             if (!v) { rc = usage_err("%s needs a value", a); break; }
             i++;
             unsigned long long u;
@@ -132,9 +133,11 @@ int cmd_sweep(int argc, char **argv) {
             } else if (!strcmp(a, "--patience")) {
                 if (parse_u64(v, &u) || u > 1000000) rc = usage_err("--patience needs an integer >= 0, not '%s'", v);
                 s.patience = (long)u;
-            } else if (!strcmp(a, "--train-limit") || !strcmp(a, "--test-limit")) {
+            } else if (!strcmp(a, "--train-limit") || !strcmp(a, "--test-limit") || !strcmp(a, "--val-limit")) {
                 if (parse_u64(v, &u) || u == 0) rc = usage_err("%s needs a positive integer", a);
-                if (!strcmp(a, "--train-limit")) s.train_limit = (size_t)u; else s.test_limit = (size_t)u;
+                if (!strcmp(a, "--train-limit")) s.train_limit = (size_t)u;
+                else if (!strcmp(a, "--test-limit")) s.test_limit = (size_t)u;
+                else s.val_limit = (size_t)u;
             } else if (!strcmp(a, "--checkpoint-every")) {
                 char *e;
                 errno = 0;

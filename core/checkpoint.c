@@ -23,8 +23,9 @@
 // u slots: 0 vocab, 1 feat_dim, 2 max_len, 3 dim, 4 heads, 5 mlp, 6 blocks, 7 classes, 8 method,
 // 9 linformer_k, 10 linformer_share_ef, 11 n_stages, 12 switch_threshold, 13 local_window,
 // 14 maelre_coarse; the kinds' own settings: 15 performer_features, 16 nystrom_landmarks,
-// 17 nystrom_conv, 18 local_attn_window, 19 bigbird_block, 20 bigbird_random; 21 pairs (the two-tower head); 22..31
-// zero (room for later settings without another layout change). f: 0 ln_eps, 1 tome_r_frac.
+// 17 nystrom_conv, 18 local_attn_window, 19 bigbird_block, 20 bigbird_random; 21 pairs (the two-tower head);
+// 22 merge_threshold's float bits (0 in files written before it: fixed keep ratios); 23..31 zero
+// (room for later settings without another layout change). f: 0 ln_eps, 1 tome_r_frac.
 typedef struct { uint64_t u[32]; float f[2]; uint64_t stage_blocks[MODEL_MAX_STAGES]; float stage_keep[MODEL_MAX_STAGES]; } CkptConfig;
 
 static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
@@ -36,6 +37,9 @@ static void cfg_pack(const ModelConfig *c, CkptConfig *k) {
                       c->local_attn_window, c->bigbird_block, c->bigbird_random,
                       (uint64_t)c->pairs};
     memcpy(k->u, u, sizeof u);
+    uint32_t bits;
+    memcpy(&bits, &c->merge_threshold, sizeof bits);
+    k->u[22] = bits;
     k->f[0] = c->ln_eps;
     k->f[1] = c->tome_r_frac;
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { k->stage_blocks[i] = c->stages[i].blocks; k->stage_keep[i] = c->stages[i].keep; }
@@ -51,6 +55,8 @@ static void cfg_unpack(const CkptConfig *k, ModelConfig *c) {
     c->performer_features = k->u[15]; c->nystrom_landmarks = k->u[16]; c->nystrom_conv = k->u[17];
     c->local_attn_window = k->u[18]; c->bigbird_block = k->u[19]; c->bigbird_random = k->u[20];
     c->pairs = (int)k->u[21];   // the two-tower head (SPEC §10.2)
+    uint32_t bits = (uint32_t)k->u[22];
+    memcpy(&c->merge_threshold, &bits, sizeof bits);
     c->ln_eps = k->f[0]; c->tome_r_frac = k->f[1];
     for (size_t i = 0; i < MODEL_MAX_STAGES; i++) { c->stages[i].blocks = k->stage_blocks[i]; c->stages[i].keep = k->stage_keep[i]; }
 }

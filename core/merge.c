@@ -118,9 +118,20 @@ static void sort_by_sim(size_t *idx, size_t *tmp, const float *sim, size_t n) {
     }
 }
 
+// Adaptive merging (threshold > 0): a round merges only the a whose best similarity reaches the
+// threshold (still at most r, the count the target allows); NaN never reaches it. 0 ends the
+// rounds. threshold <= 0: r unchanged, no comparisons.
+static size_t adaptive_r(size_t r, const float *best_sim, size_t nA, float threshold) {
+    if (!(threshold > 0.0f)) return r;
+    size_t pass = 0;
+    for (size_t a = 0; a < nA; a++) pass += best_sim[a] >= threshold;
+    flops_elem((double)nA);
+    return pass < r ? pass : r;
+}
+
 void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
                             size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
-                            size_t local_until, float *work, size_t *iwork) {
+                            size_t local_until, float threshold, float *work, size_t *iwork) {
     // k (N,D) stride ld (H heads of width d); s (N) or NULL (all 1); plan->dst (N)
     size_t d = D / H;
     plan->n_in = N;
@@ -159,6 +170,8 @@ void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const fl
             match_local(best_b, best_sim, m, n, d, window);
         else
             match_global(best_b, best_sim, m, n, d, simblk);
+        r = adaptive_r(r, best_sim, nA, threshold);
+        if (r == 0) break;
         sort_by_sim(order, tmp, best_sim, nA);
         // round assignment: mark the r merged a, number survivors in order, then point each
         // merged a at its partner's new row
@@ -321,7 +334,7 @@ static void match_local_fast(size_t *best_b, float *best_sim, const float *m, si
 
 void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
                       size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
-                      size_t local_until, float *work, size_t *iwork) {
+                      size_t local_until, float threshold, float *work, size_t *iwork) {
     // k (N,D) stride ld (H heads of width d); s (N) or NULL (all 1); plan->dst (N)
     size_t d = D / H;
     plan->n_in = N;
@@ -365,6 +378,8 @@ void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s
             match_local_fast(best_b, best_sim, m, n, d, window);
         else
             match_global(best_b, best_sim, m, n, d, simblk);
+        r = adaptive_r(r, best_sim, nA, threshold);
+        if (r == 0) break;
         if (r < nA) sort_by_sim(order, tmp, best_sim, nA);
         else
             for (size_t t = 0; t < nA; t++) order[t] = t;   // all of A merges: order is moot

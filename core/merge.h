@@ -18,17 +18,20 @@ typedef struct {
 // (needed to carry the metric across rounds as size-weighted means). Each round removes
 // r = min(N_cur - n_target, |A|) tokens; round kind: `kind`, except that with MATCH_LOCAL a round
 // whose current N <= local_until uses global matching (MAELRE: local while N > D).
+// threshold > 0 makes the amount adaptive: each round merges only the A tokens whose best
+// similarity is at least threshold (at most the r above), and the rounds stop when none does, so
+// n_target becomes a floor and plan->n_out (>= n_target) depends on the keys; <= 0: fixed amount.
 // Ties are broken by lower index, deterministically. work: merge_plan_work_floats(N, D, H) floats.
 size_t merge_plan_work_floats(size_t N, size_t D, size_t H);
 size_t merge_plan_work_sizes(size_t N);
 void merge_plan_build(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
                       size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
-                      size_t local_until, float *work, size_t *iwork);
+                      size_t local_until, float threshold, float *work, size_t *iwork);
 // The plain planner: the same plan (bit for bit, ties included) with straightforward loops; the
 // oracle merge_plan_build is tested against. Same arguments and work sizes.
 void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const float *s, size_t N,
                             size_t D, size_t H, size_t n_target, MatchKind kind, size_t window,
-                            size_t local_until, float *work, size_t *iwork);
+                            size_t local_until, float threshold, float *work, size_t *iwork);
 
 // x_out[g] = sum_{i->g} s_i x_i / sum s_i ; s_out[g] = sum s_i.   x (n, D) rows.
 void merge_forward(float *x_out, float *s_out, const float *x_in, const float *s_in,

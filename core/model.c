@@ -4,7 +4,8 @@
 //
 // Block loop (every block, every method): per-block token counts per sample, per-sample
 // attention kind, and a per-block merge flag are decided up front from the lengths alone
-// (merge targets depend only on N), so the whole batch is planned before any math runs.
+// (fixed merge targets depend only on N), so the whole batch is planned before any math runs;
+// adaptive merging re-plans the later blocks inside the planned room at its merge point.
 //   x_b --LN1--> a --QKV--> qkv --attn per sample--> att --Wo,+x_b--> xmid
 //       --merge per sample (if the block merges; metric = this block's keys)--> xm
 //       --LN2--> c --W1--> h --GELU--> g --W2,+xm--> x_{b+1}
@@ -120,7 +121,9 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
 
 // The merge point of block bk: per sample, plan on this block's keys (the method row's matching:
 // MAELRE local while N > the switch threshold, global after; ToMe global) and merge xmid into xm with the
-// sizes of the next level; without merging the sizes carry over.
+// sizes of the next level; without merging the sizes carry over. Adaptive merging (threshold > 0)
+// sets the next level's offsets from the plans' counts, sample by sample, then re-plans the
+// blocks after this one (model_plan_tail).
 static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
     const ModelConfig *c = &m->cfg;
     const Plan *P = &m->plan;
@@ -128,8 +131,9 @@ static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
     const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
     float *A = m->act;
     size_t *ix = m->ix;
-    const size_t *o = ix + P->off + bk * (n + 1), *on = o + (n + 1);
-    size_t T = o[n], Tn = on[n];
+    const size_t *o = ix + P->off + bk * (n + 1);
+    size_t *on = ix + P->off + (bk + 1) * (n + 1);
+    size_t T = o[n];
     const float *s = A + L->s, *qkv = A + L->qkv;
     float *sn = A + Ln->s, *logsn = A + Ln->logs;
     if (!m->merges[bk]) {
@@ -138,16 +142,22 @@ static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
         return;
     }
     size_t *dst = ix + ix[P->dst + bk];
+    const MethodRow *mr = method_row(c->method);
     MatchKind mk;
     size_t until;
-    method_row(c->method)->match(c, &mk, &until);
+    mr->match(c, &mk, &until);
+    float thr = mr->merge_threshold(c, bk);
     for (size_t i = 0; i < n; i++) {
         size_t Ni = o[i + 1] - o[i];
-        MergePlan mp = {Ni, on[i + 1] - on[i], dst + o[i]};
-        merge_plan_build(&mp, qkv + o[i] * 3 * D + D, 3 * D, s + o[i], Ni, D, H, mp.n_out, mk,
-                         c->local_window, until, A + L->mwork, ix + P->iwork);
+        size_t target = thr > 0.0f ? mr->merge_target(c, bk, Ni) : on[i + 1] - on[i];   // adaptive: the floor
+        MergePlan mp = {Ni, target, dst + o[i]};
+        merge_plan_build(&mp, qkv + o[i] * 3 * D + D, 3 * D, s + o[i], Ni, D, H, target, mk,
+                         c->local_window, until, thr, A + L->mwork, ix + P->iwork);
+        if (thr > 0.0f) on[i + 1] = on[i] + mp.n_out;   // at most Ni: inside the planned room
         merge_forward(xm + on[i] * D, sn + on[i], xmid + o[i] * D, s + o[i], &mp, D);
     }
+    if (thr > 0.0f) model_plan_tail(c, m->merges, m->kept, P, ix, bk + 1);
+    size_t Tn = on[n];
     for (size_t t = 0; t < Tn; t++) logsn[t] = logf(sn[t]);
 }
 
@@ -161,7 +171,7 @@ static void train_block(Model *m, size_t bk, int merged_before, const DropKey *d
     const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
     const BlockParams *bp = &m->bp[bk];
     const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
-    size_t T = o[n], Tn = on[n];
+    size_t T = o[n];
     float *A = m->act, *p = m->params;
     float *x = A + L->x, *xmid = A + L->xmid, *xm = A + L->xm, *xn = A + Ln->x;
     layernorm_forward(A + L->a, A + L->ln1_m, A + L->ln1_r, x, p + bp->ln1_g, p + bp->ln1_b, T, D, c->ln_eps);
@@ -171,6 +181,7 @@ static void train_block(Model *m, size_t bk, int merged_before, const DropKey *d
     if (dk) dropout_apply(xmid, xmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
     residual_forward(xmid, x, T * D);
     merge_point(m, bk, xmid, xm);
+    size_t Tn = on[n];   // after the merge point: adaptive merging decides it there
     layernorm_forward(A + L->c, A + L->ln2_m, A + L->ln2_r, xm, p + bp->ln2_g, p + bp->ln2_b, Tn, D, c->ln_eps);
     linear_forward(A + L->h, A + L->c, p + bp->w1, p + bp->b1, Tn, D, M);
     gelu_forward(A + L->g, A + L->h, Tn * M);
@@ -193,7 +204,7 @@ static void infer_block(Model *m, size_t bk, int merged_before) {
     const BlockLayout *L = &m->bl[bk];
     const BlockParams *bp = &m->bp[bk];
     const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
-    size_t T = o[n], Tn = on[n];
+    size_t T = o[n];
     float *A = m->act, *p = m->params;
     float *x = A + L->x, *xm = A + L->xm, *qkv = A + L->qkv, *att = A + L->att;
     float *mean = A + L->ln1_m, *rstd = A + L->ln1_r, *a = A + L->a, *t = A + L->rt, *h = A + L->h;
@@ -209,6 +220,7 @@ static void infer_block(Model *m, size_t bk, int merged_before) {
         residual_forward(x + r * D, t, nr * D);   // x becomes xmid in place (L->xmid == L->x)
     }
     merge_point(m, bk, x, xm);  // xm == x when the block does not merge
+    size_t Tn = on[n];          // after the merge point: adaptive merging decides it there
     for (size_t r = 0; r < Tn; r += ch) {
         size_t nr = Tn - r < ch ? Tn - r : ch;
         layernorm_forward(a, mean, rstd, xm + r * D, p + bp->ln2_g, p + bp->ln2_b, nr, D, c->ln_eps);

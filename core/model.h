@@ -17,7 +17,7 @@
 // thread each, BLAS single-threaded inside), otherwise one after another with threaded
 // BLAS; numbers are the same run to run for a fixed thread count. TOME merges in every
 // block (r = floor(frac * N), at least 1 token left); MAELRE merges at each stage's last
-// block to round(keep * N) (at least 1). model_forward refuses samples longer than max_len
+// block to round(keep * N) (at least 1), or with merge_threshold as far as the keys allow. model_forward refuses samples longer than max_len
 // (callers truncate) and empty samples.
 #ifndef MAELRE_MODEL_H
 #define MAELRE_MODEL_H
@@ -74,6 +74,10 @@ typedef struct {
     MaelreStage stages[MODEL_MAX_STAGES];
     size_t switch_threshold;  // maelre: efficient while N > threshold (0 means D)
     size_t local_window;      // maelre: local matching window w (default 8)
+    float merge_threshold;    // maelre, maelre-exact: 0 (default) merges to each stage's keep
+                              // ratio; in (0, 1] the amount is adaptive: every round merges the
+                              // A tokens whose best similarity is >= it, until none is or the
+                              // keep ratio (now a floor) is reached (core/merge.h)
     AttnKind maelre_coarse;   // maelre: the kind while N > threshold (default efficient; also
                               // linear or performer: SPEC §9.6)
     size_t performer_features;   // performer: random features m (default 128)

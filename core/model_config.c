@@ -46,6 +46,9 @@ int model_config_check(const ModelConfig *c, char *err, size_t errlen) {
     if (c->classes < 2) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: classes %zu must be >= 2", c->classes);
     if (c->pairs != 0 && c->pairs != 1) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: pairs %d must be 0 or 1", c->pairs);
     if (!(c->ln_eps > 0.0f)) return mb_fail(err, errlen, MB_ERR_USAGE, "model config: ln_eps must be > 0");
+    if (!(c->merge_threshold >= 0.0f && c->merge_threshold <= 1.0f))
+        return mb_fail(err, errlen, MB_ERR_USAGE, "model config: merge_threshold %g must be 0 (fixed keep ratios) or a "
+                       "cosine similarity in (0, 1]", (double)c->merge_threshold);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return mb_fail(err, errlen, MB_ERR_USAGE, "model config: dropout %g must be in [0, 1)", (double)c->dropout);
     const MethodRow *mr = method_row(c->method);

@@ -28,10 +28,13 @@ typedef struct {
     // every block, in kind order.
     unsigned (*kinds_used)(const ModelConfig *c);
     // Merging: does block `block`'s merge point merge, to how many tokens (from n), and how
-    // tokens are matched (merge_plan_build's kind and `until`).
+    // tokens are matched (merge_plan_build's kind and `until`). A threshold > 0 makes the amount
+    // adaptive (merge_plan_build's threshold): merge_target is then a floor, and the token count
+    // after the block is known only once its keys are (the plan holds room for all n).
     int (*merges)(const ModelConfig *c, size_t block);
     size_t (*merge_target)(const ModelConfig *c, size_t block, size_t n);
     void (*match)(const ModelConfig *c, MatchKind *mk, size_t *until);
+    float (*merge_threshold)(const ModelConfig *c, size_t block);
     // The method's own config checks (the kinds' checks run as well); MB_OK or MB_ERR_USAGE.
     int (*check)(const ModelConfig *c, char *err, size_t errlen);
 } MethodRow;
@@ -124,6 +127,10 @@ static inline size_t model_up(size_t n) { return (n + ALIGN_F - 1) / ALIGN_F * A
 // backward arena); otherwise the per-block temporaries of successive blocks share one region.
 int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, const size_t *len,
                      int keep, Plan *P, BlockLayout *bl, size_t *ix);
+// After an adaptive merge point has written the real counts of level `level` (ix's offsets),
+// rewrites what follows from them: the offsets of levels level+1..blocks, and the kinds and
+// (training) save offsets of blocks level..blocks-1. Fits inside the room model_plan_batch left.
+void model_plan_tail(const ModelConfig *c, const uint8_t *merges, int keep, const Plan *P, size_t *ix, size_t level);
 int model_grow(void **buf, size_t *cap, size_t need, size_t elem);
 
 #endif

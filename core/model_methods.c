@@ -38,6 +38,7 @@ static unsigned used_maelre(const ModelConfig *c) { return BIT(c->maelre_coarse)
 static int merges_none(const ModelConfig *c, size_t block) { return 0; }
 static size_t target_none(const ModelConfig *c, size_t block, size_t n) { return n; }
 static void match_global(const ModelConfig *c, MatchKind *mk, size_t *until) { *mk = MATCH_GLOBAL; *until = 0; }
+static float threshold_none(const ModelConfig *c, size_t block) { return 0.0f; }
 
 // ToMe: every block merges r = floor(frac * N) tokens away (at least 1 left), global matching.
 static int merges_every(const ModelConfig *c, size_t block) { return 1; }
@@ -71,6 +72,8 @@ static void match_local_then_global(const ModelConfig *c, MatchKind *mk, size_t 
     *mk = MATCH_LOCAL;
     *until = model_switch_threshold(c);
 }
+// The adaptive amount (merge_threshold > 0): the keep ratio above becomes the floor.
+static float threshold_stage(const ModelConfig *c, size_t block) { return c->merge_threshold; }
 
 // ---------------------------------------------------------------- checks
 static int check_none(const ModelConfig *c, char *err, size_t errlen) { return MB_OK; }
@@ -114,37 +117,37 @@ static int check_maelre(const ModelConfig *c, char *err, size_t errlen) {
 static const MethodRow METHODS[METHOD_COUNT] = {
     [METHOD_VANILLA] = {
         "vanilla", "exact softmax attention in every block, no merging (the baseline)",
-        kind_softmax, used_softmax, merges_none, target_none, match_global, check_none},
+        kind_softmax, used_softmax, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_LINFORMER] = {
         "linformer", "Linformer: keys/values projected to k rows by learned E, F (k = 128, capped at the max length)",
-        kind_linformer, used_linformer, merges_none, target_none, match_global, check_none},
+        kind_linformer, used_linformer, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_TOME] = {
         "tome", "ToMe: softmax with proportional attention, global bipartite merging of r = 25% of tokens per block",
-        kind_softmax, used_softmax, merges_every, target_tome, match_global, check_tome},
+        kind_softmax, used_softmax, merges_every, target_tome, match_global, threshold_none, check_tome},
     [METHOD_MAELRE] = {
         "maelre", "MAELRE: efficient (linear) attention while N > D, softmax once N <= D; local then global merging per stage",
-        kind_maelre, used_maelre, merges_stage_end, target_stage_keep, match_local_then_global, check_maelre},
+        kind_maelre, used_maelre, merges_stage_end, target_stage_keep, match_local_then_global, threshold_stage, check_maelre},
     [METHOD_PERFORMER] = {
         "performer", "Performer: FAVOR+ positive orthogonal random features (m = 128) in every block, no merging",
-        kind_performer, used_performer, merges_none, target_none, match_global, check_none},
+        kind_performer, used_performer, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_NYSTROMFORMER] = {
         "nystromformer", "Nystromformer: 64 segment-mean landmarks, pseudo-inverse, conv skip (35) in every block, no merging",
-        kind_nystrom, used_nystrom, merges_none, target_none, match_global, check_none},
+        kind_nystrom, used_nystrom, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_LINEAR] = {
         "linear", "linear attention (elu+1 features, normalised) in every block, no merging",
-        kind_linear, used_linear, merges_none, target_none, match_global, check_none},
+        kind_linear, used_linear, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_EFFICIENT] = {
         "efficient", "ablation: efficient attention in every block, no merging (MAELRE without merging)",
-        kind_efficient, used_efficient, merges_none, target_none, match_global, check_none},
+        kind_efficient, used_efficient, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_MAELRE_EXACT] = {
         "maelre-exact", "ablation: MAELRE's stages and merging, exact softmax with proportional attention in every block",
-        kind_softmax, used_softmax, merges_stage_end, target_stage_keep, match_local_then_global, check_stages},
+        kind_softmax, used_softmax, merges_stage_end, target_stage_keep, match_local_then_global, threshold_stage, check_stages},
     [METHOD_LOCAL] = {
         "local", "sliding-window softmax (LRA's Longformer setting, w = 512) in every block, no merging",
-        kind_local, used_local, merges_none, target_none, match_global, check_none},
+        kind_local, used_local, merges_none, target_none, match_global, threshold_none, check_none},
     [METHOD_BIGBIRD] = {
         "bigbird", "BigBird block-sparse softmax (b = 64; window, global, 3 random blocks) in every block, no merging",
-        kind_bigbird, used_bigbird, merges_none, target_none, match_global, check_none},
+        kind_bigbird, used_bigbird, merges_none, target_none, match_global, threshold_none, check_none},
 };
 
 const MethodRow *method_row(Method m) { return (unsigned)m < METHOD_COUNT ? &METHODS[m] : NULL; }

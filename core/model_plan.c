@@ -1,8 +1,15 @@
 // Batch planning: per-block token counts, each sample's attention kind (the method table),
-// merge flags and the arena layouts, all from the sample lengths before any math runs (merge
-// targets depend only on N). Memory: activations live in one float arena and one size_t
+// merge flags and the arena layouts, all from the sample lengths before any math runs (fixed
+// merge targets depend only on N). Memory: activations live in one float arena and one size_t
 // arena, backward scratch in a third; model_bytes_needed runs the same planner, so its answer
 // is what forward/backward would hold.
+//
+// Adaptive merging (a method row's threshold > 0) leaves a data-dependent count: the plan then
+// holds room for every token surviving (the count entering the block), and for the later blocks
+// room for the largest of the method's kinds at those bounds (kinds switch with N; each kind's
+// sizes grow with N). Once the merge point has run, model_plan_tail rewrites the later levels'
+// offsets, kinds and save offsets from the real counts, inside that room: nothing moves that
+// an earlier block wrote, and the arenas never grow mid-forward.
 #include <stdlib.h>
 #include <string.h>
 #include "core/mem.h"
@@ -18,6 +25,33 @@
 static size_t row_chunk(size_t t_max) {
     size_t ch = t_max / 16 > 256 ? t_max / 16 : 256;
     return ch < t_max ? ch : (t_max ? t_max : 1);
+}
+
+// Tokens leaving block b for a sample entering it with n: the method's target; with adaptive
+// merging n itself, the most the keys can leave.
+static size_t level_count(const ModelConfig *c, const MethodRow *mr, const uint8_t *merges, size_t b, size_t n) {
+    if (!merges[b]) return n;
+    return mr->merge_threshold(c, b) > 0.0f ? n : mr->merge_target(c, b, n);
+}
+
+enum { ROOM_SAVE, ROOM_INFER, ROOM_WORK };
+static size_t kind_floats(const AttnKindRow *kr, const ModelConfig *c, int what, size_t N) {
+    size_t D = c->dim, H = c->heads;
+    return what == ROOM_SAVE ? kr->save_floats(c, N, D, H) : what == ROOM_INFER ? kr->infer_floats(c, N, D, H)
+                                                           : kr->work_floats(c, N, D, H);
+}
+// Floats block b's attention needs for a sample of N tokens; when N is only a bound (bound = 1),
+// the largest over the kinds the method may run.
+static size_t kind_room(const ModelConfig *c, const MethodRow *mr, size_t b, size_t N, int bound, int what) {
+    if (!bound) return kind_floats(attn_kind(mr->kind(c, b, N)), c, what, N);
+    size_t most = 0;
+    unsigned used = mr->kinds_used(c);
+    for (int k = 0; k < ATTN_KIND_COUNT; k++) {
+        if (!(used >> k & 1u)) continue;
+        size_t f = kind_floats(attn_kind((AttnKind)k), c, what, N);
+        most = f > most ? f : most;
+    }
+    return most;
 }
 
 int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, const size_t *len,
@@ -48,7 +82,7 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         o2[0] = 0;
         for (size_t i = 0; i < n; i++) {
             size_t Ni = o[i + 1] - o[i];
-            o2[i + 1] = o2[i] + (merges[b] ? mr->merge_target(c, b, Ni) : Ni);
+            o2[i + 1] = o2[i] + level_count(c, mr, merges, b, Ni);
         }
         if (merges[b]) { dsto[b] = xo; xo += o[n]; } else dsto[b] = NONE;
     }
@@ -103,10 +137,12 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         rows0 = fo; fo += 2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M);
         temp_base = temp_end = fo;
     }
+    int bound = 0;   // level b's counts are upper bounds (an adaptive merge before it)
     for (size_t b = 0; b < B; b++) {
         size_t *o = off + b * (n + 1);
         size_t T = o[n], Tn = off[(b + 1) * (n + 1) + n];
         BlockLayout *L = &bl[b];
+        if (b > 0 && merges[b - 1] && mr->merge_threshold(c, b - 1) > 0.0f) bound = 1;
         if (keep) {
             L->ln1_m = fo; fo += up(T);
             L->ln1_r = fo; fo += up(T);
@@ -137,12 +173,11 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         for (size_t i = 0; i < n; i++) {
             size_t Ni = o[i + 1] - o[i];
             AttnKind k = mr->kind(c, b, Ni);
-            const AttnKindRow *kr = attn_kind(k);
             // What backward reads when training; in inference only what the inference form holds.
-            size_t sf = up(keep ? kr->save_floats(c, Ni, D, H) : kr->infer_floats(c, Ni, D, H));
+            size_t sf = up(kind_room(c, mr, b, Ni, bound, keep ? ROOM_SAVE : ROOM_INFER));
             if (ix) { ix[P->kind + b * n + i] = (size_t)k; }
             if (keep) {
-                size_t w = kr->work_floats(c, Ni, D, H);
+                size_t w = kind_room(c, mr, b, Ni, bound, ROOM_WORK);
                 if (w > work_max) work_max = w;
             }
             if (keep) {
@@ -184,6 +219,27 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
     }
     free(cnt);
     return MB_OK;
+}
+
+void model_plan_tail(const ModelConfig *c, const uint8_t *merges, int keep, const Plan *P, size_t *ix, size_t level) {
+    const MethodRow *mr = method_row(c->method);
+    size_t n = P->n;
+    for (size_t b = level; b < P->blocks; b++) {
+        const size_t *o = ix + P->off + b * (n + 1);
+        size_t *o2 = ix + P->off + (b + 1) * (n + 1);
+        size_t at = ix[P->save + b * n];   // the block's save room starts at sample 0's
+        o2[0] = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t Ni = o[i + 1] - o[i];
+            AttnKind k = mr->kind(c, b, Ni);
+            ix[P->kind + b * n + i] = (size_t)k;
+            if (keep) {   // samples' saves back to back (inference: one shared region per block)
+                ix[P->save + b * n + i] = at;
+                at += up(attn_kind(k)->save_floats(c, Ni, c->dim, c->heads));
+            }
+            o2[i + 1] = o2[i] + level_count(c, mr, merges, b, Ni);
+        }
+    }
 }
 
 size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training) {

@@ -128,6 +128,7 @@ static cJSON *model_json(const ModelConfig *c) {
         }
         cJSON_AddNumberToObject(j, "switch_threshold", (double)(c->switch_threshold ? c->switch_threshold : c->dim));
         cJSON_AddNumberToObject(j, "local_window", (double)c->local_window);
+        cJSON_AddNumberToObject(j, "merge_threshold", c->merge_threshold);
     }
     return j;
 }

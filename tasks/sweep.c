@@ -490,7 +490,7 @@ static int lock_out(const Sweep *w, int *fd_out, char *err, size_t errlen) {
 
 // ---------------------------------------------------------------- one job
 
-static void job_args(const Sweep *w, const Job *j, const char *config, const char **argv, char bufs[10][64]) {
+static void job_args(const Sweep *w, const Job *j, const char *config, const char **argv, char bufs[11][64]) {
     const SweepSpec *s = w->s;
     size_t n = 0;
     argv[n++] = w->exe;
@@ -519,12 +519,14 @@ static void job_args(const Sweep *w, const Job *j, const char *config, const cha
     // The run flags given to the sweep, as given.
     const struct { const char *flag; size_t v; } sz[] = {{"--batch", s->batch}, {"--eval-every", s->eval_every},
                                                          {"--train-limit", s->train_limit},
-                                                         {"--test-limit", s->test_limit}};
-    for (int k = 0; k < 4; k++)
+                                                         {"--test-limit", s->test_limit},
+                                                         {"--val-limit", s->val_limit}};
+    for (int k = 0; k < 5; k++)
         if (sz[k].v) {
             argv[n++] = sz[k].flag;
-            snprintf(bufs[4 + k], 64, "%zu", sz[k].v);
-            argv[n++] = bufs[4 + k];
+            int slot = k < 4 ? 4 + k : 10;   // 8 and 9 hold --patience and --checkpoint-every
+            snprintf(bufs[slot], 64, "%zu", sz[k].v);
+            argv[n++] = bufs[slot];
         }
     if (s->patience >= 0) {
         argv[n++] = "--patience";
@@ -565,7 +567,7 @@ static pid_t job_start(const Sweep *w, const Job *j, char *err, size_t errlen) {
     }
     snprintf(log, sizeof log, "%s/run.log", j->dir);
     const char *argv[48];
-    char bufs[10][64];
+    char bufs[11][64];
     job_args(w, j, config, argv, bufs);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) { mb_fail(err, errlen, MB_ERR_IO, "%s: cannot create: %s", log, strerror(errno)); return -1; }

@@ -43,7 +43,7 @@ typedef struct {
     size_t steps;           // > 0: --steps for every job
     double time_budget;     // > 0: --time-budget for every job
     int threads;            // per job; 0 = cores of the node / ranks on it (at least 1)
-    size_t batch, eval_every, train_limit, test_limit;   // > 0: passed to every job's `run`
+    size_t batch, eval_every, train_limit, test_limit, val_limit;   // > 0: passed to every job's `run`
     long patience;          // >= 0: --patience for every job; < 0: the task's
     double checkpoint_every;   // > 0: --checkpoint-every for every job
     const char *config;     // --config FILE for every job (NULL = none); grid values merge over it

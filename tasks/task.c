@@ -204,6 +204,7 @@ int task_apply_json(Task *t, const cJSON *json, const char *file, char *err, siz
             {"maelre_stages", F_SPECIAL, NULL, 0}, {"maelre_keep_auto", F_BOOL, &t->maelre_keep_auto, 0},
             {"switch_threshold", F_SIZE, &c->switch_threshold, 0},
             {"local_window", F_POS, &c->local_window, 0},
+            {"merge_threshold", F_FLOAT, &c->merge_threshold, 0},
             {"local_attn_window", F_POS, &c->local_attn_window, 0},
             {"bigbird_block", F_POS, &c->bigbird_block, 0}, {"bigbird_random", F_POS, &c->bigbird_random, 0},
             {"softmax_impl", F_STR, impl, sizeof impl},

@@ -1,7 +1,7 @@
 // Token merging (core/merge.c): plan structure (targets reached exactly, r <= |A|, survivors keep
 // their order, deterministic ties, local with w >= N equals global, keep 1 is the identity),
 // merge_forward conservation of sum s and sum s x, merge_backward against finite differences,
-// and the cost of local vs global matching.
+// the cost of local vs global matching, and the adaptive (threshold) amount.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ static MergePlan plan(size_t *dst, const float *k, size_t ld, const float *s, si
     MergePlan p = {.dst = dst};
     float *work = malloc((merge_plan_work_floats(N, D, H) + 1) * sizeof(float));
     size_t *iwork = malloc((merge_plan_work_sizes(N) + 1) * sizeof(size_t));
-    merge_plan_build(&p, k, ld, s, N, D, H, target, kind, w, local_until, work, iwork);
+    merge_plan_build(&p, k, ld, s, N, D, H, target, kind, w, local_until, 0.0f, work, iwork);
     free(work);
     free(iwork);
     return p;
@@ -329,7 +329,7 @@ Test(merge, fast_planner_equals_plain) {
     static const double keeps[] = {0.25, 0.6, 0.13};
     size_t D = 64, H = 2;
     uint64_t rng = 7;
-    size_t cases = 0;
+    size_t cases = 0, adaptive_between = 0;
     for (size_t ni = 0; ni < 5; ni++) {
         size_t N = Ns[ni];
         float *k = malloc(N * D * sizeof(float)), *s = malloc(N * sizeof(float));
@@ -343,20 +343,65 @@ Test(merge, fast_planner_equals_plain) {
             if (variant == 2) k[(N / 2) * D + 3] = NAN;
             for (size_t i = 0; i < N; i++) s[i] = 1.0f + (float)rng_below(&rng, 3);
             for (size_t wi = 0; wi < 6; wi++)
-                for (size_t ki = 0; ki < 3; ki++) {
-                    size_t target = (size_t)(keeps[ki] * (double)N);
+                for (size_t ki = 0; ki < 6; ki++) {   // keeps, then the same floors adaptive
+                    size_t target = (size_t)(keeps[ki % 3] * (double)N);
+                    float thr = ki < 3 ? 0.0f : 0.2f;   // about the typical best similarity here
                     MergePlan p0 = {.dst = d0}, p1 = {.dst = d1};
                     merge_plan_build_plain(&p0, k, D, variant ? s : NULL, N, D, H, target,
-                                           MATCH_LOCAL, ws[wi], 100, work, iwork);
+                                           MATCH_LOCAL, ws[wi], 100, thr, work, iwork);
                     merge_plan_build(&p1, k, D, variant ? s : NULL, N, D, H, target, MATCH_LOCAL,
-                                     ws[wi], 100, work, iwork);
+                                     ws[wi], 100, thr, work, iwork);
                     cr_assert_eq(p1.n_out, p0.n_out);
                     cr_assert(memcmp(d0, d1, N * sizeof(size_t)) == 0,
-                              "N=%zu w=%zu keep=%g variant %d: plans differ", N, ws[wi], keeps[ki], variant);
+                              "N=%zu w=%zu keep=%g thr=%g variant %d: plans differ", N, ws[wi], keeps[ki % 3],
+                              (double)thr, variant);
+                    if (thr > 0) adaptive_between += p1.n_out > target && p1.n_out < N;
                     cases++;
                 }
         }
         free(k); free(s); free(d0); free(d1); free(work); free(iwork);
     }
-    cr_assert_eq(cases, 5 * 3 * 6 * 3);
+    cr_assert_eq(cases, 5 * 3 * 6 * 6);
+    cr_assert_gt(adaptive_between, 100, "the adaptive cases must stop between floor and N: %zu", adaptive_between);
+}
+
+// Adaptive amount (threshold > 0): exactly the a whose best similarity reaches the threshold
+// merge; the target is a floor; a redundant input (every key the same) shrinks to the floor
+// while random keys of the same length hardly shrink.
+Test(merge, adaptive_threshold_merges_what_passes_down_to_the_floor) {
+    size_t N = 40, D = 32, H = 1;
+    uint64_t rng = 11;
+    float *k = malloc(N * D * sizeof(float));
+    size_t dst[40];
+    fill(k, N * D, 1.0f, &rng);
+    const size_t twins[] = {1, 4, 5, 13};   // pairs (2j, 2j + 1) given identical keys
+    for (size_t t = 0; t < 4; t++) memcpy(k + 2 * twins[t] * D, k + (2 * twins[t] + 1) * D, D * sizeof(float));
+    for (MatchKind mk = MATCH_GLOBAL; mk <= MATCH_LOCAL; mk++) {
+        MergePlan p = {.dst = dst};
+        float *work = malloc(merge_plan_work_floats(N, D, H) * sizeof(float));
+        size_t *iwork = malloc(merge_plan_work_sizes(N) * sizeof(size_t));
+        merge_plan_build(&p, k, D, NULL, N, D, H, 1, mk, 8, 0, 0.99f, work, iwork);
+        cr_assert_eq(p.n_out, N - 4, "only the four twins reach 0.99: n_out %zu", p.n_out);
+        assert_valid(&p);
+        for (size_t t = 0; t < 4; t++) cr_assert_eq(dst[2 * twins[t]], dst[2 * twins[t] + 1]);
+        merge_plan_build(&p, k, D, NULL, N, D, H, N - 2, mk, 8, 0, 0.99f, work, iwork);
+        cr_assert_eq(p.n_out, N - 2, "the target is a floor");
+        cr_assert(dst[2] == dst[3] && dst[8] == dst[9], "ties (all 1.0) go to the lower a");
+        free(work);
+        free(iwork);
+    }
+    // redundant against dense input, one keep-1/4 floor
+    size_t N2 = 256;
+    float *kr = malloc(N2 * D * sizeof(float)), *kc = malloc(N2 * D * sizeof(float));
+    size_t *d2 = malloc(N2 * sizeof(size_t));
+    fill(kr, N2 * D, 1.0f, &rng);
+    for (size_t i = 0; i < N2; i++) memcpy(kc + i * D, kr, D * sizeof(float));
+    MergePlan pr = {.dst = d2}, pc = {.dst = d2};
+    float *work = malloc(merge_plan_work_floats(N2, D, H) * sizeof(float));
+    size_t *iwork = malloc(merge_plan_work_sizes(N2) * sizeof(size_t));
+    merge_plan_build(&pc, kc, D, NULL, N2, D, H, N2 / 4, MATCH_LOCAL, 8, 0, 0.9f, work, iwork);
+    merge_plan_build(&pr, kr, D, NULL, N2, D, H, N2 / 4, MATCH_LOCAL, 8, 0, 0.9f, work, iwork);
+    cr_assert_eq(pc.n_out, N2 / 4, "constant keys reach the floor: %zu", pc.n_out);
+    cr_assert_eq(pr.n_out, N2, "random 32-d keys never reach 0.9: %zu", pr.n_out);
+    free(kr); free(kc); free(d2); free(work); free(iwork); free(k);
 }

@@ -17,6 +17,8 @@
 #include "core/threads.h"
 #include "tests/gradcheck.h"
 
+static float g_merge_threshold;   // set by the adaptive gradcheck (each test is its own process)
+
 static void tiny_config(ModelConfig *c, Method m, size_t vocab, size_t feat) {
     model_config_default(c, m, vocab, feat, 40, 3);
     c->dim = 8; c->heads = 2; c->mlp = 12; c->blocks = 2;
@@ -27,6 +29,7 @@ static void tiny_config(ModelConfig *c, Method m, size_t vocab, size_t feat) {
     c->stages[1] = (MaelreStage){1, 0.5f};
     c->switch_threshold = 6;  // first stage efficient for long samples, softmax once N <= 6
     c->local_window = 2;
+    c->merge_threshold = g_merge_threshold;
 }
 
 typedef struct {
@@ -101,6 +104,12 @@ Test(model, gradcheck_linformer) { model_gradcheck(METHOD_LINFORMER, 0, 1e-2f, 2
 // enough not to flip a match.
 Test(model, gradcheck_tome) { model_gradcheck(METHOD_TOME, 0, 2e-3f, 5e-2); }
 Test(model, gradcheck_maelre) { model_gradcheck(METHOD_MAELRE, 1, 2e-3f, 5e-2); }
+// Adaptive amount: 0.3 lets some pairs of the tiny model's keys through and not others, so
+// samples leave their merge points with counts between the floor and none merged.
+Test(model, gradcheck_maelre_adaptive) {
+    g_merge_threshold = 0.3f;
+    model_gradcheck(METHOD_MAELRE, 1, 2e-3f, 5e-2);
+}
 
 static void forward_ok(Model *m, const Batch *b, float *logits) {
     char err[256];
