@@ -33,7 +33,8 @@ size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
 // head h's row i goes to p + h * hs + i * pl.
 
 // Row softmax over the d features of each head of each query row: q (N, D) stride ld.
-// exp through ops_expf, maximum and sum through ops_row_max/ops_row_sum (vectorised; core/ops.h).
+// exp through ops_exp_sub (the active kernel set's vector exp: the baseline build leaves a loop of
+// ops_expf scalar), maximum and sum through ops_row_max/ops_row_sum (vectorised; core/ops.h).
 static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *restrict q,
                          size_t ld, size_t N, size_t d, size_t H) {
     #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
@@ -42,8 +43,7 @@ static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *r
             const float *qi = q + i * ld + h * d;
             float *pi = p + h * hs + i * pl;
             float mx = ops_row_max(qi, d);
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) pi[c] = ops_expf(qi[c] - mx);
+            ops_exp_sub(pi, qi, NULL, mx, d);
             float inv = 1.0f / ops_row_sum(pi, d);
             #pragma omp simd
             for (size_t c = 0; c < d; c++) pi[c] *= inv;
@@ -80,8 +80,13 @@ static void col_exp_sum(float *restrict e, size_t hs, size_t el, double *restric
             const float *kj = k + j * ld + h * d, *mh = mx + h * d;
             float *ej = e + h * hs + j * el;
             double *sh = sum + h * d;
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) ej[c] = ops_expf((kj[c] + ls) - mh[c]);
+            if (log_s) {   // (K + log s) - mx, rounded as one expression would be
+                #pragma omp simd
+                for (size_t c = 0; c < d; c++) ej[c] = kj[c] + ls;
+                ops_exp_sub(ej, ej, mh, 0.0f, d);
+            } else {
+                ops_exp_sub(ej, kj, mh, 0.0f, d);
+            }
             #pragma omp simd   // separate loop: GCC does not vectorise the float exp and the
             for (size_t c = 0; c < d; c++) sh[c] += ej[c];   // double sum in one loop
         }

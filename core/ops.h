@@ -38,6 +38,10 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
 
 // out = gelu_tanh(in), n elements
 void gelu_forward(float *out, const float *in, size_t n);
+// out = ops_expf(in - shift) over n elements (out may be in), shift per element or, when NULL,
+// the scalar shift1; the active kernel set's vector copy (core/rows_isa.h), same numbers in
+// every set. Counts no FLOPs (callers count their softmax analytically).
+void ops_exp_sub(float *out, const float *in, const float *shift, float shift1, size_t n);
 void gelu_backward(float *din, const float *dout, const float *in, size_t n);
 
 // out += in (residual add), n elements. Its backward is the identity: the caller adds the

@@ -174,6 +174,12 @@ void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
     flops_elem((double)n);
 }
 
+void ops_exp_sub(float *out, const float *in, const float *shift, float shift1, size_t n) {
+    const RowKernels *rk = rows_active();
+    if (rk) rk->exp_sub(out, in, shift, shift1, n);
+    else rows_exp_sub_body(out, in, shift, shift1, n);
+}
+
 void residual_forward(float *out, const float *in, size_t n) {
     // out (n) += in (n)
     for (size_t i = 0; i < n; i++) out[i] += in[i];

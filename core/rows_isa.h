@@ -2,7 +2,8 @@
 // the x86-64 baseline (SSE2), where GCC left the ops_expf/ops_tanhf loops scalar ("control flow
 // in loop"): GELU became ~20 % of a vanilla training step at N = 1024 (under 2 % with
 // -march=native) and the dense softmax's training step 1.9x slower (inference 3x). GELU, the row
-// softmax and its backward rows are here. The loop bodies are here, once, as static functions; core/ops_rows.c compiles
+// softmax and its backward rows, and the exp of efficient attention's softmax passes are here.
+// The loop bodies are here, once, as static functions; core/ops_rows.c compiles
 // them for the baseline (the plain set, the oracle), core/rows_avx2.c and core/rows_avx512.c with
 // their sets' flags (Makefile), and ops_rows.c calls the active set's copy (core/kernels.h).
 // ISO C mode does not contract multiply-adds, so every copy computes the same float operations:
@@ -23,6 +24,8 @@ typedef struct {
     void (*softmax_rows_saved)(float *S, size_t lds, const float *mx, const float *inv, const float *log_s,
                                size_t nr, size_t N);
     void (*ds_rows)(float *dS, const float *P, size_t lds, size_t nr, size_t N);
+    // core/ops.h's ops_exp_sub (efficient attention's row and column softmax passes)
+    void (*exp_sub)(float *out, const float *in, const float *shift, float shift1, size_t n);
 } RowKernels;
 
 extern const RowKernels rows_avx2;     // core/rows_avx2.c
@@ -52,6 +55,14 @@ static inline void rows_gelu_backward_body(float *din, const float *dout, const 
         float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * ROWS_GELU_C * (1.0f + 3.0f * ROWS_GELU_A * x * x);
         din[i] += dout[i] * d;
     }
+}
+
+// out = ops_expf(in - shift), n elements (out may be in); shift per element, or NULL: shift1.
+static inline void rows_exp_sub_body(float *out, const float *in, const float *shift, float shift1, size_t n) {
+    if (shift)
+        for (size_t i = 0; i < n; i++) out[i] = ops_expf(in[i] - shift[i]);
+    else
+        for (size_t i = 0; i < n; i++) out[i] = ops_expf(in[i] - shift1);
 }
 
 // ---- softmax rows: sums over a row in 16 fixed partial sums (element j into partial j % 16),

@@ -147,3 +147,10 @@ static void RS_CAT(ds_rows_, SUFFIX)(float *dS, const float *P, size_t lds, size
         if (j < N) MSTORE(g + j, N - j, MUL(MLOAD(p + j, N - j), SUB(MLOAD(g + j, N - j), dot)));
     }
 }
+
+static void RS_CAT(exp_sub_, SUFFIX)(float *out, const float *in, const float *shift, float shift1, size_t n) {
+    size_t j = 0;
+    V s1 = SET1(shift1);
+    for (; j + W <= n; j += W) STORE(out + j, RS_CAT(vexp, SUFFIX)(SUB(LOAD(in + j), shift ? LOAD(shift + j) : s1)));
+    if (j < n) rows_exp_sub_body(out + j, in + j, shift ? shift + j : NULL, shift1, n - j);
+}

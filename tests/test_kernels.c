@@ -368,3 +368,45 @@ Test(kernels, softmax_rows_bitwise_equal_across_sets) {
     for (int i = 0; i < 2; i++) { free(o[i]); free(g[i]); free(od[i]); }
     free(qkv); free(dout); free(ls); free(save); free(dsave); free(dwork); free(work);
 }
+
+// Efficient attention's softmax passes take their exp from the active set (ops_exp_sub): its
+// forward, inference form and backward give the plain set's numbers bit for bit in every set,
+// with and without sizes, at d = 32 (two vectors of 16, four of 8) and d = 13 (tails).
+Test(kernels, efficient_attention_bitwise_equal_across_sets) {
+    unsigned mask = kernels_cpu_mask();
+    char err[256];
+    static const size_t Ds[] = {64, 26};
+    for (size_t di = 0; di < 2; di++)
+        for (int sz = 0; sz < 2; sz++) {
+            size_t N = 301, D = Ds[di], H = 2, ld = 3 * D;
+            float *qkv = malloc(N * ld * sizeof(float)), *dout = malloc(N * D * sizeof(float)), *ls = malloc(N * sizeof(float));
+            float *save = malloc(attn_efficient_save_floats(N, D, H) * sizeof(float));
+            float *iw = malloc(attn_efficient_infer_work_floats(N, D, H) * sizeof(float));
+            float *o[2], *oi[2], *g[2];
+            uint64_t s = 17 + D;
+            gc_fill(qkv, N * ld, &s, 3.0f);
+            gc_fill(dout, N * D, &s, 1.0f);
+            for (size_t j = 0; j < N; j++) ls[j] = logf(1.0f + (float)(j % 5));
+            for (int i = 0; i < 2; i++) {
+                o[i] = malloc(N * D * sizeof(float));
+                oi[i] = malloc(N * D * sizeof(float));
+                g[i] = calloc(N * ld, sizeof(float));
+            }
+            for (int k = KERNELS_COUNT - 1; k >= 0; k--) {
+                if (!(mask & (1u << k))) continue;
+                cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
+                int i = k == KERNELS_PLAIN;
+                const float *l = sz ? ls : NULL;
+                memset(g[i], 0, N * ld * sizeof(float));
+                attn_efficient_forward(o[i], save, qkv, qkv + D, qkv + 2 * D, ld, l, N, D, H);
+                attn_efficient_backward(g[i], g[i] + D, g[i] + 2 * D, dout, save, qkv, qkv + D, qkv + 2 * D, ld, l, N, D, H);
+                attn_efficient_forward_infer(oi[i], iw, qkv, qkv + D, qkv + 2 * D, ld, l, N, D, H);
+                if (i)
+                    cr_assert(!memcmp(o[0], o[1], N * D * sizeof(float)) && !memcmp(oi[0], oi[1], N * D * sizeof(float)) &&
+                              !memcmp(g[0], g[1], N * ld * sizeof(float)),
+                              "%s D=%zu sizes=%d: efficient attention differs from plain", kernels_name((KernelSet)k), D, sz);
+            }
+            for (int i = 0; i < 2; i++) { free(o[i]); free(oi[i]); free(g[i]); }
+            free(qkv); free(dout); free(ls); free(save); free(iw);
+        }
+}
