@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "core/attention.h"
 #include "core/flops.h"
 #include "core/mem.h"
@@ -32,23 +33,17 @@ size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
 // operations are the per-head ones, in the same order. Destinations are per head:
 // head h's row i goes to p + h * hs + i * pl.
 
-// Row softmax over the d features of each head of each query row: q (N, D) stride ld.
-// exp through ops_exp_sub (the active kernel set's vector exp: the baseline build leaves a loop of
-// ops_expf scalar), maximum and sum through ops_row_max/ops_row_sum (vectorised; core/ops.h).
+// Row softmax over the d features of each head of each query row: q (N, D) stride ld. Each
+// token's row of Q is read once for every head (copied to its heads' destinations), then each
+// head's rows go through the row softmax of core/attention.h (the active kernel set's vector
+// copy: the portable baseline leaves exp loops scalar). Its maximum, exp, 16-lane sum and scale
+// are ops_row_max, ops_expf, ops_row_sum and the multiply, in the same order.
 static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *restrict q,
                          size_t ld, size_t N, size_t d, size_t H) {
     #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-    for (size_t i = 0; i < N; i++) {
-        for (size_t h = 0; h < H; h++) {
-            const float *qi = q + i * ld + h * d;
-            float *pi = p + h * hs + i * pl;
-            float mx = ops_row_max(qi, d);
-            ops_exp_sub(pi, qi, NULL, mx, d);
-            float inv = 1.0f / ops_row_sum(pi, d);
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) pi[c] *= inv;
-        }
-    }
+    for (size_t i = 0; i < N; i++)
+        for (size_t h = 0; h < H; h++) memcpy(p + h * hs + i * pl, q + i * ld + h * d, d * sizeof(float));
+    for (size_t h = 0; h < H; h++) attn_softmax_rows(p + h * hs, pl, NULL, NULL, NULL, N, d, N >= PAR_MIN_ROWS);
 }
 
 // Column softmax over the N tokens of each key feature, with + log s_j. Hand-written: BLAS has
