@@ -84,26 +84,15 @@ void pos_embed_backward(float *dpos, const float *dx, const size_t *offsets, siz
 }
 
 // LayerNorm rows are ~D = 64 floats: vectorised (sums through ops_row_sum), ~30 cycles a row, so
-// rows go parallel only in large batches (waking the OpenMP team costs microseconds).
-#define LN_PAR_MIN 262144
+// rows go parallel only in large batches (ROWS_LN_PAR_MIN: waking the OpenMP team costs
+// microseconds). The loops live in core/rows_isa.h, compiled per kernel set.
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *g,
                        const float *b, size_t T, size_t D, float eps) {
     // in (T, D), g (D), b (D), out (T, D), mean (T), rstd (T)
-    #pragma omp parallel for schedule(static) if (T * D >= LN_PAR_MIN)
-    for (size_t t = 0; t < T; t++) {
-        const float *restrict x = in + t * D;
-        float *restrict y = out + t * D;
-        float mu = ops_row_sum(x, D) / (float)D;
-        #pragma omp simd
-        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; y[j] = c * c; }   // y: scratch
-        float var = ops_row_sum(y, D) / (float)D;
-        float rs = 1.0f / sqrtf(var + eps);
-        #pragma omp simd
-        for (size_t j = 0; j < D; j++) y[j] = (x[j] - mu) * rs * g[j] + b[j];
-        mean[t] = mu;
-        rstd[t] = rs;
-    }
+    const RowKernels *rk = rows_active();
+    if (rk) rk->layernorm_forward(out, mean, rstd, in, g, b, T, D, eps);
+    else rows_layernorm_forward_body(out, mean, rstd, in, g, b, T, D, eps);
     flops_elem(2.0 * (double)T * D);
 }
 
@@ -111,26 +100,9 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
                         const float *mean, const float *rstd, const float *g, size_t T, size_t D) {
     // dout (T, D), in (T, D), mean/rstd (T), g (D); din (T, D), dg (D), db (D) accumulate
     if (din) {
-        #pragma omp parallel for schedule(static) if (T * D >= LN_PAR_MIN)
-        for (size_t t = 0; t < T; t++) {
-            const float *restrict x = in + t * D, *restrict dy = dout + t * D;
-            float *restrict dx = din + t * D;
-            float mu = mean[t], rs = rstd[t];
-            float t1[D], t2[D];
-            #pragma omp simd
-            for (size_t j = 0; j < D; j++) {
-                float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
-                t1[j] = dxh;
-                t2[j] = dxh * xh;
-            }
-            float sum_dxh = ops_row_sum(t1, D) / (float)D;
-            float sum_dxh_xh = ops_row_sum(t2, D) / (float)D;
-            #pragma omp simd
-            for (size_t j = 0; j < D; j++) {
-                float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
-                dx[j] += rs * (dxh - sum_dxh - xh * sum_dxh_xh);
-            }
-        }
+        const RowKernels *rk = rows_active();
+        if (rk) rk->layernorm_backward_din(din, dout, in, mean, rstd, g, T, D);
+        else rows_layernorm_backward_din_body(din, dout, in, mean, rstd, g, T, D);
         flops_elem(2.0 * (double)T * D);
     }
     if (dg || db) {

@@ -28,4 +28,5 @@ static const int rs_mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 
 #include "core/rows_simd.h"
 
 const RowKernels rows_avx2 = {gelu_forward_avx2, gelu_backward_avx2, softmax_rows_avx2, softmax_rows_saved_avx2,
-                               ds_rows_avx2, exp_sub_avx2};
+                               ds_rows_avx2, exp_sub_avx2, layernorm_forward_avx2,
+                               layernorm_backward_din_avx2};

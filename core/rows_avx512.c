@@ -27,4 +27,5 @@
 #include "core/rows_simd.h"
 
 const RowKernels rows_avx512 = {gelu_forward_avx512, gelu_backward_avx512, softmax_rows_avx512,
-                                 softmax_rows_saved_avx512, ds_rows_avx512, exp_sub_avx512};
+                                 softmax_rows_saved_avx512, ds_rows_avx512, exp_sub_avx512,
+                                 layernorm_forward_avx512, layernorm_backward_din_avx512};

@@ -26,6 +26,12 @@ typedef struct {
     void (*ds_rows)(float *dS, const float *P, size_t lds, size_t nr, size_t N);
     // core/ops.h's ops_exp_sub (efficient attention's row and column softmax passes)
     void (*exp_sub)(float *out, const float *in, const float *shift, float shift1, size_t n);
+    // core/ops.h's layernorm_forward and layernorm_backward's din part: plain loops, which GCC
+    // vectorises to the set's width when compiled with its flags (no contraction: same numbers)
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *in, const float *g,
+                              const float *b, size_t T, size_t D, float eps);
+    void (*layernorm_backward_din)(float *din, const float *dout, const float *in, const float *mean,
+                                   const float *rstd, const float *g, size_t T, size_t D);
 } RowKernels;
 
 extern const RowKernels rows_avx2;     // core/rows_avx2.c
@@ -36,6 +42,7 @@ const RowKernels *rows_active(void);   // core/ops_rows.c
 #define ROWS_GELU_C 0.7978845608028654f  // sqrt(2 / pi)
 #define ROWS_GELU_A 0.044715f
 #define ROWS_PAR_MIN 32768               // elements worth an OpenMP region (as core/ops_rows.c)
+#define ROWS_LN_PAR_MIN 262144           // LayerNorm elements worth an OpenMP region
 
 // out = gelu_tanh(in), n elements (out may be in)
 static inline void rows_gelu_forward_body(float *out, const float *in, size_t n) {
@@ -54,6 +61,50 @@ static inline void rows_gelu_backward_body(float *din, const float *dout, const 
         float th = ops_tanhf(ROWS_GELU_C * (x + ROWS_GELU_A * x * x * x));
         float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * ROWS_GELU_C * (1.0f + 3.0f * ROWS_GELU_A * x * x);
         din[i] += dout[i] * d;
+    }
+}
+
+// LayerNorm over rows of D (core/ops.h's layernorm_forward without its FLOP count).
+static inline void rows_layernorm_forward_body(float *out, float *mean, float *rstd, const float *in, const float *g,
+                                               const float *b, size_t T, size_t D, float eps) {
+    #pragma omp parallel for schedule(static) if (T * D >= ROWS_LN_PAR_MIN)
+    for (size_t t = 0; t < T; t++) {
+        const float *restrict x = in + t * D;
+        float *restrict y = out + t * D;
+        float mu = ops_row_sum(x, D) / (float)D;
+        #pragma omp simd
+        for (size_t j = 0; j < D; j++) { float c = x[j] - mu; y[j] = c * c; }   // y: scratch
+        float var = ops_row_sum(y, D) / (float)D;
+        float rs = 1.0f / sqrtf(var + eps);
+        #pragma omp simd
+        for (size_t j = 0; j < D; j++) y[j] = (x[j] - mu) * rs * g[j] + b[j];
+        mean[t] = mu;
+        rstd[t] = rs;
+    }
+}
+
+// LayerNorm backward's din += part (core/ops.h's layernorm_backward).
+static inline void rows_layernorm_backward_din_body(float *din, const float *dout, const float *in, const float *mean,
+                                                    const float *rstd, const float *g, size_t T, size_t D) {
+    #pragma omp parallel for schedule(static) if (T * D >= ROWS_LN_PAR_MIN)
+    for (size_t t = 0; t < T; t++) {
+        const float *restrict x = in + t * D, *restrict dy = dout + t * D;
+        float *restrict dx = din + t * D;
+        float mu = mean[t], rs = rstd[t];
+        float t1[D], t2[D];
+        #pragma omp simd
+        for (size_t j = 0; j < D; j++) {
+            float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
+            t1[j] = dxh;
+            t2[j] = dxh * xh;
+        }
+        float sum_dxh = ops_row_sum(t1, D) / (float)D;
+        float sum_dxh_xh = ops_row_sum(t2, D) / (float)D;
+        #pragma omp simd
+        for (size_t j = 0; j < D; j++) {
+            float xh = (x[j] - mu) * rs, dxh = dy[j] * g[j];
+            dx[j] += rs * (dxh - sum_dxh - xh * sum_dxh_xh);
+        }
     }
 }
 

@@ -154,3 +154,13 @@ static void RS_CAT(exp_sub_, SUFFIX)(float *out, const float *in, const float *s
     for (; j + W <= n; j += W) STORE(out + j, RS_CAT(vexp, SUFFIX)(SUB(LOAD(in + j), shift ? LOAD(shift + j) : s1)));
     if (j < n) rows_exp_sub_body(out + j, in + j, shift ? shift + j : NULL, shift1, n - j);
 }
+
+static void RS_CAT(layernorm_forward_, SUFFIX)(float *out, float *mean, float *rstd, const float *in, const float *g,
+                                               const float *b, size_t T, size_t D, float eps) {
+    rows_layernorm_forward_body(out, mean, rstd, in, g, b, T, D, eps);
+}
+
+static void RS_CAT(layernorm_backward_din_, SUFFIX)(float *din, const float *dout, const float *in, const float *mean,
+                                                    const float *rstd, const float *g, size_t T, size_t D) {
+    rows_layernorm_backward_din_body(din, dout, in, mean, rstd, g, T, D);
+}

@@ -410,3 +410,46 @@ Test(kernels, efficient_attention_bitwise_equal_across_sets) {
             free(qkv); free(dout); free(ls); free(save); free(iw);
         }
 }
+
+// LayerNorm's loops are compiled per set (core/rows_isa.h): forward (out, mean, rstd) and the
+// backward's input gradient give the plain set's numbers bit for bit, for widths around the
+// vector widths and a batch over the OpenMP threshold.
+Test(kernels, layernorm_bitwise_equal_across_sets) {
+    static const size_t Ds[] = {64, 26, 7, 128};
+    static const size_t Ts[] = {37, 2100};
+    unsigned mask = kernels_cpu_mask();
+    char err[256];
+    threads_set(2);
+    for (size_t di = 0; di < 4; di++)
+        for (size_t ti = 0; ti < 2; ti++) {
+            size_t D = Ds[di], T = Ts[ti], n = T * D;
+            float *x = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float)), *gb = malloc(2 * D * sizeof(float));
+            float *o[2], *dx[2], *st[2];
+            uint64_t s = 29 + D + T;
+            gc_fill(x, n, &s, 2.0f);
+            gc_fill(dy, n, &s, 1.0f);
+            gc_fill(gb, 2 * D, &s, 1.0f);
+            for (int i = 0; i < 2; i++) {
+                o[i] = malloc(n * sizeof(float));
+                dx[i] = malloc(n * sizeof(float));
+                st[i] = malloc(2 * T * sizeof(float));
+            }
+            for (int k = KERNELS_COUNT - 1; k >= 0; k--) {
+                if (!(mask & (1u << k))) continue;
+                cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
+                int i = k == KERNELS_PLAIN;
+                for (size_t e = 0; e < n; e++) dx[i][e] = 0.5f;
+                layernorm_forward(o[i], st[i], st[i] + T, x, gb, gb + D, T, D, 1e-5f);
+                layernorm_backward(dx[i], NULL, NULL, dy, x, st[i], st[i] + T, gb, T, D);
+                if (i)
+                    cr_assert(!memcmp(o[0], o[1], n * sizeof(float)) && !memcmp(st[0], st[1], 2 * T * sizeof(float)) &&
+                              !memcmp(dx[0], dx[1], n * sizeof(float)), "D=%zu T=%zu: layernorm differs between sets", D, T);
+            }
+            double mu = 0;   // the plain set's row 0 is normalised
+            for (size_t j = 0; j < D; j++) mu += ((double)o[1][j] - gb[D + j]) / gb[j];
+            cr_assert(fabs(mu / (double)D) < 1e-4, "D=%zu: mean of x-hat %g", D, mu / (double)D);
+            for (int i = 0; i < 2; i++) { free(o[i]); free(dx[i]); free(st[i]); }
+            free(x); free(dy); free(gb);
+        }
+    threads_set(1);
+}
