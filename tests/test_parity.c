@@ -157,6 +157,8 @@ static void run_parity(const char *file) {
         dindex = malloc(fi->count * sizeof(size_t));
         for (size_t i = 0; i < fi->count; i++) dindex[i] = (size_t)fi->data[i];
     }
+    const FxTensor *ft = fx_find(fx, "cfg.merge_threshold");   // adaptive merging fixtures only
+    c.merge_threshold = ft ? ft->data[0] : 0.0f;
     const FxTensor *fp = fx_find(fx, "cfg.pairs");   // two-tower fixtures only
     c.pairs = fp ? (int)fp->data[0] : 0;
     Model *m;
@@ -301,6 +303,7 @@ Test(parity, efficient) { run_parity("parity_efficient.bin"); }
 Test(parity, maelre_exact) { run_parity("parity_maelre_exact.bin"); }
 Test(parity, maelre_coarse_linear) { run_parity("parity_maelre_linear.bin"); }
 Test(parity, maelre_coarse_performer) { run_parity("parity_maelre_performer.bin"); }
+Test(parity, maelre_adaptive_merge_amount) { run_parity("parity_maelre_adaptive.bin"); }
 Test(parity, local_window_4) { run_parity("parity_local.bin"); }
 Test(parity, bigbird_tables_from_the_reference) { run_parity("parity_bigbird.bin"); }
 // dropout 0.1 in training mode, masks handed over as the shared hash (SPEC §11, §12)

@@ -101,9 +101,10 @@ def _match_local(m, w):
     return best_b, best_s
 
 
-def merge_plan(k, heads, n_target, kind="global", window=8, local_until=0, s=None):
+def merge_plan(k, heads, n_target, kind="global", window=8, local_until=0, s=None, threshold=0.0):
     """Mirror of merge_plan_build. k (N, D) keys (torch or numpy), s (N) sizes or None.
-    Returns (dst LongTensor (N), n_out): input token i goes to output row dst[i]."""
+    threshold > 0: adaptive amount (only the a whose best similarity reaches it merge, n_target
+    is a floor). Returns (dst LongTensor (N), n_out): input token i goes to output row dst[i]."""
     k = k.detach().cpu().numpy() if torch.is_tensor(k) else np.asarray(k)
     k = k.astype(np.float32)
     N, D = k.shape
@@ -133,6 +134,10 @@ def merge_plan(k, heads, n_target, kind="global", window=8, local_until=0, s=Non
             best_b, best_s = _match_local(m, window)
         else:
             best_b, best_s = _match_global(m)
+        if threshold > 0:   # float32 comparison, as the C loop
+            r = min(r, int(np.count_nonzero(best_s.astype(np.float32) >= np.float32(threshold))))
+            if r == 0:
+                break
         order = np.argsort(-best_s.astype(np.float64), kind="stable")   # ties: lower a first
         merged = np.zeros(n, dtype=bool)
         merged[2 * order[:r]] = True
