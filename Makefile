@@ -114,9 +114,14 @@ $(BUILD)/bench/sgemm_rate: bench/sgemm_rate.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(LDLIBS)
 
-bench: $(BUILD)/maelre-bench $(BUILD)/bench/sgemm_rate
+$(BUILD)/bench/fma_peak: bench/fma_peak.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+bench: $(BUILD)/maelre-bench $(BUILD)/bench/sgemm_rate $(BUILD)/bench/fma_peak
 	@scripts/install-deps.sh python3-torch
-	MAELRE_BIN=$(BUILD)/maelre-bench SGEMM_BIN=$(BUILD)/bench/sgemm_rate bench/compare_pytorch.sh
+	MAELRE_BIN=$(BUILD)/maelre-bench SGEMM_BIN=$(BUILD)/bench/sgemm_rate FMA_BIN=$(BUILD)/bench/fma_peak \
+	  bench/compare_pytorch.sh
 
 # Fuzzing (fuzz/README.md): `make fuzz` builds build/fuzz/fuzz_<name> from every fuzz/fuzz_*.c with
 # clang + libFuzzer, ASan and UBSan, against the library sources compiled with the same flags into
