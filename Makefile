@@ -77,6 +77,7 @@ $(BUILD)/obj/core/attn_softmax_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/obj/core/attn_softmax_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/obj/core/rows_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/obj/core/rows_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/obj/core/gemm_avx512.o: CFLAGS += $(ISA_AVX512)
 
 $(BUILD)/libmaelre.a: $(LIB_OBJ)
 	@rm -f $@
@@ -152,6 +153,7 @@ $(FUZZ_DIR)/obj/core/attn_softmax_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 $(FUZZ_DIR)/obj/core/attn_softmax_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 $(FUZZ_DIR)/obj/core/rows_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 $(FUZZ_DIR)/obj/core/rows_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/core/gemm_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 
 $(FUZZ_DIR)/libmaelre.a: $(FUZZ_LIBOBJ)
 	@rm -f $@

@@ -26,8 +26,10 @@ static double now_s(void) {
 __attribute__((target("avx2,fma"))) static float run_avx2(long rounds) {
     __m256 acc[CHAINS], m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c);
-    for (long r = 0; r < rounds; r++)
+    for (long r = 0; r < rounds; r++) {
+        #pragma GCC unroll 12   // fully unrolled: the accumulators stay in registers
         for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], m, a);
+    }
     float out[8], s = 0;
     for (int c = 1; c < CHAINS; c++) acc[0] = _mm256_add_ps(acc[0], acc[c]);
     _mm256_storeu_ps(out, acc[0]);
@@ -38,8 +40,10 @@ __attribute__((target("avx2,fma"))) static float run_avx2(long rounds) {
 __attribute__((target("avx512f"))) static float run_avx512(long rounds) {
     __m512 acc[CHAINS], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps((float)c);
-    for (long r = 0; r < rounds; r++)
+    for (long r = 0; r < rounds; r++) {
+        #pragma GCC unroll 12
         for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], m, a);
+    }
     for (int c = 1; c < CHAINS; c++) acc[0] = _mm512_add_ps(acc[0], acc[c]);
     return _mm512_reduce_add_ps(acc[0]);
 }

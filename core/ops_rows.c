@@ -5,8 +5,10 @@
 #include <math.h>
 #include <string.h>
 #include "core/flops.h"
+#include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/rows_isa.h"
+#include "core/threads.h"
 
 // Rows are independent, so row loops run in parallel; only above this many elements,
 // because an OpenMP region costs microseconds.
@@ -27,6 +29,11 @@ void embed_tokens_backward(float *dtable, const float *dout, const int32_t *ids,
     flops_elem((double)T * D);
 }
 
+// The linear layers' products: core/gemm.h's AVX-512 kernels in the avx512 set (OpenBLAS runs
+// its AVX2 kernels here, at about half this CPU's AVX-512 FMA rate), cblas_sgemm otherwise.
+static int gemm_own(void) { return kernels_active() == KERNELS_AVX512; }
+static int gemm_threads(void) { return threads_get() > 0 ? threads_get() : 1; }
+
 void linear_forward(float *out, const float *in, const float *w, const float *b,
                     size_t T, size_t NI, size_t NO) {
     // in (T, NI), w (NO, NI), b (NO), out (T, NO)
@@ -35,8 +42,11 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
         for (size_t t = 0; t < T; t++) memcpy(out + t * NO, b, NO * sizeof(float));
         flops_elem((double)T * NO);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)NO, (int)NI, 1.0f, in, (int)NI,
-                w, (int)NI, b ? 1.0f : 0.0f, out, (int)NO);
+    if (gemm_own())
+        gemm_nt_avx512(out, NO, in, NI, w, NI, T, NO, NI, b ? 1.0f : 0.0f, gemm_threads());
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)NO, (int)NI, 1.0f, in, (int)NI,
+                    w, (int)NI, b ? 1.0f : 0.0f, out, (int)NO);
     flops_matmul(T, NO, NI);
 }
 
@@ -45,13 +55,19 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
     // dout (T, NO), in (T, NI), w (NO, NI); din (T, NI), dw (NO, NI), db (NO) accumulate
     if (T == 0) return;
     if (din) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)NI, (int)NO, 1.0f, dout,
-                    (int)NO, w, (int)NI, 1.0f, din, (int)NI);
+        if (gemm_own())
+            gemm_nn_avx512(din, NI, dout, NO, w, NI, T, NI, NO, 1.0f, gemm_threads());
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)NI, (int)NO, 1.0f, dout,
+                        (int)NO, w, (int)NI, 1.0f, din, (int)NI);
         flops_matmul(T, NI, NO);
     }
     if (dw) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)T, 1.0f, dout,
-                    (int)NO, in, (int)NI, 1.0f, dw, (int)NI);
+        if (gemm_own())
+            gemm_tn_avx512(dw, NI, dout, NO, in, NI, NO, NI, T, 1.0f, gemm_threads());
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)T, 1.0f, dout,
+                        (int)NO, in, (int)NI, 1.0f, dw, (int)NI);
         flops_matmul(NO, NI, T);
     }
     if (db) {
