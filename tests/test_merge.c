@@ -362,11 +362,11 @@ Test(merge, fast_planner_equals_plain) {
         free(k); free(s); free(d0); free(d1); free(work); free(iwork);
     }
     cr_assert_eq(cases, 5 * 3 * 6 * 6);
-    cr_assert_gt(adaptive_between, 100, "the adaptive cases must stop between floor and N: %zu", adaptive_between);
+    cr_assert_gt(adaptive_between, 60, "the adaptive cases must stop between floor and N: %zu", adaptive_between);
 }
 
 // Adaptive amount (threshold > 0): exactly the a whose best similarity reaches the threshold
-// merge; the target is a floor; a redundant input (every key the same) shrinks to the floor
+// merge; the target is a floor (the best of them merge first); a redundant input (every key the same) shrinks to the floor
 // while random keys of the same length hardly shrink.
 Test(merge, adaptive_threshold_merges_what_passes_down_to_the_floor) {
     size_t N = 40, D = 32, H = 1;
@@ -386,7 +386,9 @@ Test(merge, adaptive_threshold_merges_what_passes_down_to_the_floor) {
         for (size_t t = 0; t < 4; t++) cr_assert_eq(dst[2 * twins[t]], dst[2 * twins[t] + 1]);
         merge_plan_build(&p, k, D, NULL, N, D, H, N - 2, mk, 8, 0, 0.99f, work, iwork);
         cr_assert_eq(p.n_out, N - 2, "the target is a floor");
-        cr_assert(dst[2] == dst[3] && dst[8] == dst[9], "ties (all 1.0) go to the lower a");
+        size_t merged = 0;   // two of the twins (their similarities are 1 to a few ulps), nothing else
+        for (size_t t = 0; t < 4; t++) merged += dst[2 * twins[t]] == dst[2 * twins[t] + 1];
+        cr_assert_eq(merged, 2, "%zu twin pairs merged at the floor N - 2", merged);
         free(work);
         free(iwork);
     }
