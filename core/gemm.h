@@ -8,17 +8,19 @@
 //
 // Row-major throughout; C is M x N with row stride ldc. Each product is deterministic: every
 // element of C sums its k terms in order k = 0, 1, ... (in FMA chains), whatever the thread count.
-//   gemm_nt: C = beta C + A B^T   A (M x K, lda), B (N x K, ldb)   linear forward: in W^T
+//   gemm_nt: C = bias + A B^T     A (M x K, lda), B (N x K, ldb)   linear forward: in W^T + b
 //   gemm_nn: C = beta C + A B     A (M x K, lda), B (K x N, ldb)   input gradient: dout W
 //   gemm_tn: C = beta C + A^T B   A (K x M, lda), B (K x N, ldb)   weight gradient: dout^T in
-// beta is 0 or 1 (0: C's old contents are ignored, NaN included). threads: OpenMP threads for
-// the call (row blocks of C; gemm_tn: blocks of C, each summed over all of K by one thread).
+// beta is 0 or 1 (0: C's old contents are ignored, NaN included); gemm_nt's bias (N floats, or
+// NULL for none) starts every row's sums, as cblas after a copy of b into C with beta 1 (C's old
+// contents are ignored). threads: OpenMP threads for the call (row blocks of C; gemm_tn: blocks
+// of C, each summed over all of K by one thread).
 #ifndef MAELRE_GEMM_H
 #define MAELRE_GEMM_H
 #include <stddef.h>
 
 void gemm_nt_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
-                    size_t M, size_t N, size_t K, float beta, int threads);
+                    size_t M, size_t N, size_t K, const float *bias, int threads);
 void gemm_nn_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
                     size_t M, size_t N, size_t K, float beta, int threads);
 void gemm_tn_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,

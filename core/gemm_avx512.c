@@ -27,14 +27,15 @@ static inline __mmask16 lanes(size_t n) { return n >= 16 ? (__mmask16)0xFFFF : (
 
 // The full 8 x 32 block: every loop over the 8 rows fully unrolled, so the 16 accumulators stay
 // in registers (a loop GCC does not unroll keeps them in memory: one load and store per FMA).
-// C[r][0..32) = (load_c ? C[r][..] : 0) + sum_k a(r, k) B[k][0..32), a(r, k) = A[r * ars + k * acs].
+// C[r][0..32) = init + sum_k a(r, k) B[k][0..32), a(r, k) = A[r * ars + k * acs]; init is bias[0..32)
+// when bias is given, else C[r][..] when load_c, else 0.
 static void kernel_full(float *C, size_t ldc, const float *A, size_t ars, size_t acs, const float *B, size_t ldb,
-                        size_t K, int load_c) {
+                        size_t K, int load_c, const float *bias) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 8
     for (size_t r = 0; r < MR; r++) {
-        c0[r] = load_c ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps();
-        c1[r] = load_c ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
+        c0[r] = bias ? _mm512_loadu_ps(bias) : load_c ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps();
+        c1[r] = bias ? _mm512_loadu_ps(bias + 16) : load_c ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
     }
     for (size_t k = 0; k < K; k++) {
         const float *b = B + k * ldb, *a = A + k * acs;
@@ -56,11 +57,12 @@ static void kernel_full(float *C, size_t ldc, const float *A, size_t ars, size_t
 // A tail block (mr < 8 rows or nr < 32 columns): the same sums, one row at a time with masked
 // loads and stores (tails are a small share of the model's products).
 static void kernel_tail(float *C, size_t ldc, const float *A, size_t ars, size_t acs, const float *B, size_t ldb,
-                        size_t mr, size_t nr, size_t K, int load_c) {
+                        size_t mr, size_t nr, size_t K, int load_c, const float *bias) {
     __mmask16 m0 = lanes(nr), m1 = lanes(nr > 16 ? nr - 16 : 0);
     for (size_t r = 0; r < mr; r++) {
-        __m512 c0 = load_c ? _mm512_maskz_loadu_ps(m0, C + r * ldc) : _mm512_setzero_ps();
-        __m512 c1 = load_c ? _mm512_maskz_loadu_ps(m1, C + r * ldc + 16) : _mm512_setzero_ps();
+        const float *c_in = bias ? bias : C + r * ldc;
+        __m512 c0 = bias || load_c ? _mm512_maskz_loadu_ps(m0, c_in) : _mm512_setzero_ps();
+        __m512 c1 = bias || load_c ? _mm512_maskz_loadu_ps(m1, c_in + 16) : _mm512_setzero_ps();
         for (size_t k = 0; k < K; k++) {
             const float *b = B + k * ldb;
             __m512 ar = _mm512_set1_ps(A[r * ars + k * acs]);
@@ -74,46 +76,48 @@ static void kernel_tail(float *C, size_t ldc, const float *A, size_t ars, size_t
 
 // One block of C at (i, j): the full kernel when it fits, the tail kernel otherwise.
 static void block(float *C, size_t ldc, const float *A, size_t ars, size_t acs, const float *B, size_t ldb,
-                  size_t i, size_t j, size_t M, size_t N, size_t K, int load_c) {
+                  size_t i, size_t j, size_t M, size_t N, size_t K, int load_c, const float *bias) {
     size_t mr = M - i < MR ? M - i : MR, nr = N - j < NR ? N - j : NR;
     float *c = C + i * ldc + j;
-    const float *a = A + i * ars, *b = B + j;
-    if (mr == MR && nr == NR) kernel_full(c, ldc, a, ars, acs, b, ldb, K, load_c);
-    else kernel_tail(c, ldc, a, ars, acs, b, ldb, mr, nr, K, load_c);
+    const float *a = A + i * ars, *b = B + j, *bj = bias ? bias + j : NULL;
+    if (mr == MR && nr == NR) kernel_full(c, ldc, a, ars, acs, b, ldb, K, load_c, bj);
+    else kernel_tail(c, ldc, a, ars, acs, b, ldb, mr, nr, K, load_c, bj);
 }
 
 // C = beta C + A' B with A'(r, k) = A[r * ars + k * acs], B (K x N, ldb): chunks of MC rows in
 // parallel, all of K at once (nt, nn).
 static void rows_product(float *C, size_t ldc, const float *A, size_t ars, size_t acs, const float *B,
-                         size_t ldb, size_t M, size_t N, size_t K, float beta, int threads) {
+                         size_t ldb, size_t M, size_t N, size_t K, float beta, const float *bias, int threads) {
     size_t chunks = (M + MC - 1) / MC;
     int par = threads > 1 && chunks > 1 && (double)M * (double)N * (double)K >= PAR_MIN_WORK;
     #pragma omp parallel for schedule(static) num_threads(threads) if (par)
     for (size_t ch = 0; ch < chunks; ch++) {
         size_t i1 = (ch + 1) * MC < M ? (ch + 1) * MC : M;
         for (size_t j = 0; j < N; j += NR)
-            for (size_t i = ch * MC; i < i1; i += MR) block(C, ldc, A, ars, acs, B, ldb, i, j, M, N, K, beta != 0.0f);
+            for (size_t i = ch * MC; i < i1; i += MR) block(C, ldc, A, ars, acs, B, ldb, i, j, M, N, K, beta != 0.0f, bias);
     }
 }
 
 void gemm_nn_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
                     size_t M, size_t N, size_t K, float beta, int threads) {
-    rows_product(C, ldc, A, lda, 1, B, ldb, M, N, K, beta, threads);
+    rows_product(C, ldc, A, lda, 1, B, ldb, M, N, K, beta, NULL, threads);
 }
 
 void gemm_nt_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
-                    size_t M, size_t N, size_t K, float beta, int threads) {
+                    size_t M, size_t N, size_t K, const float *bias, int threads) {
     // B^T (K x N) packed once: B is a weight (N x K), small next to the M x N x K work; the
     // default model's weights (up to 192 x 64) fit the stack buffer
     float stack[16384], *bt = K * N <= 16384 ? stack : malloc(K * N * sizeof(float));
     if (!bt) {   // no memory for the copy: the library does it unpacked
+        if (bias)
+            for (size_t i = 0; i < M; i++) memcpy(C + i * ldc, bias, N * sizeof(float));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb,
-                    beta, C, (int)ldc);
+                    bias ? 1.0f : 0.0f, C, (int)ldc);
         return;
     }
     for (size_t n = 0; n < N; n++)
         for (size_t k = 0; k < K; k++) bt[k * N + n] = B[n * ldb + k];
-    rows_product(C, ldc, A, lda, 1, bt, N, M, N, K, beta, threads);
+    rows_product(C, ldc, A, lda, 1, bt, N, M, N, K, 0.0f, bias, threads);
     if (bt != stack) free(bt);
 }
 
@@ -127,7 +131,7 @@ void gemm_tn_avx512(float *C, size_t ldc, const float *A, size_t lda, const floa
         const float *a = A + k0 * lda, *b = B + k0 * ldb;
         #pragma omp parallel for schedule(static) num_threads(threads) if (par)
         for (size_t t = 0; t < nblk; t++)
-            block(C, ldc, a, 1, lda, b, ldb, (t / nb) * MR, (t % nb) * NR, M, N, kc, load_c);
+            block(C, ldc, a, 1, lda, b, ldb, (t / nb) * MR, (t % nb) * NR, M, N, kc, load_c, NULL);
         if (K == 0) break;
     }
 }

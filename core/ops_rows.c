@@ -38,15 +38,15 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
                     size_t T, size_t NI, size_t NO) {
     // in (T, NI), w (NO, NI), b (NO), out (T, NO)
     if (T == 0) return;
-    if (b) {
-        for (size_t t = 0; t < T; t++) memcpy(out + t * NO, b, NO * sizeof(float));
-        flops_elem((double)T * NO);
-    }
-    if (gemm_own())
-        gemm_nt_avx512(out, NO, in, NI, w, NI, T, NO, NI, b ? 1.0f : 0.0f, gemm_threads());
-    else
+    if (b) flops_elem((double)T * NO);
+    if (gemm_own()) {
+        gemm_nt_avx512(out, NO, in, NI, w, NI, T, NO, NI, b, gemm_threads());   // the bias starts the sums
+    } else {
+        if (b)
+            for (size_t t = 0; t < T; t++) memcpy(out + t * NO, b, NO * sizeof(float));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)NO, (int)NI, 1.0f, in, (int)NI,
                     w, (int)NI, b ? 1.0f : 0.0f, out, (int)NO);
+    }
     flops_matmul(T, NO, NI);
 }
 

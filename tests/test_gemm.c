@@ -1,5 +1,5 @@
 // core/gemm.h's AVX-512 products against a double-precision reference: the three layouts, beta 0
-// (old C ignored, NaN included) and 1, shapes around the 8 x 32 blocks, the 64-row chunks and the
+// (old C ignored, NaN included) and 1 (nt: a bias), shapes around the 8 x 32 blocks, the 64-row chunks and the
 // 512-row K slices, strided operands; the same bits with 1 and 2 threads; and the linear layers
 // (core/ops.h) in the avx512 set against the plain set (cblas). Skipped on CPUs without AVX-512.
 #include <criterion/criterion.h>
@@ -22,9 +22,10 @@ static const char *const NAMES[] = {"nt", "nn", "tn"};
 static double a_at(Layout l, const float *A, size_t lda, size_t i, size_t k) { return l == TN ? A[k * lda + i] : A[i * lda + k]; }
 static double b_at(Layout l, const float *B, size_t ldb, size_t k, size_t j) { return l == NT ? B[j * ldb + k] : B[k * ldb + j]; }
 
+// beta 1 for nt means its bias (the old C is never read there).
 static void call(Layout l, float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
-                 size_t M, size_t N, size_t K, float beta, int threads) {
-    if (l == NT) gemm_nt_avx512(C, ldc, A, lda, B, ldb, M, N, K, beta, threads);
+                 size_t M, size_t N, size_t K, float beta, const float *bias, int threads) {
+    if (l == NT) gemm_nt_avx512(C, ldc, A, lda, B, ldb, M, N, K, beta != 0.0f ? bias : NULL, threads);
     else if (l == NN) gemm_nn_avx512(C, ldc, A, lda, B, ldb, M, N, K, beta, threads);
     else gemm_tn_avx512(C, ldc, A, lda, B, ldb, M, N, K, beta, threads);
 }
@@ -45,21 +46,23 @@ Test(gemm, three_layouts_match_double_reference) {
                     size_t arows = l == TN ? K : M, brows = l == NT ? N : K;
                     float *A = malloc((arows * lda + 1) * sizeof(float)), *B = malloc((brows * ldb + 1) * sizeof(float));
                     float *C = malloc((M * ldc + 1) * sizeof(float)), *C0 = malloc((M * ldc + 1) * sizeof(float));
+                    float *bias = malloc((N + 1) * sizeof(float));
                     uint64_t s = 7 + M * 131 + N * 17 + K;
                     gc_fill(A, arows * lda, &s, 1.0f);
                     gc_fill(B, brows * ldb, &s, 1.0f);
                     gc_fill(C0, M * ldc, &s, 1.0f);
+                    gc_fill(bias, N, &s, 1.0f);
                     for (int beta = 0; beta < 2; beta++) {
                         memcpy(C, C0, M * ldc * sizeof(float));
-                        if (!beta) for (size_t i = 0; i < M; i++) C[i * ldc] = NAN;   // ignored when beta = 0
-                        call((Layout)l, C, ldc, A, lda, B, ldb, M, N, K, (float)beta, 2);
+                        if (!beta || l == NT) for (size_t i = 0; i < M; i++) C[i * ldc] = NAN;   // never read
+                        call((Layout)l, C, ldc, A, lda, B, ldb, M, N, K, (float)beta, bias, 2);
                         for (size_t i = 0; i < M; i++)
                             for (size_t j = 0; j < ldc; j++) {
                                 if (j >= N) {   // the stride's padding is never written
                                     cr_assert(C[i * ldc + j] == C0[i * ldc + j], "%s: wrote past a row", NAMES[l]);
                                     continue;
                                 }
-                                double want = beta ? C0[i * ldc + j] : 0.0, mag = fabs(want);
+                                double want = !beta ? 0.0 : l == NT ? bias[j] : C0[i * ldc + j], mag = fabs(want);
                                 for (size_t k = 0; k < K; k++) {
                                     double t = a_at((Layout)l, A, lda, i, k) * b_at((Layout)l, B, ldb, k, j);
                                     want += t;
@@ -71,7 +74,7 @@ Test(gemm, three_layouts_match_double_reference) {
                             }
                         cases++;
                     }
-                    free(A); free(B); free(C); free(C0);
+                    free(A); free(B); free(C); free(C0); free(bias);
                 }
     cr_assert_eq(cases, 3 * 6 * 8 * 5 * 2);
 }
@@ -89,8 +92,8 @@ Test(gemm, same_bits_with_one_and_two_threads) {
     for (int l = 0; l < 3; l++) {
         // nt: A (M x K), B (N x K); nn: A (M x K), B (K x N); tn: A (K x M), B (K x N)
         size_t lda = l == TN ? M : K, ldb = l == NT ? K : N;
-        call((Layout)l, C1, N, A, lda, B, ldb, M, N, K, 0.0f, 1);
-        call((Layout)l, C2, N, A, lda, B, ldb, M, N, K, 0.0f, 2);
+        call((Layout)l, C1, N, A, lda, B, ldb, M, N, K, 0.0f, NULL, 1);
+        call((Layout)l, C2, N, A, lda, B, ldb, M, N, K, 0.0f, NULL, 2);
         cr_assert(!memcmp(C1, C2, M * N * sizeof(float)), "%s: 1 and 2 threads differ", NAMES[l]);
     }
     free(A); free(B); free(C1); free(C2);
