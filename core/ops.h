@@ -38,6 +38,11 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
 
 // out = gelu_tanh(in), n elements
 void gelu_forward(float *out, const float *in, size_t n);
+// C = beta C + op(A) op(B), row-major, beta 0 or 1, op = transpose when trans_* is set (not
+// both): the avx512 set's own kernels (core/gemm.h), cblas_sgemm in the other sets. Inside an
+// OpenMP region (samples running in parallel) it stays on the calling thread. Counts no FLOPs.
+void ops_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+              const float *B, size_t ldb, float beta, float *C, size_t ldc);
 // out = ops_expf(in - shift) over n elements (out may be in), shift per element or, when NULL,
 // the scalar shift1; the active kernel set's vector copy (core/rows_isa.h), same numbers in
 // every set. Counts no FLOPs (callers count their softmax analytically).

@@ -1,9 +1,15 @@
-// Row-wise ops (see core/ops.h). Matrix products go through CBLAS; the rest is written by
-// hand because BLAS has no element-wise or per-row normalising routines.
+// Row-wise ops (see core/ops.h). Matrix products go through CBLAS, or in the avx512 kernel set
+// through core/gemm.h's kernels; the rest is written by hand because BLAS has no element-wise or
+// per-row normalising routines.
 #include "core/ops.h"
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_in_parallel(void) { return 0; }
+#endif
 #include "core/flops.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
@@ -32,7 +38,19 @@ void embed_tokens_backward(float *dtable, const float *dout, const int32_t *ids,
 // The linear layers' products: core/gemm.h's AVX-512 kernels in the avx512 set (OpenBLAS runs
 // its AVX2 kernels here, at about half this CPU's AVX-512 FMA rate), cblas_sgemm otherwise.
 static int gemm_own(void) { return kernels_active() == KERNELS_AVX512; }
-static int gemm_threads(void) { return threads_get() > 0 ? threads_get() : 1; }
+static int gemm_threads(void) { return omp_in_parallel() ? 1 : threads_get() > 0 ? threads_get() : 1; }
+
+void ops_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+              const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    // gemm_nt has no beta = 1 and there is no A^T B^T kernel: the model never asks either
+    int own = gemm_own() && !(trans_a && trans_b) && !(trans_b && beta != 0.0f);
+    if (own && trans_a) gemm_tn_avx512(C, ldc, A, lda, B, ldb, M, N, K, beta, gemm_threads());
+    else if (own && !trans_b) gemm_nn_avx512(C, ldc, A, lda, B, ldb, M, N, K, beta, gemm_threads());
+    else if (own) gemm_nt_avx512(C, ldc, A, lda, B, ldb, M, N, K, NULL, gemm_threads());
+    else
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)M,
+                    (int)N, (int)K, 1.0f, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
 
 void linear_forward(float *out, const float *in, const float *w, const float *b,
                     size_t T, size_t NI, size_t NO) {

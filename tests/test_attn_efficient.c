@@ -265,8 +265,9 @@ static double rel_err_f(const float *a, const float *b, size_t n) {
     return num / den;
 }
 
-// attn_efficient_forward_infer vs attn_efficient_forward on one shape: outputs within 2e-6
-// relative, FLOPs and MACs equal. work is malloc'ed at exactly the advertised size (ASan sees
+// attn_efficient_forward_infer vs attn_efficient_forward on one shape: outputs within 4e-6
+// relative (the two sum C in different orders; the worst seen: 1.1e-6 with OpenBLAS's products,
+// 2.0e-6 with the avx512 set's own, at N = 1000), FLOPs and MACs equal. work is malloc'ed at exactly the advertised size (ASan sees
 // any overrun) and filled with NaN (stale contents must not leak into the output). Returns the
 // error.
 static double check_infer(size_t N, size_t D, size_t H, int with_sizes, uint64_t seed) {
@@ -292,7 +293,7 @@ static double check_infer(size_t N, size_t D, size_t H, int with_sizes, uint64_t
         cr_assert(isfinite(o2[x]), "N=%zu D=%zu H=%zu sizes=%d: out[%zu] = %g", N, D, H,
                   with_sizes, x, o2[x]);
     double err = rel_err_f(o2, o1, N * D);
-    cr_assert_lt(err, 2e-6, "N=%zu D=%zu H=%zu sizes=%d: infer vs forward rel err %g", N, D, H,
+    cr_assert_lt(err, 4e-6, "N=%zu D=%zu H=%zu sizes=%d: infer vs forward rel err %g", N, D, H,
                  with_sizes, err);
     cr_assert_gt(f1.flops, 0.0);
     cr_assert_eq(f2.flops, f1.flops, "N=%zu D=%zu H=%zu: FLOPs %.0f vs %.0f", N, D, H, f2.flops,
