@@ -249,14 +249,10 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const Table *runs
     const RunSummary *van = NULL;
     for (size_t i = 0; i < k; i++)
         if (!strcmp(s[i].method, "vanilla") && !van) van = &s[i];   // with grid points: the first
-    int lin = 0;   // runs that report Linformer blocks get a third count
-    for (size_t i = 0; i < k; i++) lin |= isfinite(s[i].blocks_linformer);
     const char *cols[] = {"method", "seeds", "accuracy (%)", "steps", "train time",
                           "inference FLOPs / sample", "FLOPs vs vanilla",
                           "peak memory (inference)", "memory vs vanilla",
-                          "train samples/s", "inference samples/s",
-                          lin ? "attention blocks: softmax / efficient / linformer"
-                              : "attention blocks: softmax / efficient"};
+                          "train samples/s", "inference samples/s", "attention blocks per sample"};
     md_header(m, cols, sizeof cols / sizeof cols[0]);
     // Chance first: the majority class (same test split for every method of the task).
     double majority = runs ? report_task_majority(runs, task) : NAN;
@@ -283,16 +279,16 @@ static void task_section(Md *m, const RunSummary *s, size_t k, const Table *runs
         fmt_pct_of(cell[8], 96, x->mem_infer, van ? van->mem_infer : NAN);
         fmt_num3(cell[9], 96, x->train_sps);
         fmt_num3(cell[10], 96, x->infer_sps);
-        if (isfinite(x->blocks_softmax) || isfinite(x->blocks_efficient) || isfinite(x->blocks_linformer)) {
-            char p[28], q[28], l[28];
-            fmt_num3(p, sizeof p, x->blocks_softmax);
-            fmt_num3(q, sizeof q, x->blocks_efficient);
-            fmt_num3(l, sizeof l, x->blocks_linformer);
-            if (lin) snprintf(cell[11], 96, "%s / %s / %s", p, q, l);
-            else snprintf(cell[11], 96, "%s / %s", p, q);
-        } else {
-            snprintf(cell[11], 96, "%s", dash);
+        // the kinds that ran, with their mean blocks per sample ("softmax 1.57, efficient 2.43")
+        cell[11][0] = 0;
+        for (int kd = 0; kd < ATTN_KIND_COUNT; kd++) {
+            if (!isfinite(x->blocks[kd]) || x->blocks[kd] == 0) continue;
+            char num[28];
+            fmt_num3(num, sizeof num, x->blocks[kd]);
+            size_t used = strlen(cell[11]);
+            snprintf(cell[11] + used, 96 - used, "%s%s %s", used ? ", " : "", attn_kind_name((AttnKind)kd), num);
         }
+        if (!cell[11][0]) snprintf(cell[11], 96, "%s", dash);
         md_printf(m, "|");
         for (int j = 0; j < 12; j++) md_cell(m, cell[j]);
         md_printf(m, "\n");

@@ -465,9 +465,11 @@ int report_summarize(const Table *runs, RunSummary **out, size_t *n, char *err, 
         x->rss = mean_of(runs, ta, me, gr, "peak_rss_bytes", v);
         x->train_sps = mean_of(runs, ta, me, gr, "train_samples_per_s", v);
         x->infer_sps = mean_of(runs, ta, me, gr, "infer_samples_per_s", v);
-        x->blocks_softmax = mean_of(runs, ta, me, gr, "blocks_softmax", v);
-        x->blocks_efficient = mean_of(runs, ta, me, gr, "blocks_efficient", v);
-        x->blocks_linformer = mean_of(runs, ta, me, gr, "blocks_linformer", v);
+        for (int kd = 0; kd < ATTN_KIND_COUNT; kd++) {   // the run tables' blocks_<kind> columns
+            char col[48];
+            snprintf(col, sizeof col, "blocks_%s", attn_kind_name((AttnKind)kd));
+            x->blocks[kd] = mean_of(runs, ta, me, gr, col, v);
+        }
     }
     free(v);
     qsort(s, k, sizeof *s, cmp_summary);

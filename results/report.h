@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "core/model.h"
 #include "results/stats.h"
 #include "results/table.h"
 
@@ -86,7 +87,7 @@ typedef struct {
     double flops_infer, flops_train, macs_infer;            // per sample
     double mem_infer, mem_train, rss;                       // bytes
     double train_sps, infer_sps;                            // samples per second
-    double blocks_softmax, blocks_efficient, blocks_linformer;   // mean blocks per sample
+    double blocks[ATTN_KIND_COUNT];   // mean blocks per sample of each attention kind (NaN: not recorded)
     const char *grid;              // a sweep's grid point ("model.dim=32", `grid` column); NULL if none
 } RunSummary;
 
