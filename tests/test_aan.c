@@ -217,13 +217,13 @@ Test(aan, generated_pairs_are_deterministic_balanced_and_limit_balances) {
 
 // The CLI: generation, then `data check`, then bad input gives exit 3 with file:line.
 Test(aan, cli_generates_checks_and_exits_3_on_bad_rows) {
-    if (access("build/maelre-bench", X_OK) != 0) cr_skip_test("build/maelre-bench not built");
+    const char *bin = test_cli_bin();   // $MAELRE_BIN: the sanitizer build tests its own binary
     make_root();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "build/maelre-bench data aan-synthetic --out %s/aan --train 20 --eval 4 --test 4 "
-             "--min-bytes 10 --max-bytes 20 > /dev/null", g_root);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s data aan-synthetic --out %s/aan --train 20 --eval 4 --test 4 "
+             "--min-bytes 10 --max-bytes 20 > /dev/null", bin, g_root);
     cr_assert_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "build/maelre-bench data check --task lra-retrieval --data-root %s > %s/out.txt", g_root, g_root);
+    snprintf(cmd, sizeof cmd, "%s data check --task lra-retrieval --data-root %s > %s/out.txt", bin, g_root, g_root);
     cr_assert_eq(system(cmd), 0);
     char p[256];
     snprintf(p, sizeof p, "%s/out.txt", g_root);
@@ -231,7 +231,7 @@ Test(aan, cli_generates_checks_and_exits_3_on_bad_rows) {
     cr_expect(o && strstr(o, "train 20 samples"), "%s", o ? o : "");
     free(o);
     put("aan", "test", "1\ta\tb\tx\ty\n3\ta\tb\tx\ty\n");
-    snprintf(cmd, sizeof cmd, "build/maelre-bench data check --task lra-retrieval --data-root %s > /dev/null 2> %s/err.txt", g_root, g_root);
+    snprintf(cmd, sizeof cmd, "%s data check --task lra-retrieval --data-root %s > /dev/null 2> %s/err.txt", bin, g_root, g_root);
     int st = system(cmd);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 3, "exit status %d", st);
     snprintf(p, sizeof p, "%s/err.txt", g_root);
