@@ -73,19 +73,11 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
     // dout (T, NO), in (T, NI), w (NO, NI); din (T, NI), dw (NO, NI), db (NO) accumulate
     if (T == 0) return;
     if (din) {
-        if (gemm_own())
-            gemm_nn_avx512(din, NI, dout, NO, w, NI, T, NI, NO, 1.0f, gemm_threads());
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)NI, (int)NO, 1.0f, dout,
-                        (int)NO, w, (int)NI, 1.0f, din, (int)NI);
+        ops_gemm(0, 0, T, NI, NO, dout, NO, w, NI, 1.0f, din, NI);
         flops_matmul(T, NI, NO);
     }
     if (dw) {
-        if (gemm_own())
-            gemm_tn_avx512(dw, NI, dout, NO, in, NI, NO, NI, T, 1.0f, gemm_threads());
-        else
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)T, 1.0f, dout,
-                        (int)NO, in, (int)NI, 1.0f, dw, (int)NI);
+        ops_gemm(1, 0, NO, NI, T, dout, NO, in, NI, 1.0f, dw, NI);
         flops_matmul(NO, NI, T);
     }
     if (db) {
