@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "core/status.h"
 #include "tasks/dist.h"
@@ -165,11 +166,16 @@ static int run_one(const Task *t, const char *root, const RunSpec *rs, Method me
     int status = 0, forwarded = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
+    // Poll rather than block: a SIGINT/SIGTERM may be delivered to any thread of this process (an
+    // idle OpenMP or OpenBLAS worker, say), and then no blocking wait4 returns EINTR to notice the
+    // flag; the child would train on. Polling every 20 ms forwards it whatever thread caught it.
     for (;;) {
-        pid_t w = wait4(pid, &status, 0, &ru);
+        pid_t w = wait4(pid, &status, WNOHANG, &ru);
         if (w == pid) break;
         if (w < 0 && errno != EINTR) { status = -1; break; }
         if (rs->stop && *rs->stop && !forwarded) { kill(pid, SIGINT); forwarded = 1; }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     char cerr[1024];
     ssize_t got = read(fds[0], cerr, sizeof cerr - 1);
