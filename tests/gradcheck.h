@@ -80,6 +80,24 @@ static inline double gc_check_piecewise(GcForward f, void *ctx, float *x, size_t
     return worst;
 }
 
+// One parameter tensor x (nx values) of a whole model: the probe step follows the tensor's own
+// scale, 0.05 x its RMS within [floor, eps] (embeddings are ~0.02, LayerNorm gains ~1); with
+// piecewise, gc_check_piecewise at tolerance tol (for models that merge tokens), else gc_check
+// (*retried = 0). Returns the max error and where.
+static inline double gc_check_tensor(GcForward f, void *ctx, float *x, size_t nx, const float *analytic,
+                                     float *out, const float *R, size_t nout, float eps, float floor,
+                                     int piecewise, double tol, size_t *where, size_t *retried) {
+    double rms = 0;
+    for (size_t i = 0; i < nx; i++) rms += (double)x[i] * x[i];
+    rms = sqrt(rms / (double)nx);
+    float step = (float)fmin(eps, fmax(floor, 0.05 * rms));
+    if (!piecewise) {
+        *retried = 0;
+        return gc_check(f, ctx, x, nx, analytic, out, R, nout, step, where);
+    }
+    return gc_check_piecewise(f, ctx, x, nx, analytic, out, R, nout, step, tol, where, retried);
+}
+
 static inline void gc_fill(float *x, size_t n, uint64_t *s, float scale) {
     for (size_t i = 0; i < n; i++) {
         *s = *s * 6364136223846793005ull + 1442695040888963407ull;

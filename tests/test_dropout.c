@@ -86,14 +86,9 @@ static void dropout_gradcheck(Method method, int continuous, float eps, double t
     for (size_t t = 0; t < model_num_tensors(m); t++) {
         size_t off, cnt;
         const char *name = model_tensor(m, t, &off, &cnt);
-        double rms = 0;
-        for (size_t i = 0; i < cnt; i++) rms += (double)model_params(m)[off + i] * model_params(m)[off + i];
-        rms = sqrt(rms / (double)cnt);
-        float step = (float)fmin(eps, fmax(1e-4, 0.05 * rms));
-        size_t at, retried = 0;
-        double e = piecewise
-            ? gc_check_piecewise(fwd_train, &ctx, model_params(m) + off, cnt, g + off, logits, R, NS * 3, step, tol, &at, &retried)
-            : gc_check(fwd_train, &ctx, model_params(m) + off, cnt, g + off, logits, R, NS * 3, step, &at);
+        size_t at, retried;
+        double e = gc_check_tensor(fwd_train, &ctx, model_params(m) + off, cnt, g + off, logits, R, NS * 3, eps, 1e-4f,
+                                   piecewise, tol, &at, &retried);
         cr_expect(e < tol, "%s: tensor %s FD error %g at %zu (analytic %g)", method_name(method), name, e, at, g[off + at]);
         cr_expect(retried * 4 <= cnt + 4, "%s: tensor %s needed smaller steps for %zu of %zu", method_name(method), name, retried, cnt);
     }

@@ -113,12 +113,9 @@ static void model_gradcheck(Method method) {
         size_t off, cnt;
         const char *name = model_tensor(m, t, &off, &cnt);
         saw_conv |= strstr(name, ".conv") != NULL;
-        double rms = 0;
-        for (size_t i = 0; i < cnt; i++) rms += (double)model_params(m)[off + i] * model_params(m)[off + i];
-        rms = sqrt(rms / (double)cnt);
-        float step = (float)fmin(1e-2, fmax(1e-4, 0.05 * rms));
-        size_t at;
-        double e = gc_check(fwd_model, &ctx, model_params(m) + off, cnt, g + off, logits, R, NS * 3, step, &at);
+        size_t at, retried;
+        double e = gc_check_tensor(fwd_model, &ctx, model_params(m) + off, cnt, g + off, logits, R, NS * 3, 1e-2f, 1e-4f,
+                                   0, 0, &at, &retried);
         cr_expect(e < 2e-2, "%s: tensor %s FD error %g at %zu (analytic %g)", method_name(method), name, e, at, g[off + at]);
     }
     if (method == METHOD_NYSTROMFORMER) cr_expect(saw_conv, "nystromformer has no conv tensor");

@@ -124,16 +124,11 @@ static void pairs_gradcheck(Method method, float eps, double tol) {
         const char *name = model_tensor(m, t, &off, &cnt);
         saw_head += !strncmp(name, "head1_", 6) || !strncmp(name, "head2_", 6);
         cr_expect(strcmp(name, "head_w") && strcmp(name, "head_b"), "a pairs model has no %s", name);
-        double rms = 0;
-        for (size_t i = 0; i < cnt; i++) rms += (double)model_params(m)[off + i] * model_params(m)[off + i];
-        rms = sqrt(rms / (double)cnt);
         // zero-initialised tensors (biases) probe at eps / 10: at 1e-4 float rounding of the loss
         // (~1e-7) is 1e-3 of a derivative, as large as nystromformer's smallest LayerNorm-bias ones
-        float step = (float)fmin(eps, fmax(eps / 10, 0.05 * rms));
-        size_t at, retried = 0;
-        double e = piecewise
-            ? gc_check_piecewise(fwd_model, &ctx, model_params(m) + off, cnt, g + off, logits, R, NP * 2, step, tol, &at, &retried)
-            : gc_check(fwd_model, &ctx, model_params(m) + off, cnt, g + off, logits, R, NP * 2, step, &at);
+        size_t at, retried;
+        double e = gc_check_tensor(fwd_model, &ctx, model_params(m) + off, cnt, g + off, logits, R, NP * 2, eps, eps / 10,
+                                   piecewise, tol, &at, &retried);
         cr_expect(e < tol, "%s pairs: tensor %s FD error %g at %zu (analytic %g)", method_name(method), name, e, at, g[off + at]);
         cr_expect(retried * 5 <= cnt + 20, "%s pairs: tensor %s needed smaller steps for %zu of %zu", method_name(method), name, retried, cnt);
     }
