@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cblas.h>
 #include "cli/commands.h"
 #include "core/kernels.h"
 #include "core/status.h"
+
+enum { OPENBLAS_BUILD_OPENMP = 2 };  // openblas_get_parallel(): 0 serial, 1 pthreads, 2 OpenMP
 
 typedef struct {
     const char *name;
@@ -32,12 +35,17 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    // OpenMP regions (row ops, softmax) alternate with multi-threaded OpenBLAS calls; libgomp's
-    // default spin-waiting then keeps both thread pools busy on the same cores (measured on the
-    // 2-core box: batch-1 MAELRE training 7x, vanilla 6x slower with 2 threads than with 1).
-    // Passive waiting must be set before libgomp initialises, i.e. before this process started:
-    // re-exec once with it unless the user chose a policy. On failure, carry on as we are.
-    if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
+    // OpenMP waiting. With Debian's OpenMP build of OpenBLAS (the Makefile links it when
+    // installed) BLAS calls and our own loops share one libgomp pool, and libgomp's default
+    // (spin briefly, then sleep) is fastest: passive waiting puts every one of the many small
+    // parallel regions of a step through a futex wake-up (measured 2026-11-30, 2 threads, N = 1024,
+    // batch 8: MAELRE training 1.95 -> 1.52 ms/sample, inference 0.85 -> 0.54; batch 1: 2 threads
+    // slower than 1 with passive waiting, 1.7x faster without). OpenBLAS's pthread build keeps its
+    // own pool, whose workers and spinning OpenMP threads fight over the cores (batch-1 vanilla
+    // training 131 against 63 ms/step, 2026-11-22), so with that build only we re-exec once with passive waiting, unless
+    // the user chose a policy. Must happen before libgomp initialises; on failure carry on.
+    if (openblas_get_parallel() != OPENBLAS_BUILD_OPENMP && !getenv("OMP_WAIT_POLICY") &&
+        setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
         execv("/proc/self/exe", argv);
     // The kernel set (core/kernels.h), once, before any thread: MAELRE_KERNELS naming a set this
     // CPU lacks is a usage error, not an illegal instruction later.
