@@ -72,30 +72,22 @@ static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, 
                  m->gw + P->g_work + (size_t)tid * up(P->work_max), &a);
 }
 
-// Runs every sample's attention of block bk. With several threads and samples, samples run
-// in parallel (each on one thread, BLAS single-threaded inside), so a sample's numbers never
-// depend on the others or on scheduling. Workers count FLOPs into private counters that are
-// added to the caller's in sample order. A kind whose backward accumulates into the layer's
-// shared parameter gradients (Linformer's dE/dF) runs its backward sequentially (BLAS-threaded).
-static void run_samples(Model *m, size_t bk, int merged_before, int backward, const float *datt,
-                        float *dqkv) {
-    const Plan *P = &m->plan;
-    size_t n = P->n;
-    int nthr = (int)P->nthr;
-    int shared = 0;
-    for (size_t i = 0; backward && i < n; i++) shared |= attn_kind((AttnKind)m->ix[P->kind + bk * n + i])->shared_grads;
-    int par = n > 1 && nthr > 1 && !shared;
+// Runs fn(m, ctx, i, tid) for every sample i, on thread slot tid. With several threads and
+// samples (and par set), samples run in parallel, each on one thread with BLAS single-threaded
+// inside, so a sample's numbers never depend on the others or on scheduling. Workers count
+// FLOPs into private counters that are added to the caller's in sample order.
+typedef void (*SampleFn)(Model *m, void *ctx, size_t i, int tid);
+static void for_each_sample(Model *m, int par, SampleFn fn, void *ctx) {
+    size_t n = m->plan.n;
+    int nthr = (int)m->plan.nthr;
+    par = par && n > 1 && nthr > 1;
 #ifndef _OPENMP
     par = 0;
 #endif
-    if (!par) {
-        for (size_t i = 0; i < n; i++) attn_one(m, bk, i, 0, merged_before, datt, backward ? dqkv : NULL);
-        return;
-    }
     FlopCounter *fmain = flops_active();
-    FlopCounter *loc = fmain ? calloc(n, sizeof *loc) : NULL;
-    if (fmain && !loc) {  // cannot count in parallel: run sequentially instead
-        for (size_t i = 0; i < n; i++) attn_one(m, bk, i, 0, merged_before, datt, backward ? dqkv : NULL);
+    FlopCounter *loc = par && fmain ? calloc(n, sizeof *loc) : NULL;
+    if (!par || (fmain && !loc)) {  // one thread, or cannot count in parallel: in order
+        for (size_t i = 0; i < n; i++) fn(m, ctx, i, 0);
         return;
     }
     openblas_set_num_threads(1);
@@ -106,7 +98,7 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
         tid = omp_get_thread_num();
 #endif
         if (loc) flops_install(&loc[i]);
-        attn_one(m, bk, i, tid, merged_before, datt, backward ? dqkv : NULL);
+        fn(m, ctx, i, tid);
         if (loc) flops_install(NULL);
     }
     openblas_set_num_threads(threads_get());  // P->nthr may be capped at the sample count
@@ -117,6 +109,24 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
     }
 }
 
+typedef struct { size_t bk; int merged_before; const float *datt; float *dqkv; } AttnArgs;
+static void attn_sample(Model *m, void *ctx, size_t i, int tid) {
+    const AttnArgs *a = ctx;
+    attn_one(m, a->bk, i, tid, a->merged_before, a->datt, a->dqkv);
+}
+
+// Every sample's attention of block bk. A kind whose backward accumulates into the layer's
+// shared parameter gradients (Linformer's dE/dF) runs its backward sequentially (BLAS-threaded).
+static void run_samples(Model *m, size_t bk, int merged_before, int backward, const float *datt,
+                        float *dqkv) {
+    const Plan *P = &m->plan;
+    size_t n = P->n;
+    int shared = 0;
+    for (size_t i = 0; backward && i < n; i++) shared |= attn_kind((AttnKind)m->ix[P->kind + bk * n + i])->shared_grads;
+    AttnArgs a = {bk, merged_before, datt, backward ? dqkv : NULL};
+    for_each_sample(m, !shared, attn_sample, &a);
+}
+
 // ---------------------------------------------------------------- forward
 
 // The merge point of block bk: per sample, plan on this block's keys (the method row's matching:
@@ -124,41 +134,78 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
 // sizes of the next level; without merging the sizes carry over. Adaptive merging (threshold > 0)
 // sets the next level's offsets from the plans' counts, sample by sample, then re-plans the
 // blocks after this one (model_plan_tail).
+typedef struct {
+    size_t bk;
+    MatchKind mk;
+    size_t until;
+    float thr;
+    const float *xmid;
+    float *xm;
+} MergeArgs;
+
+// Sample i's plan on block bk's keys (thread slot tid's planner work). Adaptive merging
+// leaves the sample's count in on[i + 1]; merge_point turns the counts into offsets.
+static void plan_sample(Model *m, void *ctx, size_t i, int tid) {
+    const MergeArgs *a = ctx;
+    const ModelConfig *c = &m->cfg;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = c->dim;
+    const BlockLayout *L = &m->bl[a->bk];
+    size_t *ix = m->ix;
+    const size_t *o = ix + P->off + a->bk * (n + 1);
+    size_t *on = ix + P->off + (a->bk + 1) * (n + 1);
+    size_t Ni = o[i + 1] - o[i];
+    const MethodRow *mr = method_row(c->method);
+    size_t target = a->thr > 0.0f ? mr->merge_target(c, a->bk, Ni) : on[i + 1] - on[i];   // adaptive: the floor
+    MergePlan mp = {Ni, target, ix + ix[P->dst + a->bk] + o[i]};
+    merge_plan_build(&mp, m->act + L->qkv + o[i] * 3 * D + D, 3 * D, m->act + L->s + o[i], Ni, D, c->heads, target,
+                     a->mk, c->local_window, a->until, a->thr, m->act + L->mwork + (size_t)tid * P->mwork_stride,
+                     ix + P->iwork + (size_t)tid * P->iwork_stride);
+    if (a->thr > 0.0f) on[i + 1] = mp.n_out;   // at most Ni: inside the planned room
+}
+
+// Sample i's merge by its plan: xmid into xm, sizes and log sizes of the next level.
+static void merge_sample(Model *m, void *ctx, size_t i, int tid) {
+    const MergeArgs *a = ctx;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = m->cfg.dim;
+    const BlockLayout *L = &m->bl[a->bk], *Ln = &m->bl[a->bk + 1];
+    const size_t *o = m->ix + P->off + a->bk * (n + 1), *on = o + (n + 1);
+    MergePlan mp = {o[i + 1] - o[i], on[i + 1] - on[i], m->ix + m->ix[P->dst + a->bk] + o[i]};
+    float *sn = m->act + Ln->s;
+    merge_forward(a->xm + on[i] * D, sn + on[i], a->xmid + o[i] * D, m->act + L->s + o[i], &mp, D);
+    float *logsn = m->act + Ln->logs;
+    for (size_t t = on[i]; t < on[i + 1]; t++) logsn[t] = logf(sn[t]);
+}
+
+// The merge point of block bk: per sample, plan on this block's keys (the method row's matching:
+// MAELRE local while N > the switch threshold, global after; ToMe global) and merge xmid into xm with the
+// sizes of the next level; without merging the sizes carry over. Samples plan and merge in
+// parallel. Adaptive merging (threshold > 0) sets the next level's offsets from the plans'
+// counts between the two passes, then re-plans the blocks after this one (model_plan_tail).
 static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
     const ModelConfig *c = &m->cfg;
     const Plan *P = &m->plan;
-    size_t n = P->n, D = c->dim, H = c->heads;
+    size_t n = P->n;
     const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
     float *A = m->act;
     size_t *ix = m->ix;
-    const size_t *o = ix + P->off + bk * (n + 1);
     size_t *on = ix + P->off + (bk + 1) * (n + 1);
-    size_t T = o[n];
-    const float *s = A + L->s, *qkv = A + L->qkv;
-    float *sn = A + Ln->s, *logsn = A + Ln->logs;
     if (!m->merges[bk]) {
-        memcpy(sn, s, T * sizeof(float));
-        memcpy(logsn, A + L->logs, T * sizeof(float));
+        size_t T = ix[P->off + bk * (n + 1) + n];
+        memcpy(A + Ln->s, A + L->s, T * sizeof(float));
+        memcpy(A + Ln->logs, A + L->logs, T * sizeof(float));
         return;
     }
-    size_t *dst = ix + ix[P->dst + bk];
     const MethodRow *mr = method_row(c->method);
-    MatchKind mk;
-    size_t until;
-    mr->match(c, &mk, &until);
-    float thr = mr->merge_threshold(c, bk);
-    for (size_t i = 0; i < n; i++) {
-        size_t Ni = o[i + 1] - o[i];
-        size_t target = thr > 0.0f ? mr->merge_target(c, bk, Ni) : on[i + 1] - on[i];   // adaptive: the floor
-        MergePlan mp = {Ni, target, dst + o[i]};
-        merge_plan_build(&mp, qkv + o[i] * 3 * D + D, 3 * D, s + o[i], Ni, D, H, target, mk,
-                         c->local_window, until, thr, A + L->mwork, ix + P->iwork);
-        if (thr > 0.0f) on[i + 1] = on[i] + mp.n_out;   // at most Ni: inside the planned room
-        merge_forward(xm + on[i] * D, sn + on[i], xmid + o[i] * D, s + o[i], &mp, D);
+    MergeArgs a = {bk, 0, 0, mr->merge_threshold(c, bk), xmid, xm};
+    mr->match(c, &a.mk, &a.until);
+    for_each_sample(m, 1, plan_sample, &a);
+    if (a.thr > 0.0f) {
+        for (size_t i = 0; i < n; i++) on[i + 1] += on[i];
+        model_plan_tail(c, m->merges, m->kept, P, ix, bk + 1);
     }
-    if (thr > 0.0f) model_plan_tail(c, m->merges, m->kept, P, ix, bk + 1);
-    size_t Tn = on[n];
-    for (size_t t = 0; t < Tn; t++) logsn[t] = logf(sn[t]);
+    for_each_sample(m, 1, merge_sample, &a);
 }
 
 // Block bk keeping every activation for backward (the training layout of model_plan_batch).
@@ -328,6 +375,18 @@ float model_loss(const float *logits, const int32_t *labels, size_t n, size_t cl
 
 // ---------------------------------------------------------------- backward
 
+typedef struct { size_t bk; float *dxmid; const float *dxm; } UnmergeArgs;
+// Sample i's merge backward at block bk: dxm (the merged level) into dxmid.
+static void unmerge_sample(Model *m, void *ctx, size_t i, int tid) {
+    const UnmergeArgs *a = ctx;
+    const Plan *P = &m->plan;
+    size_t n = P->n, D = m->cfg.dim;
+    const BlockLayout *L = &m->bl[a->bk], *Ln = &m->bl[a->bk + 1];
+    const size_t *o = m->ix + P->off + a->bk * (n + 1), *on = o + (n + 1);
+    MergePlan mp = {o[i + 1] - o[i], on[i + 1] - on[i], m->ix + m->ix[P->dst + a->bk] + o[i]};
+    merge_backward(a->dxmid + o[i] * D, a->dxm + on[i] * D, m->act + L->s + o[i], m->act + Ln->s + on[i], &mp, D);
+}
+
 void model_backward(Model *m, const Batch *b, const float *dlogits) {
     if (!m->kept) abort();  // contract: forward with keep_for_backward first
     const ModelConfig *c = &m->cfg;
@@ -341,12 +400,12 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     const size_t *of = ix + P->off + B * (n + 1);
 
     float *dpln = W + P->g_dpln, *dpool = W + P->g_dpool;
-    memset(dpln, 0, n * D * sizeof(float));
-    memset(dpool, 0, n * D * sizeof(float));
+    ops_zero(dpln, n * D);
+    ops_zero(dpool, n * D);
     if (c->pairs) {
         float *dph = W + P->g_dph, *dpre = dph + up(P->np * M), *dpz = W + P->g_dpz;
-        memset(dph, 0, 2 * up(P->np * M) * sizeof(float));
-        memset(dpz, 0, P->np * 4 * D * sizeof(float));
+        ops_zero(dph, 2 * up(P->np * M));
+        ops_zero(dpz, P->np * 4 * D);
         linear_backward(dph, g + m->head2_w, g + m->head2_b, dlogits, A + P->ph, p + m->head2_w, P->np, M, c->classes);
         relu_backward(dpre, dph, A + P->ph, P->np * M);  // ReLU ran in place: A + ph is its output
         linear_backward(dpz, g + m->head1_w, g + m->head1_b, dpre, A + P->pz, p + m->head1_w, P->np, 4 * D, M);
@@ -357,7 +416,7 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     layernorm_backward(dpool, g + m->lnf_g, g + m->lnf_b, dpln, A + P->pooled, A + P->lnf_m, A + P->lnf_r,
                        p + m->lnf_g, n, D);
     float *dx = W + P->g_dx0, *dother = W + P->g_dx1;
-    memset(dx, 0, of[n] * D * sizeof(float));
+    ops_zero(dx, of[n] * D);
     pool_backward(dx, dpool, A + Lf->s, of, n, D);
 
     int merged_before_b[64];
@@ -366,19 +425,19 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
     for (size_t bk = 0, seen = 0; bk < B; bk++) { mb[bk] = (int)seen; if (m->merges[bk]) seen = 1; }
 
     for (size_t bk = B; bk-- > 0;) {
-        const BlockLayout *L = &m->bl[bk], *Ln = &m->bl[bk + 1];
+        const BlockLayout *L = &m->bl[bk];
         const BlockParams *bp = &m->bp[bk];
         const size_t *o = ix + P->off + bk * (n + 1), *on = o + (n + 1);
         size_t T = o[n], Tn = on[n];
         float *dg = W + P->g_dg, *dh = W + P->g_dh, *dc = W + P->g_dc;
         // MLP: dx holds d x_{b+1} (Tn, D), which is also d xm through the residual
-        memset(dg, 0, Tn * M * sizeof(float));
-        memset(dh, 0, Tn * M * sizeof(float));
-        memset(dc, 0, Tn * D * sizeof(float));
+        ops_zero(dg, Tn * M);
+        ops_zero(dh, Tn * M);
+        ops_zero(dc, Tn * D);
         if (dk) {   // through the MLP output's mask (dc is free until its own use below)
             dropout_apply(dc, dx, on, n, D, dk, (uint32_t)bk, DROP_MLP);
             linear_backward(dg, g + bp->w2, g + bp->b2, dc, A + L->g, p + bp->w2, Tn, M, D);
-            memset(dc, 0, Tn * D * sizeof(float));
+            ops_zero(dc, Tn * D);
             dropout_apply(dg, dg, on, n, M, dk, (uint32_t)bk, DROP_GELU);
         } else {
             linear_backward(dg, g + bp->w2, g + bp->b2, dx, A + L->g, p + bp->w2, Tn, M, D);
@@ -390,24 +449,21 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         // merge point
         float *dxmid = dx;
         if (m->merges[bk]) {
-            memset(dother, 0, T * D * sizeof(float));
-            size_t *dst = ix + ix[P->dst + bk];
-            for (size_t i = 0; i < n; i++) {
-                MergePlan mp = {o[i + 1] - o[i], on[i + 1] - on[i], dst + o[i]};
-                merge_backward(dother + o[i] * D, dx + on[i] * D, A + L->s + o[i], A + Ln->s + on[i], &mp, D);
-            }
+            ops_zero(dother, T * D);
+            UnmergeArgs ua = {bk, dother, dx};
+            for_each_sample(m, 1, unmerge_sample, &ua);
             dxmid = dother;
             dother = dx;
         }
         // attention
         float *datt = W + P->g_datt, *dqkv = W + P->g_dqkv, *da = W + P->g_da;
-        memset(datt, 0, T * D * sizeof(float));
-        memset(dqkv, 0, T * 3 * D * sizeof(float));
-        memset(da, 0, T * D * sizeof(float));
+        ops_zero(datt, T * D);
+        ops_zero(dqkv, T * 3 * D);
+        ops_zero(da, T * D);
         if (dk) {   // through the attention output's mask (da is free until its own use below)
             dropout_apply(da, dxmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
             linear_backward(datt, g + bp->wo, g + bp->bo, da, A + L->att, p + bp->wo, T, D, D);
-            memset(da, 0, T * D * sizeof(float));
+            ops_zero(da, T * D);
         } else {
             linear_backward(datt, g + bp->wo, g + bp->bo, dxmid, A + L->att, p + bp->wo, T, D, D);
         }

@@ -60,7 +60,7 @@ typedef struct {
     size_t ln1_m, ln1_r, a, qkv, att, xmid;  // (T_b, ...)
     size_t xm;                               // (T_{b+1}, D); == xmid when the block does not merge
     size_t ln2_m, ln2_r, c, h, g;            // (T_{b+1}, ...)
-    size_t mwork;                            // merge planner work
+    size_t mwork;                            // merge planner work (nthr slots of Plan.mwork_stride)
     size_t rt;                               // inference: W_o / W_2 output of one row chunk
 } BlockLayout;
 
@@ -72,7 +72,8 @@ typedef struct {
     size_t save;      // blocks x n float offsets of attention saves
     size_t sstride;   // blocks x 1: per-thread stride of the save region (0 when kept per sample)
     size_t dst;       // blocks x 1: offset of this block's merge assignment (T_b entries) or NONE
-    size_t iwork;     // merge planner size_t work
+    size_t iwork;     // merge planner size_t work, one slot of iwork_stride per thread
+    size_t iwork_stride, mwork_stride;  // per-thread strides of the planner's size_t and float work
     size_t ix_total;
     // float arena
     size_t pooled, lnf_m, lnf_r, pln;

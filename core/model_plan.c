@@ -86,7 +86,10 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         }
         if (merges[b]) { dsto[b] = xo; xo += o[n]; } else dsto[b] = NONE;
     }
-    P->iwork = xo; xo += merge_plan_work_sizes(n_max);
+    // merge planner work: one slot per thread (samples plan in parallel at a merge point)
+    P->iwork_stride = merge_plan_work_sizes(n_max);
+    P->iwork = xo; xo += P->iwork_stride * nthr;
+    P->mwork_stride = up(merge_plan_work_floats(n_max, D, H));
     P->ix_total = xo;
 
     // float arena
@@ -131,7 +134,7 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         // tokens (attention needs every key), the merge planner's work over the attention
         // output (dead once W_o has read it), and the row-wise ops' scratch for one chunk of
         // `chunk` rows (LN1 -> QKV, W_o -> residual, LN2 -> MLP -> residual run a chunk at a time).
-        size_t mw = any_merge ? up(merge_plan_work_floats(n_max, D, H)) : 0;
+        size_t mw = any_merge ? P->mwork_stride * nthr : 0;
         qkv0 = fo;  fo += up(t_max * 3 * D);
         att0 = fo;  fo += up(t_max * D) > mw ? up(t_max * D) : mw;
         rows0 = fo; fo += 2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M);
@@ -157,7 +160,7 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
             L->h = fo;     fo += up(Tn * M);
             L->g = fo;     fo += up(Tn * M);
             L->mwork = fo;
-            if (merges[b]) fo += up(merge_plan_work_floats(n_max, D, H));
+            if (merges[b]) fo += P->mwork_stride * nthr;
         } else {  // chunk scratch: LN statistics, LN output (also W_o's and W_2's output), MLP hidden
             fo = temp_base;
             L->qkv = qkv0; L->att = att0; L->mwork = att0;

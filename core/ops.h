@@ -52,6 +52,8 @@ void gelu_backward(float *din, const float *dout, const float *in, size_t n);
 // out += in (residual add), n elements. Its backward is the identity: the caller adds the
 // incoming gradient to both branches (x += ... makes that a no-op by construction).
 void residual_forward(float *out, const float *in, size_t n);
+// x (n) = 0, in parallel for large n (the backward's accumulators).
+void ops_zero(float *x, size_t n);
 
 // out[i] = sum_j s_j x_j / sum_j s_j over sample i's rows; s NULL = all sizes 1.
 // x (T, D), out (n, D)

@@ -18,7 +18,32 @@ static int omp_in_parallel(void) { return 0; }
 
 // Rows are independent, so row loops run in parallel; only above this many elements,
 // because an OpenMP region costs microseconds.
-#define PAR_MIN 32768
+#define PAR_MIN 8192
+// Sums over rows (bias and LayerNorm gradients, embedding tables) split their columns over
+// threads in blocks of COL_BLOCK (a cache line): every sum still runs over the rows in order, so
+// the result is the serial one whatever the thread count.
+#define COL_BLOCK 16
+#define COL_BLOCKS(D) (((D) + COL_BLOCK - 1) / COL_BLOCK)
+#define COL_END(j0, D) ((j0) + COL_BLOCK < (D) ? (j0) + COL_BLOCK : (D))
+
+void ops_zero(float *x, size_t n) {
+    size_t nb = (n + PAR_MIN - 1) / PAR_MIN;
+    #pragma omp parallel for schedule(static) if (nb > 4)
+    for (size_t b = 0; b < nb; b++) memset(x + b * PAR_MIN, 0, (n - b * PAR_MIN < PAR_MIN ? n - b * PAR_MIN : PAR_MIN) * sizeof(float));
+}
+
+// acc (D) += the column sums of x (T, D), rows in order.
+static void add_column_sums(float *acc, const float *x, size_t T, size_t D) {
+    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > COL_BLOCK)
+    for (size_t cb = 0; cb < COL_BLOCKS(D); cb++) {
+        size_t j0 = cb * COL_BLOCK, j1 = COL_END(j0, D);
+        for (size_t t = 0; t < T; t++) {
+            const float *restrict r = x + t * D;
+            #pragma omp simd
+            for (size_t j = j0; j < j1; j++) acc[j] += r[j];
+        }
+    }
+}
 
 void embed_tokens_forward(float *out, const int32_t *ids, const float *table, size_t T, size_t D) {
     // ids (T), table (V, D), out (T, D)
@@ -26,11 +51,16 @@ void embed_tokens_forward(float *out, const int32_t *ids, const float *table, si
 }
 
 void embed_tokens_backward(float *dtable, const float *dout, const int32_t *ids, size_t T, size_t D) {
-    // dout (T, D), dtable (V, D); serial: rows may share an id, and order must be fixed
-    for (size_t t = 0; t < T; t++) {
-        float *dr = dtable + (size_t)ids[t] * D;
-        const float *g = dout + t * D;
-        for (size_t j = 0; j < D; j++) dr[j] += g[j];
+    // dout (T, D), dtable (V, D); rows may share an id, so rows go in order (columns in parallel)
+    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > COL_BLOCK)
+    for (size_t cb = 0; cb < COL_BLOCKS(D); cb++) {
+        size_t j0 = cb * COL_BLOCK, j1 = COL_END(j0, D);
+        for (size_t t = 0; t < T; t++) {
+            float *restrict dr = dtable + (size_t)ids[t] * D;
+            const float *restrict g = dout + t * D;
+            #pragma omp simd
+            for (size_t j = j0; j < j1; j++) dr[j] += g[j];
+        }
     }
     flops_elem((double)T * D);
 }
@@ -81,10 +111,7 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
         flops_matmul(NO, NI, T);
     }
     if (db) {
-        for (size_t t = 0; t < T; t++) {
-            const float *g = dout + t * NO;
-            for (size_t o = 0; o < NO; o++) db[o] += g[o];
-        }
+        add_column_sums(db, dout, T, NO);
         flops_elem((double)T * NO);
     }
 }
@@ -93,19 +120,27 @@ void pos_embed_forward(float *x, const float *pos, const size_t *offsets, size_t
     // x (T, D), pos (max_len, D)
     for (size_t i = 0; i < n; i++) {
         size_t L = offsets[i + 1] - offsets[i];
-        float *xi = x + offsets[i] * D;
+        float *restrict xi = x + offsets[i] * D;
+        #pragma omp parallel for simd schedule(static) if (L * D >= PAR_MIN)
         for (size_t e = 0; e < L * D; e++) xi[e] += pos[e];
     }
     flops_elem((double)offsets[n] * D);
 }
 
 void pos_embed_backward(float *dpos, const float *dx, const size_t *offsets, size_t n, size_t D) {
-    // dx (T, D), dpos (max_len, D); samples in order, so the sum order is fixed
-    for (size_t i = 0; i < n; i++) {
-        size_t L = offsets[i + 1] - offsets[i];
-        const float *gi = dx + offsets[i] * D;
-        for (size_t e = 0; e < L * D; e++) dpos[e] += gi[e];
-    }
+    // dx (T, D), dpos (max_len, D); samples in order for every element, so the sum order is
+    // fixed; elements in parallel
+    size_t Lmax = 0;
+    for (size_t i = 0; i < n; i++) Lmax = offsets[i + 1] - offsets[i] > Lmax ? offsets[i + 1] - offsets[i] : Lmax;
+    size_t nb = (Lmax * D + PAR_MIN - 1) / PAR_MIN;
+    #pragma omp parallel for schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++)
+        for (size_t i = 0; i < n; i++) {
+            size_t L = offsets[i + 1] - offsets[i], e0 = b * PAR_MIN, e1 = (b + 1) * PAR_MIN < L * D ? (b + 1) * PAR_MIN : L * D;
+            const float *restrict gi = dx + offsets[i] * D;
+            #pragma omp simd
+            for (size_t e = e0; e < e1; e++) dpos[e] += gi[e];
+        }
     flops_elem((double)offsets[n] * D);
 }
 
@@ -132,17 +167,21 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
         flops_elem(2.0 * (double)T * D);
     }
     if (dg || db) {
-        // rows in order (the sums over t are fixed whatever the thread count), features vectorised
-        for (size_t t = 0; t < T; t++) {
-            const float *restrict x = in + t * D, *restrict dy = dout + t * D;
-            float mu = mean[t], rs = rstd[t];
-            if (dg) {
-                #pragma omp simd
-                for (size_t j = 0; j < D; j++) dg[j] += dy[j] * (x[j] - mu) * rs;
-            }
-            if (db) {
-                #pragma omp simd
-                for (size_t j = 0; j < D; j++) db[j] += dy[j];
+        // rows in order (the sums over t are fixed whatever the thread count), columns in parallel
+        #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > COL_BLOCK)
+        for (size_t cb = 0; cb < COL_BLOCKS(D); cb++) {
+            size_t j0 = cb * COL_BLOCK, j1 = COL_END(j0, D);
+            for (size_t t = 0; t < T; t++) {
+                const float *restrict x = in + t * D, *restrict dy = dout + t * D;
+                float mu = mean[t], rs = rstd[t];
+                if (dg) {
+                    #pragma omp simd
+                    for (size_t j = j0; j < j1; j++) dg[j] += dy[j] * (x[j] - mu) * rs;
+                }
+                if (db) {
+                    #pragma omp simd
+                    for (size_t j = j0; j < j1; j++) db[j] += dy[j];
+                }
             }
         }
         flops_elem(2.0 * (double)T * D);
@@ -180,6 +219,7 @@ void ops_exp_sub(float *out, const float *in, const float *shift, float shift1, 
 
 void residual_forward(float *out, const float *in, size_t n) {
     // out (n) += in (n)
+    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] += in[i];
     flops_elem((double)n);
 }

@@ -80,15 +80,37 @@ void optimizer_set_steps(Optimizer *o, size_t steps) { o->steps = steps; }
 
 float optimizer_step(Optimizer *o, Model *m) { return optimizer_step_lr(o, m, adamw_lr_at(&o->cfg, o->steps)); }
 
+// Parameters are independent, so the update runs in parallel above this many (bitwise the same
+// whatever the thread count).
+#define PAR_MIN 65536
+#define NORM_PARTS 64   // fixed, so the norm's summation order does not depend on the threads
+
+// Sum of squares in double in a fixed order: NORM_PARTS contiguous parts (in parallel), each with
+// 8 interleaved accumulators (a chain of dependent double adds would cost ~4 cycles a parameter),
+// added in part order.
+static double sum_squares(const float *g, size_t n) {
+    double part[NORM_PARTS];
+    size_t len = (n + NORM_PARTS - 1) / NORM_PARTS;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t q = 0; q < NORM_PARTS; q++) {
+        size_t i0 = q * len < n ? q * len : n, i1 = n - i0 < len ? n : i0 + len, i = i0;
+        double acc[8] = {0};
+        for (; i + 8 <= i1; i += 8)
+            for (size_t k = 0; k < 8; k++) acc[k] += (double)g[i + k] * g[i + k];
+        for (; i < i1; i++) acc[0] += (double)g[i] * g[i];
+        part[q] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    }
+    double sq = 0.0;
+    for (size_t q = 0; q < NORM_PARTS; q++) sq += part[q];
+    return sq;
+}
+
 float optimizer_step_lr(Optimizer *o, Model *m, float lr) {
     const AdamWConfig *c = &o->cfg;
     float *p = model_params(m), *g = model_grads(m);
     const uint8_t *decay = model_decay_mask(m);
     size_t n = o->n;
-    // global norm in double, serial: a fixed summation order
-    double sq = 0.0;
-    for (size_t i = 0; i < n; i++) sq += (double)g[i] * g[i];
-    float norm = (float)sqrt(sq);
+    float norm = (float)sqrt(sum_squares(g, n));
     float gscale = 1.0f;
     if (c->clip_norm > 0.0f) {
         float coef = c->clip_norm / (norm + 1e-6f);
@@ -100,6 +122,7 @@ float optimizer_step_lr(Optimizer *o, Model *m, float lr) {
     float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
     float wdl = lr * c->weight_decay;
     float *mm = o->mv, *vv = o->mv + n;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * gscale;
         if (decay[i]) p[i] *= 1.0f - wdl;

@@ -41,8 +41,8 @@ const RowKernels *rows_active(void);   // core/ops_rows.c
 
 #define ROWS_GELU_C 0.7978845608028654f  // sqrt(2 / pi)
 #define ROWS_GELU_A 0.044715f
-#define ROWS_PAR_MIN 32768               // elements worth an OpenMP region (as core/ops_rows.c)
-#define ROWS_LN_PAR_MIN 262144           // LayerNorm elements worth an OpenMP region
+#define ROWS_PAR_MIN 8192                // elements worth an OpenMP region (as core/ops_rows.c)
+#define ROWS_LN_PAR_MIN 16384            // LayerNorm elements worth an OpenMP region
 
 // out = gelu_tanh(in), n elements (out may be in)
 static inline void rows_gelu_forward_body(float *out, const float *in, size_t n) {
@@ -119,7 +119,7 @@ static inline void rows_exp_sub_body(float *out, const float *in, const float *s
 // ---- softmax rows: sums over a row in 16 fixed partial sums (element j into partial j % 16),
 // then combined pairwise (rows_sum16), so that the 4-, 8- and 16-lane copies add in the same
 // order as this scalar code and give the same numbers. Maxima are exact in any order.
-#define ROWS_SOFTMAX_PAR_MIN 65536   // score elements worth an OpenMP region (core/attn_softmax.c)
+#define ROWS_SOFTMAX_PAR_MIN 16384   // score elements worth an OpenMP region (core/attn_softmax.c)
 
 static inline float rows_sum16(float *s) {
     for (int w = 8; w >= 1; w /= 2)

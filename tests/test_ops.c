@@ -5,6 +5,7 @@
 #include <string.h>
 #include "core/flops.h"
 #include "core/ops.h"
+#include "core/threads.h"
 #include "tests/gradcheck.h"
 
 #define TOL 1e-2
@@ -203,4 +204,47 @@ Test(ops, flop_counts_follow_shapes) {
     // din: 6*5*4, dw: 4*5*6 MACs; db: 24 adds
     cr_expect_float_eq(fc.macs, 240.0, 1e-9);
     cr_expect_float_eq(fc.flops, 504.0, 1e-9);
+}
+
+// The gradients that sum over rows (bias, LayerNorm scale/shift, position and token tables) and the
+// AdamW-style element loops split their work over threads above a size: on shapes large enough
+// to go parallel, 1 and 2 threads must give exactly the serial, rows-in-order sums.
+Test(ops, row_sums_are_serial_whatever_the_threads) {
+    enum { T = 1500, D = 64, NO = 72, V = 11, NS2 = 3 };
+    static float in[T * D], dout[T * NO], dy[T * D], mean[T], rstd[T], g[D];
+    static int32_t ids[T];
+    uint64_t s = 5;
+    gc_fill(in, T * D, &s, 1.0f); gc_fill(dout, T * NO, &s, 1.0f); gc_fill(dy, T * D, &s, 1.0f);
+    gc_fill(mean, T, &s, 0.5f); gc_fill(g, D, &s, 1.0f);
+    for (size_t t = 0; t < T; t++) { rstd[t] = 1.0f + 0.5f * mean[t]; ids[t] = (int32_t)((t * 7) % V); }
+    size_t offs[NS2 + 1] = {0, 700, 701, T};   // ragged samples: positions 0..699 summed 3 times
+    // serial references, rows in order
+    float db_ref[NO] = {0}, dg_ref[D] = {0}, dbeta_ref[D] = {0}, dtab_ref[V * D] = {0};
+    static float dpos_ref[T * D];
+    memset(dpos_ref, 0, sizeof dpos_ref);
+    for (size_t t = 0; t < T; t++) {
+        for (size_t o = 0; o < NO; o++) db_ref[o] += dout[t * NO + o];
+        for (size_t j = 0; j < D; j++) {
+            dg_ref[j] += dy[t * D + j] * (in[t * D + j] - mean[t]) * rstd[t];
+            dbeta_ref[j] += dy[t * D + j];
+            dtab_ref[ids[t] * D + j] += dy[t * D + j];
+        }
+    }
+    for (size_t i = 0; i < NS2; i++)
+        for (size_t e = 0; e < (offs[i + 1] - offs[i]) * D; e++) dpos_ref[e] += dy[offs[i] * D + e];
+    for (int th = 1; th <= 2; th++) {
+        threads_set(th);
+        float db[NO] = {0}, dg[D] = {0}, dbeta[D] = {0}, dtab[V * D] = {0};
+        static float dpos[T * D];
+        memset(dpos, 0, sizeof dpos);
+        linear_backward(NULL, NULL, db, dout, in, NULL, T, D, NO);
+        layernorm_backward(NULL, dg, dbeta, dy, in, mean, rstd, g, T, D);
+        embed_tokens_backward(dtab, dy, ids, T, D);
+        pos_embed_backward(dpos, dy, offs, NS2, D);
+        cr_expect(!memcmp(db, db_ref, sizeof db), "%d threads: bias gradient", th);
+        cr_expect(!memcmp(dg, dg_ref, sizeof dg) && !memcmp(dbeta, dbeta_ref, sizeof dbeta), "%d threads: LayerNorm", th);
+        cr_expect(!memcmp(dtab, dtab_ref, sizeof dtab), "%d threads: token table", th);
+        cr_expect(!memcmp(dpos, dpos_ref, sizeof dpos), "%d threads: position table", th);
+    }
+    threads_set(1);
 }
