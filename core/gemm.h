@@ -13,7 +13,9 @@
 //   gemm_tn: C = beta C + A^T B   A (K x M, lda), B (K x N, ldb)   weight gradient: dout^T in
 // beta is 0 or 1 (0: C's old contents are ignored, NaN included); gemm_nt's bias (N floats, or
 // NULL for none) starts every row's sums, as cblas after a copy of b into C with beta 1 (C's old
-// contents are ignored). threads: OpenMP threads for the call (row blocks of C; gemm_tn: blocks
+// contents are ignored). gemm_nt_packed is gemm_nt with B^T already packed (K x N, row stride N)
+// by gemm_pack_bt, bitwise the same: the model packs each weight once per forward instead of once
+// per call (inference runs the layers a chunk of rows at a time). threads: OpenMP threads for the call (row blocks of C; gemm_tn: blocks
 // of C, each summed over all of K by one thread).
 #ifndef MAELRE_GEMM_H
 #define MAELRE_GEMM_H
@@ -21,6 +23,9 @@
 
 void gemm_nt_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
                     size_t M, size_t N, size_t K, const float *bias, int threads);
+void gemm_pack_bt(float *bt, const float *B, size_t ldb, size_t N, size_t K);
+void gemm_nt_packed_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *bt, size_t M, size_t N,
+                           size_t K, const float *bias, int threads);
 void gemm_nn_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
                     size_t M, size_t N, size_t K, float beta, int threads);
 void gemm_tn_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,

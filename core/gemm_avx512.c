@@ -103,6 +103,21 @@ void gemm_nn_avx512(float *C, size_t ldc, const float *A, size_t lda, const floa
     rows_product(C, ldc, A, lda, 1, B, ldb, M, N, K, beta, NULL, threads);
 }
 
+void gemm_pack_bt(float *bt, const float *B, size_t ldb, size_t N, size_t K) {
+    // in 8 x 8 tiles, so that reads and writes both stay within a few cache lines
+    for (size_t n0 = 0; n0 < N; n0 += 8)
+        for (size_t k0 = 0; k0 < K; k0 += 8) {
+            size_t n1 = n0 + 8 < N ? n0 + 8 : N, k1 = k0 + 8 < K ? k0 + 8 : K;
+            for (size_t n = n0; n < n1; n++)
+                for (size_t k = k0; k < k1; k++) bt[k * N + n] = B[n * ldb + k];
+        }
+}
+
+void gemm_nt_packed_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *bt, size_t M, size_t N,
+                           size_t K, const float *bias, int threads) {
+    rows_product(C, ldc, A, lda, 1, bt, N, M, N, K, 0.0f, bias, threads);
+}
+
 void gemm_nt_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
                     size_t M, size_t N, size_t K, const float *bias, int threads) {
     // B^T (K x N) packed once: B is a weight (N x K), small next to the M x N x K work; the
@@ -115,8 +130,7 @@ void gemm_nt_avx512(float *C, size_t ldc, const float *A, size_t lda, const floa
                     bias ? 1.0f : 0.0f, C, (int)ldc);
         return;
     }
-    for (size_t n = 0; n < N; n++)
-        for (size_t k = 0; k < K; k++) bt[k * N + n] = B[n * ldb + k];
+    gemm_pack_bt(bt, B, ldb, N, K);
     rows_product(C, ldc, A, lda, 1, bt, N, M, N, K, 0.0f, bias, threads);
     if (bt != stack) free(bt);
 }

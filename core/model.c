@@ -72,27 +72,26 @@ static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, 
                  m->gw + P->g_work + (size_t)tid * up(P->work_max), &a);
 }
 
-// Runs fn(m, ctx, i, tid) for every sample i, on thread slot tid. With several threads and
-// samples (and par set), samples run in parallel, each on one thread with BLAS single-threaded
-// inside, so a sample's numbers never depend on the others or on scheduling. Workers count
-// FLOPs into private counters that are added to the caller's in sample order.
-typedef void (*SampleFn)(Model *m, void *ctx, size_t i, int tid);
-static void for_each_sample(Model *m, int par, SampleFn fn, void *ctx) {
-    size_t n = m->plan.n;
-    int nthr = (int)m->plan.nthr;
-    par = par && n > 1 && nthr > 1;
+// Runs fn(m, ctx, i, tid) for every item i < count (samples, or inference's row chunks) on
+// thread slot tid < nthr. With several threads and items (and par set), items run in parallel,
+// each on one thread with BLAS single-threaded inside, so an item's numbers never depend on the
+// others or on scheduling. Workers count FLOPs into private counters that are added to the
+// caller's in item order.
+typedef void (*ItemFn)(Model *m, void *ctx, size_t i, int tid);
+static void for_each_item(Model *m, size_t count, int nthr, int par, ItemFn fn, void *ctx) {
+    par = par && count > 1 && nthr > 1;
 #ifndef _OPENMP
     par = 0;
 #endif
     FlopCounter *fmain = flops_active();
-    FlopCounter *loc = par && fmain ? calloc(n, sizeof *loc) : NULL;
+    FlopCounter *loc = par && fmain ? calloc(count, sizeof *loc) : NULL;
     if (!par || (fmain && !loc)) {  // one thread, or cannot count in parallel: in order
-        for (size_t i = 0; i < n; i++) fn(m, ctx, i, 0);
+        for (size_t i = 0; i < count; i++) fn(m, ctx, i, 0);
         return;
     }
     openblas_set_num_threads(1);
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < count; i++) {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
@@ -101,12 +100,17 @@ static void for_each_sample(Model *m, int par, SampleFn fn, void *ctx) {
         fn(m, ctx, i, tid);
         if (loc) flops_install(NULL);
     }
-    openblas_set_num_threads(threads_get());  // P->nthr may be capped at the sample count
+    openblas_set_num_threads(threads_get());  // nthr may be capped at the item count
     flops_install(fmain);
     if (loc) {
-        for (size_t i = 0; i < n; i++) { fmain->flops += loc[i].flops; fmain->macs += loc[i].macs; }
+        for (size_t i = 0; i < count; i++) { fmain->flops += loc[i].flops; fmain->macs += loc[i].macs; }
         free(loc);
     }
+}
+
+// Every sample through fn (for_each_item with the plan's per-sample thread slots).
+static void for_each_sample(Model *m, int par, ItemFn fn, void *ctx) {
+    for_each_item(m, m->plan.n, (int)m->plan.nthr, par, fn, ctx);
 }
 
 typedef struct { size_t bk; int merged_before; const float *datt; float *dqkv; } AttnArgs;
@@ -208,6 +212,18 @@ static void merge_point(Model *m, size_t bk, const float *xmid, float *xm) {
     for_each_sample(m, 1, merge_sample, &a);
 }
 
+// The blocks' four linear weights, packed once per forward (the weights may have changed since the
+// last one), in parallel; item i is block i / 4's weight i % 4.
+static void pack_weight(Model *m, void *ctx, size_t i, int tid) {
+    const BlockParams *bp = &m->bp[i / 4];
+    size_t D = m->cfg.dim, M = m->cfg.mlp;
+    size_t off[4] = {bp->wqkv, bp->wo, bp->w1, bp->w2}, ni[4] = {D, D, D, M}, no[4] = {3 * D, D, M, D};
+    linear_pack(m->wt + off[i % 4], m->params + off[i % 4], ni[i % 4], no[i % 4]);
+}
+
+// A block's packed weight (NULL when the kernel set does not pack).
+static const float *packed(const Model *m, size_t off) { return m->wt ? m->wt + off : NULL; }
+
 // Block bk keeping every activation for backward (the training layout of model_plan_batch).
 // With dropout (dk != NULL) the attention output projection, the GELU output and the MLP
 // output are dropped before they are used (the saved g is the dropped one, the input of W2).
@@ -222,60 +238,70 @@ static void train_block(Model *m, size_t bk, int merged_before, const DropKey *d
     float *A = m->act, *p = m->params;
     float *x = A + L->x, *xmid = A + L->xmid, *xm = A + L->xm, *xn = A + Ln->x;
     layernorm_forward(A + L->a, A + L->ln1_m, A + L->ln1_r, x, p + bp->ln1_g, p + bp->ln1_b, T, D, c->ln_eps);
-    linear_forward(A + L->qkv, A + L->a, p + bp->wqkv, p + bp->bqkv, T, D, 3 * D);
+    linear_forward_packed(A + L->qkv, A + L->a, p + bp->wqkv, packed(m, bp->wqkv), p + bp->bqkv, T, D, 3 * D);
     run_samples(m, bk, merged_before, 0, NULL, NULL);
-    linear_forward(xmid, A + L->att, p + bp->wo, p + bp->bo, T, D, D);
+    linear_forward_packed(xmid, A + L->att, p + bp->wo, packed(m, bp->wo), p + bp->bo, T, D, D);
     if (dk) dropout_apply(xmid, xmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
     residual_forward(xmid, x, T * D);
     merge_point(m, bk, xmid, xm);
     size_t Tn = on[n];   // after the merge point: adaptive merging decides it there
     layernorm_forward(A + L->c, A + L->ln2_m, A + L->ln2_r, xm, p + bp->ln2_g, p + bp->ln2_b, Tn, D, c->ln_eps);
-    linear_forward(A + L->h, A + L->c, p + bp->w1, p + bp->b1, Tn, D, M);
+    linear_forward_packed(A + L->h, A + L->c, p + bp->w1, packed(m, bp->w1), p + bp->b1, Tn, D, M);
     gelu_forward(A + L->g, A + L->h, Tn * M);
     if (dk) dropout_apply(A + L->g, A + L->g, on, n, M, dk, (uint32_t)bk, DROP_GELU);
-    linear_forward(xn, A + L->g, p + bp->w2, p + bp->b2, Tn, M, D);
+    linear_forward_packed(xn, A + L->g, p + bp->w2, packed(m, bp->w2), p + bp->b2, Tn, M, D);
     if (dk) dropout_apply(xn, xn, on, n, D, dk, (uint32_t)bk, DROP_MLP);
     residual_forward(xn, xm, Tn * D);
 }
 
 // Block bk for inference (model_plan_batch's layout without keep): the residual stream x is updated
-// in place; the row-wise ops run a chunk of rows at a time through small scratch; a merge
-// writes its output into the other residual region (Ln->x). Every element goes through the
-// same operations in the same order as in train_block (x + t == t + x), so the logits agree
-// with a forward that keeps activations, while the memory held is QKV and the attention
-// output for all tokens plus chunk scratch instead of every activation of every block.
-static void infer_block(Model *m, size_t bk, int merged_before) {
+// in place; the row-wise ops run a chunk of rows at a time through small per-thread scratch,
+// chunks in parallel; a merge writes its output into the other residual region (Ln->x). Every
+// element goes through the same operations in the same order as in train_block (x + t == t + x),
+// so the logits agree with a forward that keeps activations, while the memory held is QKV and
+// the attention output for all tokens plus chunk scratch instead of every activation of every block.
+typedef struct { size_t bk, T; int stage; } ChunkArgs;
+enum { CHUNK_QKV, CHUNK_OUT, CHUNK_MLP };
+
+// Rows [r, r + chunk) of one stage of block bk on thread slot tid's scratch.
+static void infer_chunk(Model *m, void *ctx, size_t ci, int tid) {
+    const ChunkArgs *a = ctx;
     const ModelConfig *c = &m->cfg;
     const Plan *P = &m->plan;
-    size_t n = P->n, D = c->dim, M = c->mlp, ch = P->chunk;
-    const BlockLayout *L = &m->bl[bk];
-    const BlockParams *bp = &m->bp[bk];
-    const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
-    size_t T = o[n];
-    float *A = m->act, *p = m->params;
-    float *x = A + L->x, *xm = A + L->xm, *qkv = A + L->qkv, *att = A + L->att;
-    float *mean = A + L->ln1_m, *rstd = A + L->ln1_r, *a = A + L->a, *t = A + L->rt, *h = A + L->h;
-    for (size_t r = 0; r < T; r += ch) {
-        size_t nr = T - r < ch ? T - r : ch;
-        layernorm_forward(a, mean, rstd, x + r * D, p + bp->ln1_g, p + bp->ln1_b, nr, D, c->ln_eps);
-        linear_forward(qkv + r * 3 * D, a, p + bp->wqkv, p + bp->bqkv, nr, D, 3 * D);
-    }
-    run_samples(m, bk, merged_before, 0, NULL, NULL);
-    for (size_t r = 0; r < T; r += ch) {
-        size_t nr = T - r < ch ? T - r : ch;
-        linear_forward(t, att + r * D, p + bp->wo, p + bp->bo, nr, D, D);
-        residual_forward(x + r * D, t, nr * D);   // x becomes xmid in place (L->xmid == L->x)
-    }
-    merge_point(m, bk, x, xm);  // xm == x when the block does not merge
-    size_t Tn = on[n];          // after the merge point: adaptive merging decides it there
-    for (size_t r = 0; r < Tn; r += ch) {
-        size_t nr = Tn - r < ch ? Tn - r : ch;
-        layernorm_forward(a, mean, rstd, xm + r * D, p + bp->ln2_g, p + bp->ln2_b, nr, D, c->ln_eps);
-        linear_forward(h, a, p + bp->w1, p + bp->b1, nr, D, M);
+    size_t D = c->dim, M = c->mlp, r = ci * P->chunk, nr = a->T - r < P->chunk ? a->T - r : P->chunk;
+    const BlockLayout *L = &m->bl[a->bk];
+    const BlockParams *bp = &m->bp[a->bk];
+    float *A = m->act + (size_t)tid * P->rows_stride, *p = m->params;   // A: this thread's scratch
+    float *mean = A + L->ln1_m, *rstd = A + L->ln1_r, *s = A + L->a, *t = A + L->rt, *h = A + L->h;
+    if (a->stage == CHUNK_QKV) {
+        layernorm_forward(s, mean, rstd, m->act + L->x + r * D, p + bp->ln1_g, p + bp->ln1_b, nr, D, c->ln_eps);
+        linear_forward_packed(m->act + L->qkv + r * 3 * D, s, p + bp->wqkv, packed(m, bp->wqkv), p + bp->bqkv, nr, D, 3 * D);
+    } else if (a->stage == CHUNK_OUT) {
+        linear_forward_packed(t, m->act + L->att + r * D, p + bp->wo, packed(m, bp->wo), p + bp->bo, nr, D, D);
+        residual_forward(m->act + L->x + r * D, t, nr * D);   // x becomes xmid in place (L->xmid == L->x)
+    } else {
+        float *xm = m->act + L->xm + r * D;
+        layernorm_forward(s, mean, rstd, xm, p + bp->ln2_g, p + bp->ln2_b, nr, D, c->ln_eps);
+        linear_forward_packed(h, s, p + bp->w1, packed(m, bp->w1), p + bp->b1, nr, D, M);
         gelu_forward(h, h, nr * M);
-        linear_forward(t, h, p + bp->w2, p + bp->b2, nr, M, D);
-        residual_forward(xm + r * D, t, nr * D);
+        linear_forward_packed(t, h, p + bp->w2, packed(m, bp->w2), p + bp->b2, nr, M, D);
+        residual_forward(xm, t, nr * D);
     }
+}
+
+static void infer_block(Model *m, size_t bk, int merged_before) {
+    const Plan *P = &m->plan;
+    size_t n = P->n, ch = P->chunk;
+    const size_t *o = m->ix + P->off + bk * (n + 1), *on = o + (n + 1);
+    ChunkArgs a = {bk, o[n], CHUNK_QKV};
+    for_each_item(m, (a.T + ch - 1) / ch, (int)P->rows_thr, 1, infer_chunk, &a);
+    run_samples(m, bk, merged_before, 0, NULL, NULL);
+    a.stage = CHUNK_OUT;
+    for_each_item(m, (a.T + ch - 1) / ch, (int)P->rows_thr, 1, infer_chunk, &a);
+    merge_point(m, bk, m->act + m->bl[bk].x, m->act + m->bl[bk].xm);  // xm == x when the block does not merge
+    a.T = on[n];   // after the merge point: adaptive merging decides it there
+    a.stage = CHUNK_MLP;
+    for_each_item(m, (a.T + ch - 1) / ch, (int)P->rows_thr, 1, infer_chunk, &a);
 }
 
 void model_set_dropout_step(Model *m, uint64_t seed, uint64_t step, const size_t *index) {
@@ -327,8 +353,12 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     if (!rc) rc = model_plan_batch(c, m->merges, n, len, keep_for_backward, &P, m->bl, m->ix);
     free(len);
     if (rc) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for activations (%zu floats)", P.act_total + P.gw_total);
+    if (!rc && linear_packs() && !m->wt && !(m->wt = mem_alloc(m->n_params * sizeof(float)))) rc = MB_ERR_NOMEM;
+    if (rc) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for packed weights (%zu floats)", m->n_params);
+    if (!linear_packs()) { mem_free(m->wt); m->wt = NULL; }   // the kernel set changed (tests force sets)
     m->plan = P;
     m->kept = keep_for_backward;
+    if (m->wt) for_each_item(m, B * 4, (int)P.rows_thr, 1, pack_weight, NULL);
     memset(&m->usage, 0, sizeof m->usage);
     m->usage.samples = n;
 

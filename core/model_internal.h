@@ -85,6 +85,7 @@ typedef struct {
     size_t gw_total;
     size_t t_max, n_max, work_max, nthr;   // work_max: largest attention backward scratch
     size_t chunk;     // inference: rows per chunk of the row-wise ops
+    size_t rows_thr, rows_stride;  // inference: threads running chunks, floats of one thread's chunk scratch
 } Plan;
 
 struct Model {
@@ -106,6 +107,8 @@ struct Model {
     float *act;  size_t act_cap;
     size_t *ix;  size_t ix_cap;
     float *gw;   size_t gw_cap;
+    float *wt;            // the blocks' linear weights packed for this forward (linear_pack), at
+                          // their parameter offsets; NULL when the kernel set does not pack
     int kept;             // last forward kept activations
     uint64_t drop_seed, drop_step;  // dropout masks of training forwards/backwards
     const size_t *drop_index;       // (model_set_dropout_step)

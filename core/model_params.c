@@ -183,7 +183,7 @@ void model_destroy(Model *m) {
     if (!m) return;
     mem_free(m->tensors); mem_free(m->btensors); mem_free(m->bp); mem_free(m->merges); mem_free(m->bl);
     mem_free(m->params); mem_free(m->grads); mem_free(m->decay); mem_free(m->buffers);
-    mem_free(m->act); mem_free(m->ix); mem_free(m->gw);
+    mem_free(m->act); mem_free(m->ix); mem_free(m->gw); mem_free(m->wt);
     mem_free(m);
 }
 

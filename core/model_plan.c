@@ -15,17 +15,16 @@
 #include "core/mem.h"
 #include "core/merge.h"
 #include "core/model_internal.h"
+#include "core/ops.h"
 #include "core/status.h"
 #include "core/threads.h"
 
 #define up model_up
 
-// Rows per chunk of inference's row-wise ops: a sixteenth of the tokens, at least 256 (small
-// chunks make the products too skinny for BLAS), at most all of them.
-static size_t row_chunk(size_t t_max) {
-    size_t ch = t_max / 16 > 256 ? t_max / 16 : 256;
-    return ch < t_max ? ch : (t_max ? t_max : 1);
-}
+// Rows per chunk of inference's row-wise ops: chunks run in parallel, one per thread, each
+// through LN -> product -> ... in its own scratch; 256 rows keep a chunk's scratch (~260 KiB at
+// D = 64, M = 128) in L2 while the products stay wide enough for the kernels.
+static size_t row_chunk(size_t t_max) { return t_max < 256 ? (t_max ? t_max : 1) : 256; }
 
 // Tokens leaving block b for a sample entering it with n: the method's target; with adaptive
 // merging n itself, the most the keys can leave.
@@ -58,7 +57,7 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
                      int keep, Plan *P, BlockLayout *bl, size_t *ix) {
     const MethodRow *mr = method_row(c->method);
     size_t B = c->blocks, D = c->dim, H = c->heads, M = c->mlp;
-    size_t nthr = (size_t)(threads_get() > 0 ? threads_get() : 1);
+    size_t nthr = (size_t)(threads_get() > 0 ? threads_get() : 1), rows_thr = nthr;
     if (nthr > n && n > 0) nthr = n;  // samples run one per thread: more slots than samples go unused
     memset(P, 0, sizeof *P);
     P->n = n; P->blocks = B;
@@ -133,11 +132,12 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
         // Inference temporaries, shared by every block: QKV and the attention output for all
         // tokens (attention needs every key), the merge planner's work over the attention
         // output (dead once W_o has read it), and the row-wise ops' scratch for one chunk of
-        // `chunk` rows (LN1 -> QKV, W_o -> residual, LN2 -> MLP -> residual run a chunk at a time).
+        // `chunk` rows per thread (LN1 -> QKV, W_o -> residual, LN2 -> MLP -> residual run a chunk
+        // at a time, chunks in parallel).
         size_t mw = any_merge ? P->mwork_stride * nthr : 0;
         qkv0 = fo;  fo += up(t_max * 3 * D);
         att0 = fo;  fo += up(t_max * D) > mw ? up(t_max * D) : mw;
-        rows0 = fo; fo += 2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M);
+        rows0 = fo; fo += rows_thr * (2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M));   // per thread
         temp_base = temp_end = fo;
     }
     int bound = 0;   // level b's counts are upper bounds (an adaptive merge before it)
@@ -201,6 +201,8 @@ int model_plan_batch(const ModelConfig *c, const uint8_t *merges, size_t n, cons
     P->work_max = work_max;
     P->nthr = nthr;
     P->chunk = chunk;
+    P->rows_thr = rows_thr;
+    P->rows_stride = 2 * up(chunk) + 2 * up(chunk * D) + up(chunk * M);
     if (keep) {
         size_t go = 0;
         P->g_dx0 = go;   go += up(t_max * D);
@@ -252,6 +254,7 @@ size_t model_bytes_needed(const ModelConfig *c, size_t n_tokens, int training) {
                  + c->blocks * (sizeof(BlockParams) + 1) + (c->blocks + 1) * sizeof(BlockLayout);
     bytes += np * (sizeof(float) + 1) + nb * sizeof(float);  // params, decay mask, buffers
     if (training) bytes += 3 * np * sizeof(float);          // grads, AdamW moments
+    if (linear_packs()) bytes += np * sizeof(float);        // packed weights (model_forward)
     uint8_t *merges = malloc(c->blocks ? c->blocks : 1);
     BlockLayout *bl = malloc((c->blocks + 1) * sizeof *bl);
     if (!merges || !bl) { free(merges); free(bl); return (size_t)-1; }

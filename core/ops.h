@@ -25,6 +25,13 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
                     size_t T, size_t NI, size_t NO);
 void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, size_t T, size_t NI, size_t NO);
+// The same with w packed beforehand (wt, NI * NO floats, filled by linear_pack): bitwise
+// linear_forward's result without repacking w on every call. linear_packs() says whether the
+// active kernel set uses packed weights; when it does not (or wt is NULL) this is linear_forward.
+int linear_packs(void);
+void linear_pack(float *wt, const float *w, size_t NI, size_t NO);
+void linear_forward_packed(float *out, const float *in, const float *w, const float *wt, const float *b,
+                           size_t T, size_t NI, size_t NO);
 
 // x[offsets[i] + j] += pos[j] for each sample i    x (T, D), pos (max_len, D)
 void pos_embed_forward(float *x, const float *pos, const size_t *offsets, size_t n, size_t D);

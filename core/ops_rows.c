@@ -47,6 +47,7 @@ static void add_column_sums(float *acc, const float *x, size_t T, size_t D) {
 
 void embed_tokens_forward(float *out, const int32_t *ids, const float *table, size_t T, size_t D) {
     // ids (T), table (V, D), out (T, D)
+    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN)
     for (size_t t = 0; t < T; t++) memcpy(out + t * D, table + (size_t)ids[t] * D, D * sizeof(float));
 }
 
@@ -95,6 +96,18 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)NO, (int)NI, 1.0f, in, (int)NI,
                     w, (int)NI, b ? 1.0f : 0.0f, out, (int)NO);
     }
+    flops_matmul(T, NO, NI);
+}
+
+int linear_packs(void) { return gemm_own(); }
+
+void linear_pack(float *wt, const float *w, size_t NI, size_t NO) { gemm_pack_bt(wt, w, NI, NO, NI); }
+
+void linear_forward_packed(float *out, const float *in, const float *w, const float *wt, const float *b,
+                           size_t T, size_t NI, size_t NO) {
+    if (!wt || !gemm_own() || T == 0) { linear_forward(out, in, w, b, T, NI, NO); return; }
+    if (b) flops_elem((double)T * NO);
+    gemm_nt_packed_avx512(out, NO, in, NI, wt, T, NO, NI, b, gemm_threads());
     flops_matmul(T, NO, NI);
 }
 
