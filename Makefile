@@ -78,6 +78,8 @@ $(BUILD)/obj/core/attn_softmax_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/obj/core/rows_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/obj/core/rows_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/obj/core/gemm_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/merge_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/obj/core/merge_avx2.o: CFLAGS += $(ISA_AVX2)
 
 $(BUILD)/libmaelre.a: $(LIB_OBJ)
 	@rm -f $@
@@ -154,6 +156,8 @@ $(FUZZ_DIR)/obj/core/attn_softmax_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 $(FUZZ_DIR)/obj/core/rows_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 $(FUZZ_DIR)/obj/core/rows_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 $(FUZZ_DIR)/obj/core/gemm_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/merge_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/core/merge_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 
 $(FUZZ_DIR)/libmaelre.a: $(FUZZ_LIBOBJ)
 	@rm -f $@

@@ -41,7 +41,12 @@ static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *r
                          size_t ld, size_t N, size_t d, size_t H) {
     #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
     for (size_t i = 0; i < N; i++)
-        for (size_t h = 0; h < H; h++) memcpy(p + h * hs + i * pl, q + i * ld + h * d, d * sizeof(float));
+        for (size_t h = 0; h < H; h++) {   // an inline copy: a memcpy call per d-float row cost more
+            float *restrict dst = p + h * hs + i * pl;
+            const float *restrict src = q + i * ld + h * d;
+            #pragma omp simd
+            for (size_t c = 0; c < d; c++) dst[c] = src[c];
+        }
     for (size_t h = 0; h < H; h++) attn_softmax_rows(p + h * hs, pl, NULL, NULL, NULL, N, d, N >= PAR_MIN_ROWS);
 }
 

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/flops.h"
+#include "core/kernels.h"
 #include "core/merge.h"
 #include "core/rng.h"
+#include "core/status.h"
 
 static void fill(float *x, size_t n, float scale, uint64_t *rng) {
     for (size_t i = 0; i < n; i++) x[i] = scale * rng_normal(rng);
@@ -322,8 +324,11 @@ Test(merge, matches_python_reference_plan) {
 // merge_plan_build (restructured, vectorised, parallel local matcher) against the plain planner:
 // the same plan bit for bit, for windows odd and even, one round and several, r < |A| and
 // r = |A| (the sort skipped), sizes, keys quantised to a few levels so that exact similarity
-// ties are everywhere, and a NaN key; N large enough for the vectorised interior blocks.
-Test(merge, fast_planner_equals_plain) {
+// ties are everywhere, and a NaN key; N large enough for the vectorised interior blocks. In
+// every kernel set this CPU has (core/merge_isa.h is compiled once per set).
+static void fast_planner_equals_plain_in(KernelSet ks) {
+    char err[256];
+    cr_assert_eq(kernels_force(ks, err, sizeof err), MB_OK, "%s", err);
     static const size_t Ns[] = {150, 301, 1100, 2049, 4096};
     static const size_t ws[] = {1, 2, 7, 8, 9, 16};
     static const double keeps[] = {0.25, 0.6, 0.13};
@@ -353,7 +358,7 @@ Test(merge, fast_planner_equals_plain) {
                                      ws[wi], 100, thr, work, iwork);
                     cr_assert_eq(p1.n_out, p0.n_out);
                     cr_assert(memcmp(d0, d1, N * sizeof(size_t)) == 0,
-                              "N=%zu w=%zu keep=%g thr=%g variant %d: plans differ", N, ws[wi], keeps[ki % 3],
+                              "%s: N=%zu w=%zu keep=%g thr=%g variant %d: plans differ", kernels_name(ks), N, ws[wi], keeps[ki % 3],
                               (double)thr, variant);
                     if (thr > 0) adaptive_between += p1.n_out > target && p1.n_out < N;
                     cases++;
@@ -364,6 +369,41 @@ Test(merge, fast_planner_equals_plain) {
     cr_assert_eq(cases, 5 * 3 * 6 * 6);
     cr_assert_gt(adaptive_between, 60, "the adaptive cases must stop between floor and N: %zu", adaptive_between);
 }
+
+Test(merge, fast_planner_equals_plain) {
+    size_t sets = 0;
+    for (int ks = 0; ks < KERNELS_COUNT; ks++)
+        if (kernels_cpu_mask() >> ks & 1u) { fast_planner_equals_plain_in((KernelSet)ks); sets++; }
+    cr_expect_geq(sets, 1);
+}
+
+// merge_forward and merge_backward give the same bits in every kernel set this CPU has.
+Test(merge, merge_rows_same_in_every_set) {
+    enum { N = 301, D = 64 };
+    static float k[N * D], s[N], x[N * D], xo[3][N * D], so[3][N], dxo[N * D], dxi[3][N * D];
+    uint64_t rng = 11;
+    fill(k, N * D, 1.0f, &rng); fill(x, N * D, 1.0f, &rng); fill(dxo, N * D, 1.0f, &rng);
+    for (size_t i = 0; i < N; i++) s[i] = 1.0f + (float)rng_below(&rng, 3);
+    size_t dst[N];
+    MergePlan p = plan(dst, k, D, s, N, D, 2, N / 4, MATCH_LOCAL, 8, 64);
+    char err[256];
+    int ran = 0;
+    for (int ks = 0; ks < KERNELS_COUNT; ks++) {
+        if (!(kernels_cpu_mask() >> ks & 1u)) continue;
+        cr_assert_eq(kernels_force((KernelSet)ks, err, sizeof err), MB_OK, "%s", err);
+        merge_forward(xo[ks], so[ks], x, s, &p, D);
+        memset(dxi[ks], 0, sizeof dxi[ks]);
+        merge_backward(dxi[ks], dxo, s, so[ks], &p, D);
+        if (ks > 0) {
+            cr_expect(!memcmp(xo[ks], xo[0], p.n_out * D * sizeof(float)), "%s: merge_forward differs", kernels_name((KernelSet)ks));
+            cr_expect(!memcmp(so[ks], so[0], p.n_out * sizeof(float)), "%s: sizes differ", kernels_name((KernelSet)ks));
+            cr_expect(!memcmp(dxi[ks], dxi[0], sizeof dxi[0]), "%s: merge_backward differs", kernels_name((KernelSet)ks));
+        }
+        ran++;
+    }
+    cr_expect_geq(ran, 1);
+}
+
 
 // Adaptive amount (threshold > 0): exactly the a whose best similarity reaches the threshold
 // merge; the target is a floor (the best of them merge first); a redundant input (every key the same) shrinks to the floor
