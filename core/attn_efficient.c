@@ -53,45 +53,8 @@ static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *r
 // Column softmax over the N tokens of each key feature, with + log s_j. Hand-written: BLAS has
 // no softmax. Three passes: column maxima (reads K), exp with the column sums (K + log s
 // recomputed rather than stored; sums in double, row order, since N can be thousands of terms),
-// scale. col_max: mx (D) = max_j (K[j][:] + log s_j) over k (N, D) stride ld.
-static void col_max(float *restrict mx, const float *restrict k, size_t ld,
-                    const float *restrict log_s, size_t N, size_t D) {
-    for (size_t c = 0; c < D; c++) mx[c] = -INFINITY;
-    for (size_t j = 0; j < N; j++) {
-        float ls = log_s ? log_s[j] : 0.0f;
-        const float *kj = k + j * ld;
-        #pragma omp simd
-        for (size_t c = 0; c < D; c++) {
-            float z = kj[c] + ls;
-            mx[c] = z > mx[c] ? z : mx[c];
-        }
-    }
-}
-
-// Rows j in [0, n): e = exp((K + log s) - mx) for every column of K (D = H d), head h's part to
-// e + h * hs + j * el; sum[c] += e in row order (c over D).
-static void col_exp_sum(float *restrict e, size_t hs, size_t el, double *restrict sum,
-                        const float *restrict k, size_t ld, const float *restrict log_s,
-                        const float *restrict mx, size_t n, size_t d, size_t H) {
-    for (size_t j = 0; j < n; j++) {
-        float ls = log_s ? log_s[j] : 0.0f;
-        for (size_t h = 0; h < H; h++) {
-            const float *kj = k + j * ld + h * d, *mh = mx + h * d;
-            float *ej = e + h * hs + j * el;
-            double *sh = sum + h * d;
-            if (log_s) {   // (K + log s) - mx, rounded as one expression would be
-                #pragma omp simd
-                for (size_t c = 0; c < d; c++) ej[c] = kj[c] + ls;
-                ops_exp_sub(ej, ej, mh, 0.0f, d);
-            } else {
-                ops_exp_sub(ej, kj, mh, 0.0f, d);
-            }
-            #pragma omp simd   // separate loop: GCC does not vectorise the float exp and the
-            for (size_t c = 0; c < d; c++) sh[c] += ej[c];   // double sum in one loop
-        }
-    }
-}
-
+// scale. The first two are core/ops.h's ops_col_max and ops_col_exp_sum (core/rows_isa.h,
+// compiled once per kernel set).
 // Analytic forward cost, shared by attn_efficient_forward and attn_efficient_forward_infer (same
 // math, so the same count). Per head: two softmaxes over N*d (2 per element), the optional
 // log s add (1 per element), C = Pk^T V and out = Pq C.
@@ -111,9 +74,9 @@ void attn_efficient_forward(float *out, float *save, const float *q, const float
     // rho_k for every head: Pk_h = exp(K_h + log s - mx) / column sums; rho_q: Pq_h
     float mx[D], inv[D];
     double sum[D];
-    col_max(mx, k, ld, log_s, N, D);
+    ops_col_max(mx, k, ld, log_s, N, D);
     for (size_t c = 0; c < D; c++) sum[c] = 0.0;
-    col_exp_sum(save + N * d, hs, d, sum, k, ld, log_s, mx, N, d, H);
+    ops_col_exp_sum(save + N * d, hs, d, sum, k, ld, log_s, mx, N, d, H);
     for (size_t c = 0; c < D; c++) inv[c] = (float)(1.0 / sum[c]);
     for (size_t h = 0; h < H; h++) {
         float *Pk = save + h * hs + N * d;
@@ -307,7 +270,7 @@ void attn_efficient_forward_infer(float *out, float *work, const float *q, const
     float mx[D], inv[d];
     double sum[d];
     // pass 1: column maxima of K + log s (hand-written: BLAS has no reductions like this)
-    col_max(mx, k, ld, log_s, N, D);
+    ops_col_max(mx, k, ld, log_s, N, D);
     for (size_t h = 0; h < H; h++) {
         const float *qh = q + h * d, *kh = k + h * d, *vh = v + h * d;
         for (size_t c = 0; c < d; c++) sum[c] = 0.0;
@@ -315,7 +278,7 @@ void attn_efficient_forward_infer(float *out, float *work, const float *q, const
         for (size_t c = 0; c < d * d; c++) C[c] = 0.0f;
         for (size_t j0 = 0; j0 < N; j0 += EFF_INFER_ROWS) {
             size_t r = N - j0 < EFF_INFER_ROWS ? N - j0 : EFF_INFER_ROWS;
-            col_exp_sum(E, 0, d, sum, kh + j0 * ld, ld, log_s ? log_s + j0 : NULL, mx + h * d, r, d, 1);
+            ops_col_exp_sum(E, 0, d, sum, kh + j0 * ld, ld, log_s ? log_s + j0 : NULL, mx + h * d, r, d, 1);
             // C (d,d) += E^T (d,r) V_chunk (r,d)
             ops_gemm(1, 0, d, d, r, E, d, vh + j0 * ld, ld, 1.0f, C, d);
         }

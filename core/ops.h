@@ -61,6 +61,15 @@ void gelu_backward(float *din, const float *dout, const float *in, size_t n);
 void residual_forward(float *out, const float *in, size_t n);
 // x (n) = 0, in parallel for large n (the backward's accumulators).
 void ops_zero(float *x, size_t n);
+// acc (D) += the column sums of x (T, D), rows in order (the serial sums whatever the threads).
+void ops_column_sums(float *acc, const float *x, size_t T, size_t D);
+// Efficient attention's column softmax passes (core/attn_efficient.c), in the active kernel set:
+// mx (D) = max_j (K[j][:] + log s_j) over k (N, D) stride ld (log_s may be NULL); and for rows j < n,
+// e = exp((K + log s) - mx) with head h's part of row j at e + h * hs + j * el, sum (D, double)
+// += e in row order.
+void ops_col_max(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D);
+void ops_col_exp_sum(float *e, size_t hs, size_t el, double *sum, const float *k, size_t ld, const float *log_s,
+                     const float *mx, size_t n, size_t d, size_t H);
 
 // out[i] = sum_j s_j x_j / sum_j s_j over sample i's rows; s NULL = all sizes 1.
 // x (T, D), out (n, D)

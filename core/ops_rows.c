@@ -19,12 +19,11 @@ static int omp_in_parallel(void) { return 0; }
 // Rows are independent, so row loops run in parallel; only above this many elements,
 // because an OpenMP region costs microseconds.
 #define PAR_MIN 8192
-// Sums over rows (bias and LayerNorm gradients, embedding tables) split their columns over
-// threads in blocks of COL_BLOCK (a cache line): every sum still runs over the rows in order, so
-// the result is the serial one whatever the thread count.
-#define COL_BLOCK 16
-#define COL_BLOCKS(D) (((D) + COL_BLOCK - 1) / COL_BLOCK)
-#define COL_END(j0, D) ((j0) + COL_BLOCK < (D) ? (j0) + COL_BLOCK : (D))
+// Sums over rows into tables (embeddings) split their columns over threads as core/rows_isa.h's
+// column sums do (rows in order: the serial result whatever the thread count).
+#define COL_BLOCK ROWS_COL_BLOCK
+#define COL_BLOCKS(D) ROWS_COL_BLOCKS(D)
+#define COL_END(j0, D) ROWS_COL_END(j0, D)
 
 void ops_zero(float *x, size_t n) {
     size_t nb = (n + PAR_MIN - 1) / PAR_MIN;
@@ -32,17 +31,23 @@ void ops_zero(float *x, size_t n) {
     for (size_t b = 0; b < nb; b++) memset(x + b * PAR_MIN, 0, (n - b * PAR_MIN < PAR_MIN ? n - b * PAR_MIN : PAR_MIN) * sizeof(float));
 }
 
-// acc (D) += the column sums of x (T, D), rows in order.
-static void add_column_sums(float *acc, const float *x, size_t T, size_t D) {
-    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > COL_BLOCK)
-    for (size_t cb = 0; cb < COL_BLOCKS(D); cb++) {
-        size_t j0 = cb * COL_BLOCK, j1 = COL_END(j0, D);
-        for (size_t t = 0; t < T; t++) {
-            const float *restrict r = x + t * D;
-            #pragma omp simd
-            for (size_t j = j0; j < j1; j++) acc[j] += r[j];
-        }
-    }
+void ops_column_sums(float *acc, const float *x, size_t T, size_t D) {
+    const RowKernels *rk = rows_active();
+    if (rk) rk->column_sums(acc, x, T, D);
+    else rows_column_sums_body(acc, x, T, D);
+}
+
+void ops_col_max(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D) {
+    const RowKernels *rk = rows_active();
+    if (rk) rk->col_max(mx, k, ld, log_s, N, D);
+    else rows_col_max_body(mx, k, ld, log_s, N, D);
+}
+
+void ops_col_exp_sum(float *e, size_t hs, size_t el, double *sum, const float *k, size_t ld, const float *log_s,
+                     const float *mx, size_t n, size_t d, size_t H) {
+    const RowKernels *rk = rows_active();
+    if (rk) rk->col_exp_sum(e, hs, el, sum, k, ld, log_s, mx, n, d, H);
+    else rows_col_exp_sum_body(e, hs, el, sum, k, ld, log_s, mx, n, d, H, rows_exp_sub_body);
 }
 
 void embed_tokens_forward(float *out, const int32_t *ids, const float *table, size_t T, size_t D) {
@@ -124,7 +129,7 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
         flops_matmul(NO, NI, T);
     }
     if (db) {
-        add_column_sums(db, dout, T, NO);
+        ops_column_sums(db, dout, T, NO);
         flops_elem((double)T * NO);
     }
 }
@@ -181,22 +186,9 @@ void layernorm_backward(float *din, float *dg, float *db, const float *dout, con
     }
     if (dg || db) {
         // rows in order (the sums over t are fixed whatever the thread count), columns in parallel
-        #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > COL_BLOCK)
-        for (size_t cb = 0; cb < COL_BLOCKS(D); cb++) {
-            size_t j0 = cb * COL_BLOCK, j1 = COL_END(j0, D);
-            for (size_t t = 0; t < T; t++) {
-                const float *restrict x = in + t * D, *restrict dy = dout + t * D;
-                float mu = mean[t], rs = rstd[t];
-                if (dg) {
-                    #pragma omp simd
-                    for (size_t j = j0; j < j1; j++) dg[j] += dy[j] * (x[j] - mu) * rs;
-                }
-                if (db) {
-                    #pragma omp simd
-                    for (size_t j = j0; j < j1; j++) db[j] += dy[j];
-                }
-            }
-        }
+        const RowKernels *rk = rows_active();
+        if (rk) rk->layernorm_backward_params(dg, db, dout, in, mean, rstd, T, D);
+        else rows_layernorm_backward_params_body(dg, db, dout, in, mean, rstd, T, D);
         flops_elem(2.0 * (double)T * D);
     }
 }
@@ -232,8 +224,9 @@ void ops_exp_sub(float *out, const float *in, const float *shift, float shift1, 
 
 void residual_forward(float *out, const float *in, size_t n) {
     // out (n) += in (n)
-    #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) out[i] += in[i];
+    const RowKernels *rk = rows_active();
+    if (rk) rk->add(out, in, n);
+    else rows_add_body(out, in, n);
     flops_elem((double)n);
 }
 

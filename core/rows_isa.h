@@ -32,6 +32,16 @@ typedef struct {
                               const float *b, size_t T, size_t D, float eps);
     void (*layernorm_backward_din)(float *din, const float *dout, const float *in, const float *mean,
                                    const float *rstd, const float *g, size_t T, size_t D);
+    // layernorm_backward's dg/db part, linear_backward's bias gradient (ops_column_sums) and the
+    // residual add (residual_forward): plain loops as above
+    void (*layernorm_backward_params)(float *dg, float *db, const float *dout, const float *in, const float *mean,
+                                      const float *rstd, size_t T, size_t D);
+    void (*column_sums)(float *acc, const float *x, size_t T, size_t D);
+    void (*add)(float *out, const float *in, size_t n);
+    // efficient attention's column softmax passes (core/ops.h's ops_col_max, ops_col_exp_sum)
+    void (*col_max)(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D);
+    void (*col_exp_sum)(float *e, size_t hs, size_t el, double *sum, const float *k, size_t ld, const float *log_s,
+                        const float *mx, size_t n, size_t d, size_t H);
 } RowKernels;
 
 extern const RowKernels rows_avx2;     // core/rows_avx2.c
@@ -80,6 +90,94 @@ static inline void rows_layernorm_forward_body(float *out, float *mean, float *r
         for (size_t j = 0; j < D; j++) y[j] = (x[j] - mu) * rs * g[j] + b[j];
         mean[t] = mu;
         rstd[t] = rs;
+    }
+}
+
+// Sums over rows (bias and LayerNorm gradients) split their columns over threads in blocks of
+// ROWS_COL_BLOCK (a cache line): every sum still runs over the rows in order, so the result is
+// the serial one whatever the thread count.
+#define ROWS_COL_BLOCK 16
+#define ROWS_COL_BLOCKS(D) (((D) + ROWS_COL_BLOCK - 1) / ROWS_COL_BLOCK)
+#define ROWS_COL_END(j0, D) ((j0) + ROWS_COL_BLOCK < (D) ? (j0) + ROWS_COL_BLOCK : (D))
+
+// acc (D) += the column sums of x (T, D), rows in order.
+static inline void rows_column_sums_body(float *acc, const float *x, size_t T, size_t D) {
+    #pragma omp parallel for schedule(static) if (T * D >= ROWS_PAR_MIN && D > ROWS_COL_BLOCK)
+    for (size_t cb = 0; cb < ROWS_COL_BLOCKS(D); cb++) {
+        size_t j0 = cb * ROWS_COL_BLOCK, j1 = ROWS_COL_END(j0, D);
+        for (size_t t = 0; t < T; t++) {
+            const float *restrict r = x + t * D;
+            #pragma omp simd
+            for (size_t j = j0; j < j1; j++) acc[j] += r[j];
+        }
+    }
+}
+
+// LayerNorm backward's dg += dy * xhat and db += dy (either may be NULL), rows in order.
+static inline void rows_layernorm_backward_params_body(float *dg, float *db, const float *dout, const float *in,
+                                                       const float *mean, const float *rstd, size_t T, size_t D) {
+    #pragma omp parallel for schedule(static) if (T * D >= ROWS_PAR_MIN && D > ROWS_COL_BLOCK)
+    for (size_t cb = 0; cb < ROWS_COL_BLOCKS(D); cb++) {
+        size_t j0 = cb * ROWS_COL_BLOCK, j1 = ROWS_COL_END(j0, D);
+        for (size_t t = 0; t < T; t++) {
+            const float *restrict x = in + t * D, *restrict dy = dout + t * D;
+            float mu = mean[t], rs = rstd[t];
+            if (dg) {
+                #pragma omp simd
+                for (size_t j = j0; j < j1; j++) dg[j] += dy[j] * (x[j] - mu) * rs;
+            }
+            if (db) {
+                #pragma omp simd
+                for (size_t j = j0; j < j1; j++) db[j] += dy[j];
+            }
+        }
+    }
+}
+
+// out (n) += in (n)
+static inline void rows_add_body(float *out, const float *in, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n >= ROWS_PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] += in[i];
+}
+
+// Efficient attention's column softmax (core/attn_efficient.c): mx (D) = max_j (K[j][:] + log s_j)
+// over k (N, D) stride ld.
+static inline void rows_col_max_body(float *restrict mx, const float *restrict k, size_t ld,
+                                     const float *restrict log_s, size_t N, size_t D) {
+    for (size_t c = 0; c < D; c++) mx[c] = -INFINITY;
+    for (size_t j = 0; j < N; j++) {
+        float ls = log_s ? log_s[j] : 0.0f;
+        const float *kj = k + j * ld;
+        #pragma omp simd
+        for (size_t c = 0; c < D; c++) {
+            float z = kj[c] + ls;
+            mx[c] = z > mx[c] ? z : mx[c];
+        }
+    }
+}
+
+// Rows j in [0, n): e = exp((K + log s) - mx) for every column of K (D = H d), head h's part to
+// e + h * hs + j * el; sum[c] += e in row order (c over D). exp_sub: the set's ops_exp_sub.
+static inline void rows_col_exp_sum_body(float *restrict e, size_t hs, size_t el, double *restrict sum,
+                                         const float *restrict k, size_t ld, const float *restrict log_s,
+                                         const float *restrict mx, size_t n, size_t d, size_t H,
+                                         void (*exp_sub)(float *, const float *, const float *, float, size_t)) {
+    for (size_t j = 0; j < n; j++) {
+        float ls = log_s ? log_s[j] : 0.0f;
+        for (size_t h = 0; h < H; h++) {
+            const float *kj = k + j * ld + h * d, *mh = mx + h * d;
+            float *ej = e + h * hs + j * el;
+            double *sh = sum + h * d;
+            if (log_s) {   // (K + log s) - mx, rounded as one expression would be
+                #pragma omp simd
+                for (size_t c = 0; c < d; c++) ej[c] = kj[c] + ls;
+                exp_sub(ej, ej, mh, 0.0f, d);
+            } else {
+                exp_sub(ej, kj, mh, 0.0f, d);
+            }
+            #pragma omp simd   // separate loop: GCC does not vectorise the float exp and the
+            for (size_t c = 0; c < d; c++) sh[c] += ej[c];   // double sum in one loop
+        }
     }
 }
 

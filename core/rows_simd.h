@@ -164,3 +164,23 @@ static void RS_CAT(layernorm_backward_din_, SUFFIX)(float *din, const float *dou
                                                     const float *rstd, const float *g, size_t T, size_t D) {
     rows_layernorm_backward_din_body(din, dout, in, mean, rstd, g, T, D);
 }
+
+static void RS_CAT(layernorm_backward_params_, SUFFIX)(float *dg, float *db, const float *dout, const float *in,
+                                                       const float *mean, const float *rstd, size_t T, size_t D) {
+    rows_layernorm_backward_params_body(dg, db, dout, in, mean, rstd, T, D);
+}
+
+static void RS_CAT(column_sums_, SUFFIX)(float *acc, const float *x, size_t T, size_t D) {
+    rows_column_sums_body(acc, x, T, D);
+}
+
+static void RS_CAT(add_, SUFFIX)(float *out, const float *in, size_t n) { rows_add_body(out, in, n); }
+
+static void RS_CAT(col_max_, SUFFIX)(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D) {
+    rows_col_max_body(mx, k, ld, log_s, N, D);
+}
+
+static void RS_CAT(col_exp_sum_, SUFFIX)(float *e, size_t hs, size_t el, double *sum, const float *k, size_t ld,
+                                         const float *log_s, const float *mx, size_t n, size_t d, size_t H) {
+    rows_col_exp_sum_body(e, hs, el, sum, k, ld, log_s, mx, n, d, H, RS_CAT(exp_sub_, SUFFIX));
+}

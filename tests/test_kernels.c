@@ -440,7 +440,7 @@ Test(kernels, layernorm_bitwise_equal_across_sets) {
         for (size_t ti = 0; ti < 2; ti++) {
             size_t D = Ds[di], T = Ts[ti], n = T * D;
             float *x = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float)), *gb = malloc(2 * D * sizeof(float));
-            float *o[2], *dx[2], *st[2];
+            float *o[2], *dx[2], *st[2], dgb[2][256];
             uint64_t s = 29 + D + T;
             gc_fill(x, n, &s, 2.0f);
             gc_fill(dy, n, &s, 1.0f);
@@ -455,17 +455,56 @@ Test(kernels, layernorm_bitwise_equal_across_sets) {
                 cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
                 int i = k == KERNELS_PLAIN;
                 for (size_t e = 0; e < n; e++) dx[i][e] = 0.5f;
+                for (size_t e = 0; e < 2 * D; e++) dgb[i][e] = 0.25f;
                 layernorm_forward(o[i], st[i], st[i] + T, x, gb, gb + D, T, D, 1e-5f);
-                layernorm_backward(dx[i], NULL, NULL, dy, x, st[i], st[i] + T, gb, T, D);
+                layernorm_backward(dx[i], dgb[i], dgb[i] + D, dy, x, st[i], st[i] + T, gb, T, D);
                 if (i)
                     cr_assert(!memcmp(o[0], o[1], n * sizeof(float)) && !memcmp(st[0], st[1], 2 * T * sizeof(float)) &&
-                              !memcmp(dx[0], dx[1], n * sizeof(float)), "D=%zu T=%zu: layernorm differs between sets", D, T);
+                              !memcmp(dx[0], dx[1], n * sizeof(float)) && !memcmp(dgb[0], dgb[1], 2 * D * sizeof(float)),
+                              "D=%zu T=%zu: layernorm differs between sets", D, T);
             }
             double mu = 0;   // the plain set's row 0 is normalised
             for (size_t j = 0; j < D; j++) mu += ((double)o[1][j] - gb[D + j]) / gb[j];
             cr_assert(fabs(mu / (double)D) < 1e-4, "D=%zu: mean of x-hat %g", D, mu / (double)D);
             for (int i = 0; i < 2; i++) { free(o[i]); free(dx[i]); free(st[i]); }
             free(x); free(dy); free(gb);
+        }
+    threads_set(1);
+}
+
+// The other row loops compiled per set (core/rows_isa.h): column sums (bias gradients), the
+// residual add, and efficient attention's column maxima and exp-with-sums, with and without
+// log s, at 1 and 2 threads: the same bits in every set.
+Test(kernels, column_ops_bitwise_equal_across_sets) {
+    enum { T = 1500, D = 64, H = 2, d = 32 };
+    static float x[T * D], y[T * D], ls[T], out[2][T * D], acc[2][D], mx[2][D], e[2][T * D];
+    static double sum[2][D];
+    uint64_t s = 41;
+    gc_fill(x, T * D, &s, 2.0f);
+    gc_fill(y, T * D, &s, 1.0f);
+    gc_fill(ls, T, &s, 0.5f);
+    unsigned mask = kernels_cpu_mask();
+    char err[256];
+    for (int th = 1; th <= 2; th++)
+        for (int with_ls = 0; with_ls < 2; with_ls++) {
+            threads_set(th);
+            for (int k = KERNELS_COUNT - 1; k >= 0; k--) {
+                if (!(mask & (1u << k))) continue;
+                cr_assert_eq(kernels_force((KernelSet)k, err, sizeof err), MB_OK, "%s", err);
+                int i = k == KERNELS_PLAIN;
+                memcpy(out[i], y, sizeof y);
+                residual_forward(out[i], x, T * D);
+                for (size_t j = 0; j < D; j++) { acc[i][j] = 0.125f; sum[i][j] = 0.0; }
+                ops_column_sums(acc[i], x, T, D);
+                ops_col_max(mx[i], x, D, with_ls ? ls : NULL, T, D);
+                ops_col_exp_sum(e[i], T * d, d, sum[i], x, D, with_ls ? ls : NULL, mx[i], T, d, H);
+                if (i)
+                    cr_expect(!memcmp(out[0], out[1], sizeof out[0]) && !memcmp(acc[0], acc[1], sizeof acc[0]) &&
+                                  !memcmp(mx[0], mx[1], sizeof mx[0]) && !memcmp(e[0], e[1], sizeof e[0]) &&
+                                  !memcmp(sum[0], sum[1], sizeof sum[0]),
+                              "%s, %d threads, log s %d: differs from plain", kernels_name((KernelSet)k), th, with_ls);
+            }
+            cr_expect(sum[1][0] > 1.0 && mx[1][0] > 1.0f, "the sums and maxima are real: %g %g", sum[1][0], (double)mx[1][0]);
         }
     threads_set(1);
 }
