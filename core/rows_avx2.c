@@ -24,6 +24,20 @@ static const int rs_mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 
 #define MLOAD(p, k) _mm256_maskload_ps(p, RS_M(k))
 #define MLOADF(p, k, f) _mm256_blendv_ps(_mm256_set1_ps(f), _mm256_maskload_ps(p, RS_M(k)), _mm256_castsi256_ps(RS_M(k)))
 #define MSTORE(p, k, v) _mm256_maskstore_ps(p, RS_M(k), v)
+// Horizontal maximum, and the 16 partial sums (two vectors) combined as rows_sum16 does: (i, i + 8)
+// adds the two vectors, then (i, i + 4), (i, i + 2), (i, i + 1) within one.
+static inline float hmax8(__m256 v) {
+    __m128 t = _mm_max_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+    return _mm_cvtss_f32(_mm_max_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+static inline float hsum8(__m256 v) {
+    __m128 t = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+#define HMAX(v) hmax8(v)
+#define HSUM16(acc) hsum8(_mm256_add_ps((acc)[0], (acc)[1]))
 #define SUFFIX avx2
 #include "core/rows_simd.h"
 

@@ -23,6 +23,10 @@
 #define MLOAD(p, k) _mm512_maskz_loadu_ps(RS_M(k), p)
 #define MLOADF(p, k, f) _mm512_mask_loadu_ps(_mm512_set1_ps(f), RS_M(k), p)
 #define MSTORE(p, k, v) _mm512_mask_storeu_ps(p, RS_M(k), v)
+// Horizontal maximum, and the 16 partial sums combined as rows_sum16 does: GCC's reduce_add takes
+// (i, i + 8), then (i, i + 4), (i, i + 2), (i, i + 1), the same pairs in the same order.
+#define HMAX(v) _mm512_reduce_max_ps(v)
+#define HSUM16(acc) _mm512_reduce_add_ps((acc)[0])
 #define SUFFIX avx512
 #include "core/rows_simd.h"
 

@@ -4,7 +4,8 @@
 // the same order and without fused multiply-adds (ISO C does not contract), so each lane
 // computes exactly the plain scalar result; the tail past the last full vector runs the scalar
 // body itself. (GCC does not vectorise the scalar loops for AVX2: "control flow in loop".)
-// Include after defining: V, W, SET1(f), LOAD(p), STORE(p, v), ADD, SUB, MUL, DIV, MIN, MAX,
+// Include after defining: V, W, HMAX(v) (the largest lane), HSUM16(acc) (the RS_PV vectors of
+// 16 partial sums combined in rows_sum16's order), SET1(f), LOAD(p), STORE(p, v), ADD, SUB, MUL, DIV, MIN, MAX,
 // ABS(v), SIGNSEL(x, t) (t with x's sign: x < 0 ? -t : t), EXP_SCALE(km) (the float whose bits
 // are (bits(km) - 0x4B400000 + 127) << 23), MLOAD(p, k) (the first k < W lanes, others 0),
 // MSTORE(p, k, v), MLOADF(p, k, f) (others f), and SUFFIX. Tails shorter than 16 in a sum run
@@ -73,11 +74,7 @@ static inline float RS_CAT(rs_row_max, SUFFIX)(const float *r, size_t N) {
     size_t j = 0;
     for (; j + W <= N; j += W) m = MAX(m, LOAD(r + j));
     if (j < N) m = MAX(m, MLOADF(r + j, N - j, -INFINITY));
-    float t[W];
-    STORE(t, m);
-    float mx = -INFINITY;
-    for (int l = 0; l < W; l++) mx = t[l] > mx ? t[l] : mx;
-    return mx;
+    return HMAX(m);   // maxima are exact in any order
 }
 
 static inline void RS_CAT(rs_add_log_s, SUFFIX)(float *r, const float *log_s, size_t N) {
@@ -102,10 +99,15 @@ static void RS_CAT(softmax_rows_, SUFFIX)(float *S, size_t lds, float *mx_out, f
                 STORE(r + j + v * W, e);
                 acc[v] = ADD(acc[v], e);
             }
-        float s[16];
-        for (int v = 0; v < RS_PV; v++) STORE(s + v * W, acc[v]);
-        for (int l = 0; j + (size_t)l < N; l++) { r[j + l] = ops_expf(r[j + l] - mx); s[l] += r[j + l]; }   // scalar tail
-        float inv = 1.0f / rows_sum16(s);
+        float inv;
+        if (j == N) {   // whole groups of 16 (head width 32): combine in registers
+            inv = 1.0f / HSUM16(acc);
+        } else {
+            float s[16];
+            for (int v = 0; v < RS_PV; v++) STORE(s + v * W, acc[v]);
+            for (int l = 0; j + (size_t)l < N; l++) { r[j + l] = ops_expf(r[j + l] - mx); s[l] += r[j + l]; }   // scalar tail
+            inv = 1.0f / rows_sum16(s);
+        }
         V iv = SET1(inv);
         j = 0;
         for (; j + W <= N; j += W) STORE(r + j, MUL(LOAD(r + j), iv));
@@ -155,14 +157,56 @@ static void RS_CAT(exp_sub_, SUFFIX)(float *out, const float *in, const float *s
     if (j < n) rows_exp_sub_body(out + j, in + j, shift ? shift + j : NULL, shift1, n - j);
 }
 
+// LayerNorm rows whose width is whole groups of 16 (D = 64 in the default model) keep the row's
+// sums in registers (ops_row_sum's 16 partials, combined by HSUM16) instead of a scratch pass;
+// every value goes through rows_isa.h's operations in its order. Other widths: the plain body.
+#define RS_LN_MAX_V (256 / W)   // widths up to 256 in registers
+
 static void RS_CAT(layernorm_forward_, SUFFIX)(float *out, float *mean, float *rstd, const float *in, const float *g,
                                                const float *b, size_t T, size_t D, float eps) {
-    rows_layernorm_forward_body(out, mean, rstd, in, g, b, T, D, eps);
+    if (D % 16 || D > 256) { rows_layernorm_forward_body(out, mean, rstd, in, g, b, T, D, eps); return; }
+    size_t nv = D / W;
+    #pragma omp parallel for schedule(static) if (T * D >= ROWS_LN_PAR_MIN)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = in + t * D;
+        float *y = out + t * D;
+        V xv[RS_LN_MAX_V], acc[RS_PV];
+        for (int l = 0; l < RS_PV; l++) acc[l] = SET1(0.0f);
+        for (size_t v = 0; v < nv; v++) { xv[v] = LOAD(x + v * W); acc[v % RS_PV] = ADD(acc[v % RS_PV], xv[v]); }
+        float mu = HSUM16(acc) / (float)D;
+        V m = SET1(mu);
+        for (int l = 0; l < RS_PV; l++) acc[l] = SET1(0.0f);
+        for (size_t v = 0; v < nv; v++) { V c = SUB(xv[v], m); acc[v % RS_PV] = ADD(acc[v % RS_PV], MUL(c, c)); }
+        float var = HSUM16(acc) / (float)D;
+        float rs = 1.0f / sqrtf(var + eps);
+        V r = SET1(rs);
+        for (size_t v = 0; v < nv; v++)
+            STORE(y + v * W, ADD(MUL(MUL(SUB(xv[v], m), r), LOAD(g + v * W)), LOAD(b + v * W)));
+        mean[t] = mu;
+        rstd[t] = rs;
+    }
 }
 
 static void RS_CAT(layernorm_backward_din_, SUFFIX)(float *din, const float *dout, const float *in, const float *mean,
                                                     const float *rstd, const float *g, size_t T, size_t D) {
-    rows_layernorm_backward_din_body(din, dout, in, mean, rstd, g, T, D);
+    if (D % 16 || D > 256) { rows_layernorm_backward_din_body(din, dout, in, mean, rstd, g, T, D); return; }
+    size_t nv = D / W;
+    #pragma omp parallel for schedule(static) if (T * D >= ROWS_LN_PAR_MIN)
+    for (size_t t = 0; t < T; t++) {
+        const float *x = in + t * D, *dy = dout + t * D;
+        float *dx = din + t * D;
+        V m = SET1(mean[t]), r = SET1(rstd[t]), xh[RS_LN_MAX_V], dxh[RS_LN_MAX_V], a1[RS_PV], a2[RS_PV];
+        for (int l = 0; l < RS_PV; l++) { a1[l] = SET1(0.0f); a2[l] = SET1(0.0f); }
+        for (size_t v = 0; v < nv; v++) {
+            xh[v] = MUL(SUB(LOAD(x + v * W), m), r);
+            dxh[v] = MUL(LOAD(dy + v * W), LOAD(g + v * W));
+            a1[v % RS_PV] = ADD(a1[v % RS_PV], dxh[v]);
+            a2[v % RS_PV] = ADD(a2[v % RS_PV], MUL(dxh[v], xh[v]));
+        }
+        V s1 = SET1(HSUM16(a1) / (float)D), s2 = SET1(HSUM16(a2) / (float)D);
+        for (size_t v = 0; v < nv; v++)
+            STORE(dx + v * W, ADD(LOAD(dx + v * W), MUL(r, SUB(SUB(dxh[v], s1), MUL(xh[v], s2)))));
+    }
 }
 
 static void RS_CAT(layernorm_backward_params_, SUFFIX)(float *dg, float *db, const float *dout, const float *in,
