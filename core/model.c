@@ -461,19 +461,17 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         size_t T = o[n], Tn = on[n];
         float *dg = W + P->g_dg, *dh = W + P->g_dh, *dc = W + P->g_dc;
         // MLP: dx holds d x_{b+1} (Tn, D), which is also d xm through the residual
-        ops_zero(dg, Tn * M);
+        // (buffers a product or a dropout mask writes whole are not zeroed first: the _fresh products)
         ops_zero(dh, Tn * M);
-        ops_zero(dc, Tn * D);
         if (dk) {   // through the MLP output's mask (dc is free until its own use below)
             dropout_apply(dc, dx, on, n, D, dk, (uint32_t)bk, DROP_MLP);
-            linear_backward(dg, g + bp->w2, g + bp->b2, dc, A + L->g, p + bp->w2, Tn, M, D);
-            ops_zero(dc, Tn * D);
+            linear_backward_fresh(dg, g + bp->w2, g + bp->b2, dc, A + L->g, p + bp->w2, Tn, M, D);
             dropout_apply(dg, dg, on, n, M, dk, (uint32_t)bk, DROP_GELU);
         } else {
-            linear_backward(dg, g + bp->w2, g + bp->b2, dx, A + L->g, p + bp->w2, Tn, M, D);
+            linear_backward_fresh(dg, g + bp->w2, g + bp->b2, dx, A + L->g, p + bp->w2, Tn, M, D);
         }
         gelu_backward(dh, dg, A + L->h, Tn * M);
-        linear_backward(dc, g + bp->w1, g + bp->b1, dh, A + L->c, p + bp->w1, Tn, D, M);
+        linear_backward_fresh(dc, g + bp->w1, g + bp->b1, dh, A + L->c, p + bp->w1, Tn, D, M);
         layernorm_backward(dx, g + bp->ln2_g, g + bp->ln2_b, dc, A + L->xm, A + L->ln2_m, A + L->ln2_r,
                            p + bp->ln2_g, Tn, D);
         // merge point
@@ -487,18 +485,15 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         }
         // attention
         float *datt = W + P->g_datt, *dqkv = W + P->g_dqkv, *da = W + P->g_da;
-        ops_zero(datt, T * D);
-        ops_zero(dqkv, T * 3 * D);
-        ops_zero(da, T * D);
+        ops_zero(dqkv, T * 3 * D);   // attention backward accumulates
         if (dk) {   // through the attention output's mask (da is free until its own use below)
             dropout_apply(da, dxmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
-            linear_backward(datt, g + bp->wo, g + bp->bo, da, A + L->att, p + bp->wo, T, D, D);
-            ops_zero(da, T * D);
+            linear_backward_fresh(datt, g + bp->wo, g + bp->bo, da, A + L->att, p + bp->wo, T, D, D);
         } else {
-            linear_backward(datt, g + bp->wo, g + bp->bo, dxmid, A + L->att, p + bp->wo, T, D, D);
+            linear_backward_fresh(datt, g + bp->wo, g + bp->bo, dxmid, A + L->att, p + bp->wo, T, D, D);
         }
         run_samples(m, bk, mb[bk], 1, datt, dqkv);
-        linear_backward(da, g + bp->wqkv, g + bp->bqkv, dqkv, A + L->a, p + bp->wqkv, T, D, 3 * D);
+        linear_backward_fresh(da, g + bp->wqkv, g + bp->bqkv, dqkv, A + L->a, p + bp->wqkv, T, D, 3 * D);
         layernorm_backward(dxmid, g + bp->ln1_g, g + bp->ln1_b, da, A + L->x, A + L->ln1_m, A + L->ln1_r,
                            p + bp->ln1_g, T, D);
         dx = dxmid;  // now d x_b

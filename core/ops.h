@@ -25,6 +25,10 @@ void linear_forward(float *out, const float *in, const float *w, const float *b,
                     size_t T, size_t NI, size_t NO);
 void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, size_t T, size_t NI, size_t NO);
+// The same with din written rather than accumulated (its old contents ignored, NaN included;
+// dw and db still accumulate): saves zeroing a fresh gradient buffer first.
+void linear_backward_fresh(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, size_t T, size_t NI, size_t NO);
 // The same with w packed beforehand (wt, NI * NO floats, filled by linear_pack): bitwise
 // linear_forward's result without repacking w on every call. linear_packs() says whether the
 // active kernel set uses packed weights; when it does not (or wt is NULL) this is linear_forward.

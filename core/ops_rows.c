@@ -116,12 +116,12 @@ void linear_forward_packed(float *out, const float *in, const float *w, const fl
     flops_matmul(T, NO, NI);
 }
 
-void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                     const float *w, size_t T, size_t NI, size_t NO) {
-    // dout (T, NO), in (T, NI), w (NO, NI); din (T, NI), dw (NO, NI), db (NO) accumulate
+static void linear_backward_beta(float *din, float din_beta, float *dw, float *db, const float *dout,
+                                 const float *in, const float *w, size_t T, size_t NI, size_t NO) {
+    // dout (T, NO), in (T, NI), w (NO, NI); din (T, NI) = din_beta din + dout w; dw (NO, NI), db (NO) accumulate
     if (T == 0) return;
     if (din) {
-        ops_gemm(0, 0, T, NI, NO, dout, NO, w, NI, 1.0f, din, NI);
+        ops_gemm(0, 0, T, NI, NO, dout, NO, w, NI, din_beta, din, NI);
         flops_matmul(T, NI, NO);
     }
     if (dw) {
@@ -132,6 +132,16 @@ void linear_backward(float *din, float *dw, float *db, const float *dout, const 
         ops_column_sums(db, dout, T, NO);
         flops_elem((double)T * NO);
     }
+}
+
+void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, size_t T, size_t NI, size_t NO) {
+    linear_backward_beta(din, 1.0f, dw, db, dout, in, w, T, NI, NO);
+}
+
+void linear_backward_fresh(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, size_t T, size_t NI, size_t NO) {
+    linear_backward_beta(din, 0.0f, dw, db, dout, in, w, T, NI, NO);
 }
 
 void pos_embed_forward(float *x, const float *pos, const size_t *offsets, size_t n, size_t D) {
