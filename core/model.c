@@ -68,6 +68,7 @@ static void attn_one(Model *m, size_t bk, size_t i, int tid, int merged_before, 
     float *dpar[ATTN_MAX_TENSORS];
     for (size_t j = 0; j < m->kpar_n[k]; j++) dpar[j] = m->grads + bp->kpar[k][j];
     float *dq = dqkv + o[i] * 3 * D;
+    memset(dq, 0, Ni * 3 * D * sizeof(float));   // kinds accumulate; zeroed here, on the sample's thread
     kr->backward(dq, dq + D, dq + 2 * D, dpar, datt + o[i] * D, save,
                  m->gw + P->g_work + (size_t)tid * up(P->work_max), &a);
 }
@@ -485,7 +486,6 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         }
         // attention
         float *datt = W + P->g_datt, *dqkv = W + P->g_dqkv, *da = W + P->g_da;
-        ops_zero(dqkv, T * 3 * D);   // attention backward accumulates
         if (dk) {   // through the attention output's mask (da is free until its own use below)
             dropout_apply(da, dxmid, o, n, D, dk, (uint32_t)bk, DROP_ATTN);
             linear_backward_fresh(datt, g + bp->wo, g + bp->bo, da, A + L->att, p + bp->wo, T, D, D);
