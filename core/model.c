@@ -407,7 +407,8 @@ float model_loss(const float *logits, const int32_t *labels, size_t n, size_t cl
 // ---------------------------------------------------------------- backward
 
 typedef struct { size_t bk; float *dxmid; const float *dxm; } UnmergeArgs;
-// Sample i's merge backward at block bk: dxm (the merged level) into dxmid.
+// Sample i's merge backward at block bk: dxm (the merged level) into dxmid (the sample's rows
+// written, zeroed first on this thread).
 static void unmerge_sample(Model *m, void *ctx, size_t i, int tid) {
     const UnmergeArgs *a = ctx;
     const Plan *P = &m->plan;
@@ -415,6 +416,7 @@ static void unmerge_sample(Model *m, void *ctx, size_t i, int tid) {
     const BlockLayout *L = &m->bl[a->bk], *Ln = &m->bl[a->bk + 1];
     const size_t *o = m->ix + P->off + a->bk * (n + 1), *on = o + (n + 1);
     MergePlan mp = {o[i + 1] - o[i], on[i + 1] - on[i], m->ix + m->ix[P->dst + a->bk] + o[i]};
+    memset(a->dxmid + o[i] * D, 0, mp.n_in * D * sizeof(float));   // merge_backward accumulates
     merge_backward(a->dxmid + o[i] * D, a->dxm + on[i] * D, m->act + L->s + o[i], m->act + Ln->s + on[i], &mp, D);
 }
 
@@ -478,7 +480,6 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         // merge point
         float *dxmid = dx;
         if (m->merges[bk]) {
-            ops_zero(dother, T * D);
             UnmergeArgs ua = {bk, dother, dx};
             for_each_sample(m, 1, unmerge_sample, &ua);
             dxmid = dother;
