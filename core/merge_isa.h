@@ -82,6 +82,23 @@ static size_t adaptive_r(size_t r, const float *best_sim, size_t nA, float thres
     return pass < r ? pass : r;
 }
 
+// Row g of x_out = sum over the i with dst[i] = g of s_in[i] x_in[i]; s_out[g] = the sum of
+// those s_in[i]; i in order. The merge's numerator and the planner's metric carry.
+static void weighted_sums(float *restrict x_out, float *restrict s_out, const float *restrict x_in,
+                          const float *restrict s_in, const size_t *dst, size_t n_in, size_t n_out, size_t D) {
+    memset(x_out, 0, n_out * D * sizeof(float));
+    memset(s_out, 0, n_out * sizeof(float));
+    for (size_t i = 0; i < n_in; i++) {
+        size_t g = dst[i];
+        float si = s_in[i];
+        s_out[g] += si;
+        float *restrict xo = x_out + g * D;
+        const float *restrict xi = x_in + i * D;
+        #pragma omp simd
+        for (size_t c = 0; c < D; c++) xo[c] += si * xi[c];
+    }
+}
+
 // ---------------------------------------------------------------- fast planner
 // merge_plan_build computes exactly merge_plan_build_plain's plan (the same float and double
 // operations on every value, in the same order; tests/test_merge.c checks the two bit for bit,
@@ -275,17 +292,7 @@ void ISA(merge_plan_build)(MergePlan *plan, const float *k, size_t ld, const flo
         }
         size_t n_new = g;   // >= nB >= 1: every b survives
         if (n_new == 0 || n_new > n) break;   // unreachable; bounds the memsets for the compiler
-        memset(sz_next, 0, n_new * sizeof(float));
-        memset(m_next, 0, n_new * d * sizeof(float));
-        for (size_t p = 0; p < n; p++) {
-            size_t o = out[p];
-            float sp = sz[p];
-            sz_next[o] += sp;
-            float *restrict mo = m_next + o * d;
-            const float *restrict mp = m + p * d;
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) mo[c] += sp * mp[c];
-        }
+        weighted_sums(m_next, sz_next, m, sz, out, n, n_new, d);
         flops_elem(2.0 * (double)n * (double)d + (double)n);
         normalise_rows_fast(m_next, n_new, d);
         for (size_t i = 0; i < N; i++) plan->dst[i] = out[plan->dst[i]];
@@ -299,17 +306,7 @@ void ISA(merge_plan_build)(MergePlan *plan, const float *k, size_t ld, const flo
 void ISA(merge_forward)(float *x_out, float *s_out, const float *x_in, const float *s_in,
                         const MergePlan *p, size_t D) {
     // x_in (n_in,D), s_in (n_in), x_out (n_out,D), s_out (n_out)
-    memset(x_out, 0, p->n_out * D * sizeof(float));
-    memset(s_out, 0, p->n_out * sizeof(float));
-    for (size_t i = 0; i < p->n_in; i++) {
-        size_t g = p->dst[i];
-        float si = s_in[i];
-        s_out[g] += si;
-        float *restrict xo = x_out + g * D;
-        const float *restrict xi = x_in + i * D;
-        #pragma omp simd
-        for (size_t c = 0; c < D; c++) xo[c] += si * xi[c];
-    }
+    weighted_sums(x_out, s_out, x_in, s_in, p->dst, p->n_in, p->n_out, D);
     for (size_t g = 0; g < p->n_out; g++) {
         float inv = 1.0f / s_out[g], *restrict xo = x_out + g * D;
         #pragma omp simd
