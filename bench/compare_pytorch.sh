@@ -12,15 +12,18 @@
 # C model's achieved training GFLOP/s at the largest N as a % of the SGEMM rate (target >= 70%,
 # issue 12) and of the FMA peak of the widest vector set (reported);
 # for MAELRE the PyTorch / C ratios of training (target >= 8x) and inference (target >= 4x), on
-# medians and on the best repetition of each side.
+# the median over BENCH_ROUNDS alternating rounds of each side's median, and on each side's best
+# repetition, with the rounds' range (the shared machine is noisy: alternating makes a slow phase
+# hit both sides).
 # Then the same C profile with the AVX2 kernel set forced (MAELRE_KERNELS=avx2, issue 12: what a
 # CPU without AVX-512 runs) against the same PyTorch numbers (target >= 3.5x, reported only;
 # BENCH_AVX2=0 skips it; $BENCH_OUT/c-avx2/profile.{csv,json}).
 # Environment: MAELRE_BIN, SGEMM_BIN (built by `make bench`), BENCH_OUT (default out/bench),
 # BENCH_SEQ (default 1024,2048,4096), BENCH_MAELRE_SEQ (default 1024,4096; empty: skip MAELRE),
-# BENCH_THREADS (default 2), BENCH_MIN_TIME (default 1).
-# Results: $BENCH_OUT/c/profile.{csv,json}, $BENCH_OUT/pytorch.csv, $BENCH_OUT/c-maelre/profile.*,
-# $BENCH_OUT/pytorch_maelre.csv, $BENCH_OUT/sgemm.txt, $BENCH_OUT/summary.txt.
+# BENCH_THREADS (default 2), BENCH_MIN_TIME (default 1), BENCH_ROUNDS (default 3: MAELRE's
+# alternating rounds).
+# Results: $BENCH_OUT/c/profile.{csv,json}, $BENCH_OUT/pytorch.csv, $BENCH_OUT/c-maelre/r<k>/profile.*,
+# $BENCH_OUT/pytorch_maelre.r<k>.csv (round k), $BENCH_OUT/sgemm.txt, $BENCH_OUT/summary.txt.
 # Exit 0 when every target is met, 1 when one is missed, other codes on failure.
 set -euo pipefail
 bin=${MAELRE_BIN:-build/maelre-bench}
@@ -31,6 +34,7 @@ seq=${BENCH_SEQ:-1024,2048,4096}
 mseq=${BENCH_MAELRE_SEQ-1024,4096}
 threads=${BENCH_THREADS:-2}
 min_time=${BENCH_MIN_TIME:-1}
+rounds=${BENCH_ROUNDS:-3}
 py=/usr/bin/python3   # Debian's, with python3-torch; not a pyenv python3 on PATH
 
 for f in "$bin" "$sgemm" "$fma"; do
@@ -38,7 +42,7 @@ for f in "$bin" "$sgemm" "$fma"; do
 done
 "$py" -c 'import torch' 2>/dev/null || { echo "compare_pytorch: $py cannot import torch (apt-get install python3-torch)" >&2; exit 2; }
 mkdir -p "$out/c"
-rm -f "$out/pytorch_maelre.csv" "$out/c-maelre/profile.csv"
+rm -rf "$out"/pytorch_maelre*.csv "$out/c-maelre"
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 echo "compare_pytorch: load average $load on $(nproc) cores at start (timings are only meaningful on an idle machine)" >&2
@@ -66,15 +70,19 @@ cat "$out/pytorch.csv"
 echo "== sgemm (after)" >&2
 "$sgemm" --n 2048 --threads "$threads" --min-time "$min_time" | tee -a "$out/sgemm.txt"
 if [ -n "$mseq" ]; then
-  mkdir -p "$out/c-maelre"
-  echo "== C: maelre-bench profile --method maelre" >&2
-  "$bin" profile --method maelre --seq-len "$mseq" --batch 8 --train --threads "$threads" \
-    --min-time "$min_time" --out "$out/c-maelre"
-  echo "== PyTorch MAELRE" >&2
-  "$py" bench/pytorch_maelre.py --seq-len "$mseq" --batch 8 --threads "$threads" \
-    --min-time "$min_time" > "$out/pytorch_maelre.csv.tmp"
-  mv "$out/pytorch_maelre.csv.tmp" "$out/pytorch_maelre.csv"
-  cat "$out/pytorch_maelre.csv"
+  # C and PyTorch alternate, $rounds times each: a noisy phase of the shared machine then hits
+  # both sides, and the summary reports each side's best and the spread over rounds.
+  for r in $(seq 1 "$rounds"); do
+    mkdir -p "$out/c-maelre/r$r"
+    echo "== C: maelre-bench profile --method maelre (round $r of $rounds)" >&2
+    "$bin" profile --method maelre --seq-len "$mseq" --batch 8 --train --threads "$threads" \
+      --min-time "$min_time" --out "$out/c-maelre/r$r"
+    echo "== PyTorch MAELRE (round $r of $rounds)" >&2
+    "$py" bench/pytorch_maelre.py --seq-len "$mseq" --batch 8 --threads "$threads" \
+      --min-time "$min_time" > "$out/pytorch_maelre.r$r.csv.tmp"
+    mv "$out/pytorch_maelre.r$r.csv.tmp" "$out/pytorch_maelre.r$r.csv"
+    cat "$out/pytorch_maelre.r$r.csv"
+  done
 fi
 load_end=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -132,33 +140,45 @@ if c[nmax]["status"] == "ok":
                  f"{'met' if all(float(pt[n]['train_ms_per_sample'])/float(c[n]['train_ms_per_sample']) >= 1.5 for n in c if n in pt and c[n]['status']=='ok') else 'MISSED'}; "
                  f"C training GFLOP/s at N={nmax} = {pct:.1f}% of sgemm (>= 70%): {'met' if pct >= 70 else 'MISSED'}, "
                  f"{100 * float(c[nmax]['gflops_train']) / peak:.1f}% of the {peak_isa} FMA peak (reported)")
-mc_path, mp_path = os.path.join(out, "c-maelre", "profile.csv"), os.path.join(out, "pytorch_maelre.csv")
-if os.path.exists(mc_path) and os.path.exists(mp_path):
-    mc = {int(r["seq_len"]): r for r in csv.DictReader(open(mc_path))}
-    mp = {int(r["n"]): r for r in csv.DictReader(open(mp_path))}
-    lines.append("MAELRE (PyTorch with local matching inside the window only), ms/sample: median (best)")
-    lines.append(f"{'N':>6} {'C train':>16} {'PT train':>18} {'PT/C train':>18} {'C infer':>16} "
-                 f"{'PT infer':>18} {'PT/C infer':>18}")
+import glob, statistics
+def rounds_of(paths, key):
+    """{n: [row of round 1, row of round 2, ...]} over the rounds' CSVs (rows with status ok)."""
+    got = {}
+    for path in paths:
+        for r in csv.DictReader(open(path)):
+            if r.get("status", "ok") == "ok":
+                got.setdefault(int(r[key]), []).append(r)
+    return got
+mc = rounds_of(sorted(glob.glob(os.path.join(out, "c-maelre", "r*", "profile.csv"))), "seq_len")
+mp = rounds_of(sorted(glob.glob(os.path.join(out, "pytorch_maelre.r*.csv"))), "n")
+if mc and mp:
+    nr = min(min(len(v) for v in mc.values()), min(len(v) for v in mp.values()))
+    lines.append(f"MAELRE (PyTorch with local matching inside the window only), ms/sample over {nr} alternating "
+                 "rounds per side: median of the rounds' medians [their range] (best repetition of any round)")
+    lines.append(f"{'N':>6} {'C train':>24} {'PT train':>26} {'PT/C train':>18} {'C infer':>24} "
+                 f"{'PT infer':>26} {'PT/C infer':>18}")
     verdict = []
-    for n in sorted(mc):
-        r = mc[n]
-        if r["status"] != "ok" or n not in mp:
-            lines.append(f"{n:>6} C status {r['status']}, PyTorch {'present' if n in mp else 'missing'}")
+    def side(rows, col, mincol):
+        meds = [float(r[col]) for r in rows]
+        return statistics.median(meds), min(meds), max(meds), min(float(r[mincol]) for r in rows)
+    for n in sorted(set(mc) | set(mp)):
+        if n not in mc or n not in mp:
+            lines.append(f"{n:>6} C {'ok' if n in mc else 'missing'}, PyTorch {'ok' if n in mp else 'missing'}")
             ok = False
             continue
-        p = mp[n]
-        ct, cti = float(r["train_ms_per_sample"]), float(r["train_ms_min"])
-        pt_, pti = float(p["train_ms_per_sample"]), float(p["train_ms_min"])
-        ci, cii = float(r["infer_ms_per_sample"]), float(r["infer_ms_min"])
-        pi, pii = float(p["infer_ms_per_sample"]), float(p["infer_ms_min"])
-        rt, ri = pt_ / ct, pi / ci
+        ct = side(mc[n], "train_ms_per_sample", "train_ms_min")
+        pt_ = side(mp[n], "train_ms_per_sample", "train_ms_min")
+        ci = side(mc[n], "infer_ms_per_sample", "infer_ms_min")
+        pi = side(mp[n], "infer_ms_per_sample", "infer_ms_min")
+        rt, ri = pt_[0] / ct[0], pi[0] / ci[0]
         ok &= rt >= 8 and ri >= 4
-        verdict.append(f"N={n}: train {rt:.2f}x ({'met' if rt >= 8 else 'MISSED'}), "
-                       f"infer {ri:.2f}x ({'met' if ri >= 4 else 'MISSED'})")
-        lines.append(f"{n:>6} {ct:>8.2f} ({cti:>6.2f}) {pt_:>9.2f} ({pti:>7.2f}) {rt:>8.2f}x ({pti/cti:>6.2f}x) "
-                     f"{ci:>8.2f} ({cii:>6.2f}) {pi:>9.2f} ({pii:>7.2f}) {ri:>8.2f}x ({pii/cii:>6.2f}x)")
-    lines.append("MAELRE targets on medians: PyTorch/C training >= 8x, inference >= 4x: " + "; ".join(verdict))
-elif os.path.exists(mc_path) or os.path.exists(mp_path):
+        verdict.append(f"N={n}: train {rt:.2f}x ({'met' if rt >= 8 else 'MISSED'}; best {pt_[3]/ct[3]:.2f}x), "
+                       f"infer {ri:.2f}x ({'met' if ri >= 4 else 'MISSED'}; best {pi[3]/ci[3]:.2f}x)")
+        f = lambda v: f"{v[0]:.2f} [{v[1]:.2f}-{v[2]:.2f}] ({v[3]:.2f})"
+        lines.append(f"{n:>6} {f(ct):>24} {f(pt_):>26} {rt:>8.2f}x ({pt_[3]/ct[3]:>6.2f}x) "
+                     f"{f(ci):>24} {f(pi):>26} {ri:>8.2f}x ({pi[3]/ci[3]:>6.2f}x)")
+    lines.append("MAELRE targets on the median of rounds: PyTorch/C training >= 8x, inference >= 4x: " + "; ".join(verdict))
+elif mc or mp:
     lines.append("MAELRE: one side's results are missing")
     ok = False
 text = "\n".join(lines) + "\n"
