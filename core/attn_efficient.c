@@ -32,22 +32,18 @@ size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
 // operations are the per-head ones, in the same order. Destinations are per head:
 // head h's row i goes to p + h * hs + i * pl.
 
-// Row softmax over the d features of each head of each query row: q (N, D) stride ld. Each
-// token's row of Q is read once for every head (copied to its heads' destinations), then each
-// head's rows go through the row softmax of core/attention.h (the active kernel set's vector
-// copy: the portable baseline leaves exp loops scalar). Its maximum, exp, 16-lane sum and scale
-// are ops_row_max, ops_expf, ops_row_sum and the multiply, in the same order.
+// Row softmax over the d features of each head of each query row: q (N, D) stride ld, read in
+// place (core/ops.h's ops_softmax_head_rows: the active kernel set's copy of the row softmax of
+// core/attention.h, without the copy of Q when d is whole groups of 16). Its maximum, exp,
+// 16-lane sum and scale are ops_row_max, ops_expf, ops_row_sum and the multiply, in that order.
 static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *restrict q,
                          size_t ld, size_t N, size_t d, size_t H) {
-    #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-    for (size_t i = 0; i < N; i++)
-        for (size_t h = 0; h < H; h++) {   // an inline copy: a memcpy call per d-float row cost more
-            float *restrict dst = p + h * hs + i * pl;
-            const float *restrict src = q + i * ld + h * d;
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) dst[c] = src[c];
-        }
-    for (size_t h = 0; h < H; h++) attn_softmax_rows(p + h * hs, pl, NULL, NULL, NULL, N, d, N >= PAR_MIN_ROWS);
+    size_t nb = (N + PAR_MIN_ROWS - 1) / PAR_MIN_ROWS;   // blocks of rows, in parallel when many
+    #pragma omp parallel for schedule(static) if (nb > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * PAR_MIN_ROWS, n = N - i0 < PAR_MIN_ROWS ? N - i0 : PAR_MIN_ROWS;
+        ops_softmax_head_rows(p + i0 * pl, hs, pl, q + i0 * ld, ld, n, d, H);
+    }
 }
 
 // Column softmax over the N tokens of each key feature, with + log s_j. Hand-written: BLAS has

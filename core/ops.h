@@ -71,6 +71,10 @@ void ops_column_sums(float *acc, const float *x, size_t T, size_t D);
 // mx (D) = max_j (K[j][:] + log s_j) over k (N, D) stride ld (log_s may be NULL); and for rows j < n,
 // e = exp((K + log s) - mx) with head h's part of row j at e + h * hs + j * el, sum (D, double)
 // += e in row order.
+// ... and its query softmax: for every row i < N and head h < H, the softmax of the d floats at
+// q + i * ld + h * d, written to p + h * hs + i * pl.
+void ops_softmax_head_rows(float *p, size_t hs, size_t pl, const float *q, size_t ld, size_t N, size_t d,
+                           size_t H);
 void ops_col_max(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D);
 void ops_col_exp_sum(float *e, size_t hs, size_t el, double *sum, const float *k, size_t ld, const float *log_s,
                      const float *mx, size_t n, size_t d, size_t H);

@@ -37,6 +37,13 @@ void ops_column_sums(float *acc, const float *x, size_t T, size_t D) {
     else rows_column_sums_body(acc, x, T, D);
 }
 
+void ops_softmax_head_rows(float *p, size_t hs, size_t pl, const float *q, size_t ld, size_t N, size_t d,
+                           size_t H) {
+    const RowKernels *rk = rows_active();
+    if (rk) rk->softmax_head_rows(p, hs, pl, q, ld, N, d, H);
+    else rows_softmax_head_rows_body(p, hs, pl, q, ld, N, d, H);
+}
+
 void ops_col_max(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D) {
     const RowKernels *rk = rows_active();
     if (rk) rk->col_max(mx, k, ld, log_s, N, D);

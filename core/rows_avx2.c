@@ -44,4 +44,4 @@ static inline float hsum8(__m256 v) {
 const RowKernels rows_avx2 = {gelu_forward_avx2, gelu_backward_avx2, softmax_rows_avx2, softmax_rows_saved_avx2,
                                ds_rows_avx2, exp_sub_avx2, layernorm_forward_avx2,
                                layernorm_backward_din_avx2, layernorm_backward_params_avx2, column_sums_avx2,
-                               add_avx2, col_max_avx2, col_exp_sum_avx2};
+                               add_avx2, softmax_head_rows_avx2, col_max_avx2, col_exp_sum_avx2};

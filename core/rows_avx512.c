@@ -34,4 +34,4 @@ const RowKernels rows_avx512 = {gelu_forward_avx512, gelu_backward_avx512, softm
                                  softmax_rows_saved_avx512, ds_rows_avx512, exp_sub_avx512,
                                  layernorm_forward_avx512, layernorm_backward_din_avx512,
                                  layernorm_backward_params_avx512, column_sums_avx512, add_avx512,
-                                 col_max_avx512, col_exp_sum_avx512};
+                                 softmax_head_rows_avx512, col_max_avx512, col_exp_sum_avx512};

@@ -38,6 +38,9 @@ typedef struct {
                                       const float *rstd, size_t T, size_t D);
     void (*column_sums)(float *acc, const float *x, size_t T, size_t D);
     void (*add)(float *out, const float *in, size_t n);
+    // efficient attention's query softmax (core/ops.h's ops_softmax_head_rows)
+    void (*softmax_head_rows)(float *p, size_t hs, size_t pl, const float *q, size_t ld, size_t N, size_t d,
+                              size_t H);
     // efficient attention's column softmax passes (core/ops.h's ops_col_max, ops_col_exp_sum)
     void (*col_max)(float *mx, const float *k, size_t ld, const float *log_s, size_t N, size_t D);
     void (*col_exp_sum)(float *e, size_t hs, size_t el, double *sum, const float *k, size_t ld, const float *log_s,
@@ -240,6 +243,19 @@ static inline void rows_softmax_row(float *r, const float *log_s, size_t N, floa
     for (size_t t = 0; t < N; t++) r[t] *= inv;
     *mx_out = mx;
     *inv_out = inv;
+}
+
+// Every head's row softmax of every query row, out of place: row i of head h is q + i * ld + h * d
+// (d floats), its softmax goes to p + h * hs + i * pl. A copy, then rows_softmax_row.
+static inline void rows_softmax_head_rows_body(float *p, size_t hs, size_t pl, const float *q, size_t ld, size_t N,
+                                               size_t d, size_t H) {
+    for (size_t i = 0; i < N; i++)
+        for (size_t h = 0; h < H; h++) {
+            float *restrict r = p + h * hs + i * pl, mx, inv;
+            const float *restrict x = q + i * ld + h * d;
+            for (size_t c = 0; c < d; c++) r[c] = x[c];
+            rows_softmax_row(r, NULL, d, &mx, &inv);
+        }
 }
 
 static inline void rows_softmax_body(float *S, size_t lds, float *mx_out, float *inv_out, const float *log_s,

@@ -117,6 +117,30 @@ static void RS_CAT(softmax_rows_, SUFFIX)(float *S, size_t lds, float *mx_out, f
     }
 }
 
+// rows_softmax_head_rows_body with the row loaded straight from q (no copy) when d is whole groups
+// of 16; the same operations as softmax_rows_ above on the copied row, so the same numbers.
+static void RS_CAT(softmax_head_rows_, SUFFIX)(float *p, size_t hs, size_t pl, const float *q, size_t ld, size_t N,
+                                               size_t d, size_t H) {
+    if (d % 16) { rows_softmax_head_rows_body(p, hs, pl, q, ld, N, d, H); return; }
+    for (size_t i = 0; i < N; i++)
+        for (size_t h = 0; h < H; h++) {
+            float *r = p + h * hs + i * pl;
+            const float *x = q + i * ld + h * d;
+            V m = SET1(-INFINITY), acc[RS_PV];
+            for (size_t j = 0; j < d; j += W) m = MAX(m, LOAD(x + j));
+            m = SET1(HMAX(m));
+            for (int v = 0; v < RS_PV; v++) acc[v] = SET1(0.0f);
+            for (size_t j = 0; j < d; j += 16)
+                for (int v = 0; v < RS_PV; v++) {
+                    V e = RS_CAT(vexp, SUFFIX)(SUB(LOAD(x + j + v * W), m));
+                    STORE(r + j + v * W, e);
+                    acc[v] = ADD(acc[v], e);
+                }
+            V iv = SET1(1.0f / HSUM16(acc));
+            for (size_t j = 0; j < d; j += W) STORE(r + j, MUL(LOAD(r + j), iv));
+        }
+}
+
 static void RS_CAT(softmax_rows_saved_, SUFFIX)(float *S, size_t lds, const float *mx, const float *inv,
                                                 const float *log_s, size_t nr, size_t N) {
     #pragma omp parallel for schedule(static) if (nr * N >= ROWS_SOFTMAX_PAR_MIN)

@@ -474,10 +474,10 @@ Test(kernels, layernorm_bitwise_equal_across_sets) {
 
 // The other row loops compiled per set (core/rows_isa.h): column sums (bias gradients), the
 // residual add, and efficient attention's column maxima and exp-with-sums, with and without
-// log s, at 1 and 2 threads: the same bits in every set.
+// log s, and its query softmax read in place, at 1 and 2 threads: the same bits in every set.
 Test(kernels, column_ops_bitwise_equal_across_sets) {
     enum { T = 1500, D = 64, H = 2, d = 32 };
-    static float x[T * D], y[T * D], ls[T], out[2][T * D], acc[2][D], mx[2][D], e[2][T * D];
+    static float x[T * D], y[T * D], ls[T], out[2][T * D], acc[2][D], mx[2][D], e[2][T * D], sm[2][T * D];
     static double sum[2][D];
     uint64_t s = 41;
     gc_fill(x, T * D, &s, 2.0f);
@@ -498,13 +498,17 @@ Test(kernels, column_ops_bitwise_equal_across_sets) {
                 ops_column_sums(acc[i], x, T, D);
                 ops_col_max(mx[i], x, D, with_ls ? ls : NULL, T, D);
                 ops_col_exp_sum(e[i], T * d, d, sum[i], x, D, with_ls ? ls : NULL, mx[i], T, d, H);
+                ops_softmax_head_rows(sm[i], T * d, d, x, D, T, d, H);
                 if (i)
                     cr_expect(!memcmp(out[0], out[1], sizeof out[0]) && !memcmp(acc[0], acc[1], sizeof acc[0]) &&
                                   !memcmp(mx[0], mx[1], sizeof mx[0]) && !memcmp(e[0], e[1], sizeof e[0]) &&
-                                  !memcmp(sum[0], sum[1], sizeof sum[0]),
+                                  !memcmp(sum[0], sum[1], sizeof sum[0]) && !memcmp(sm[0], sm[1], sizeof sm[0]),
                               "%s, %d threads, log s %d: differs from plain", kernels_name((KernelSet)k), th, with_ls);
             }
             cr_expect(sum[1][0] > 1.0 && mx[1][0] > 1.0f, "the sums and maxima are real: %g %g", sum[1][0], (double)mx[1][0]);
+            float row = 0.0f;   // a softmax row sums to 1
+            for (size_t c = 0; c < d; c++) row += sm[1][T * d + 5 * d + c];
+            cr_expect(fabsf(row - 1.0f) < 1e-5f, "head 1, row 5 of the query softmax sums to %g", (double)row);
         }
     threads_set(1);
 }
