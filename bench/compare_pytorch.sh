@@ -14,7 +14,7 @@
 # for MAELRE the PyTorch / C ratios of training (target >= 8x) and inference (target >= 4x), on
 # the median over BENCH_ROUNDS alternating rounds of each side's median, and on each side's best
 # repetition, with the rounds' range (the shared machine is noisy: alternating makes a slow phase
-# hit both sides).
+# hit both sides); a target counts as met when both ratios meet it.
 # Then the same C profile with the AVX2 kernel set forced (MAELRE_KERNELS=avx2, issue 12: what a
 # CPU without AVX-512 runs) against the same PyTorch numbers (target >= 3.5x, reported only;
 # BENCH_AVX2=0 skips it; $BENCH_OUT/c-avx2/profile.{csv,json}).
@@ -171,13 +171,19 @@ if mc and mp:
         ci = side(mc[n], "infer_ms_per_sample", "infer_ms_min")
         pi = side(mp[n], "infer_ms_per_sample", "infer_ms_min")
         rt, ri = pt_[0] / ct[0], pi[0] / ci[0]
-        ok &= rt >= 8 and ri >= 4
-        verdict.append(f"N={n}: train {rt:.2f}x ({'met' if rt >= 8 else 'MISSED'}; best {pt_[3]/ct[3]:.2f}x), "
-                       f"infer {ri:.2f}x ({'met' if ri >= 4 else 'MISSED'}; best {pi[3]/ci[3]:.2f}x)")
+        bt, bi = pt_[3] / ct[3], pi[3] / ci[3]
+        # met only when both the medians and the best repetitions meet it: background load slows
+        # PyTorch's spinning threads far more than the C side, so a target met on medians alone
+        # can be the load's doing (the best repetitions are the least load-sensitive figure)
+        t_ok, i_ok = rt >= 8 and bt >= 8, ri >= 4 and bi >= 4
+        ok &= t_ok and i_ok
+        verdict.append(f"N={n}: train {rt:.2f}x, best {bt:.2f}x ({'met' if t_ok else 'MISSED'}), "
+                       f"infer {ri:.2f}x, best {bi:.2f}x ({'met' if i_ok else 'MISSED'})")
         f = lambda v: f"{v[0]:.2f} [{v[1]:.2f}-{v[2]:.2f}] ({v[3]:.2f})"
         lines.append(f"{n:>6} {f(ct):>24} {f(pt_):>26} {rt:>8.2f}x ({pt_[3]/ct[3]:>6.2f}x) "
                      f"{f(ci):>24} {f(pi):>26} {ri:>8.2f}x ({pi[3]/ci[3]:>6.2f}x)")
-    lines.append("MAELRE targets on the median of rounds: PyTorch/C training >= 8x, inference >= 4x: " + "; ".join(verdict))
+    lines.append("MAELRE targets, on the median of rounds and on the best repetitions both: PyTorch/C training >= 8x, "
+                 "inference >= 4x: " + "; ".join(verdict))
 elif mc or mp:
     lines.append("MAELRE: one side's results are missing")
     ok = False
