@@ -38,12 +38,13 @@ int main(int argc, char **argv) {
     // OpenMP waiting. With Debian's OpenMP build of OpenBLAS (the Makefile links it when
     // installed) BLAS calls and our own loops share one libgomp pool, and libgomp's default
     // (spin briefly, then sleep) is fastest: passive waiting puts every one of the many small
-    // parallel regions of a step through a futex wake-up (measured 2026-11-30, 2 threads, N = 1024,
-    // batch 8: MAELRE training 1.95 -> 1.52 ms/sample, inference 0.85 -> 0.54; batch 1: 2 threads
-    // slower than 1 with passive waiting, 1.7x faster without). OpenBLAS's pthread build keeps its
-    // own pool, whose workers and spinning OpenMP threads fight over the cores (batch-1 vanilla
-    // training 131 against 63 ms/step, 2026-11-22), so with that build only we re-exec once with passive waiting, unless
-    // the user chose a policy. Must happen before libgomp initialises; on failure carry on.
+    // parallel regions of a step through a futex wake-up (measured 2026-11-30, 2 threads,
+    // N = 1024, batch 8: MAELRE training 1.95 -> 1.52 ms/sample, inference 0.85 -> 0.54; at
+    // batch 1, 2 threads were slower than 1 with passive waiting, 1.7x faster without).
+    // OpenBLAS's pthread build keeps its own pool, whose workers and spinning OpenMP threads
+    // fight over the cores (batch-1 vanilla training 131 against 63 ms/step, 2026-11-22), so with
+    // that build only we re-exec once with passive waiting, unless the user chose a policy. Must
+    // happen before libgomp initialises; on failure carry on.
     if (openblas_get_parallel() != OPENBLAS_BUILD_OPENMP && !getenv("OMP_WAIT_POLICY") &&
         setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
         execv("/proc/self/exe", argv);

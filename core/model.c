@@ -134,11 +134,7 @@ static void run_samples(Model *m, size_t bk, int merged_before, int backward, co
 
 // ---------------------------------------------------------------- forward
 
-// The merge point of block bk: per sample, plan on this block's keys (the method row's matching:
-// MAELRE local while N > the switch threshold, global after; ToMe global) and merge xmid into xm with the
-// sizes of the next level; without merging the sizes carry over. Adaptive merging (threshold > 0)
-// sets the next level's offsets from the plans' counts, sample by sample, then re-plans the
-// blocks after this one (model_plan_tail).
+// A merge point's arguments for its per-sample passes (plan_sample, merge_sample).
 typedef struct {
     size_t bk;
     MatchKind mk;
@@ -354,8 +350,8 @@ int model_forward(Model *m, const Batch *b, int keep_for_backward, float *logits
     if (!rc) rc = model_plan_batch(c, m->merges, n, len, keep_for_backward, &P, m->bl, m->ix);
     free(len);
     if (rc) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for activations (%zu floats)", P.act_total + P.gw_total);
-    if (!rc && linear_packs() && !m->wt && !(m->wt = mem_alloc(m->n_params * sizeof(float)))) rc = MB_ERR_NOMEM;
-    if (rc) return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for packed weights (%zu floats)", m->n_params);
+    if (linear_packs() && !m->wt && !(m->wt = mem_alloc(m->n_params * sizeof(float))))
+        return mb_fail(err, errlen, MB_ERR_NOMEM, "out of memory for packed weights (%zu floats)", m->n_params);
     if (!linear_packs()) { mem_free(m->wt); m->wt = NULL; }   // the kernel set changed (tests force sets)
     m->plan = P;
     m->kept = keep_for_backward;

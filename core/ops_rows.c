@@ -19,12 +19,6 @@ static int omp_in_parallel(void) { return 0; }
 // Rows are independent, so row loops run in parallel; only above this many elements,
 // because an OpenMP region costs microseconds.
 #define PAR_MIN 8192
-// Sums over rows into tables (embeddings) split their columns over threads as core/rows_isa.h's
-// column sums do (rows in order: the serial result whatever the thread count).
-#define COL_BLOCK ROWS_COL_BLOCK
-#define COL_BLOCKS(D) ROWS_COL_BLOCKS(D)
-#define COL_END(j0, D) ROWS_COL_END(j0, D)
-
 void ops_zero(float *x, size_t n) {
     size_t nb = (n + PAR_MIN - 1) / PAR_MIN;
     #pragma omp parallel for schedule(static) if (nb > 4)
@@ -64,10 +58,11 @@ void embed_tokens_forward(float *out, const int32_t *ids, const float *table, si
 }
 
 void embed_tokens_backward(float *dtable, const float *dout, const int32_t *ids, size_t T, size_t D) {
-    // dout (T, D), dtable (V, D); rows may share an id, so rows go in order (columns in parallel)
-    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > COL_BLOCK)
-    for (size_t cb = 0; cb < COL_BLOCKS(D); cb++) {
-        size_t j0 = cb * COL_BLOCK, j1 = COL_END(j0, D);
+    // dout (T, D), dtable (V, D); rows may share an id, so rows go in order, columns split over
+    // threads as core/rows_isa.h's column sums do (the serial result whatever the thread count)
+    #pragma omp parallel for schedule(static) if (T * D >= PAR_MIN && D > ROWS_COL_BLOCK)
+    for (size_t cb = 0; cb < ROWS_COL_BLOCKS(D); cb++) {
+        size_t j0 = cb * ROWS_COL_BLOCK, j1 = ROWS_COL_END(j0, D);
         for (size_t t = 0; t < T; t++) {
             float *restrict dr = dtable + (size_t)ids[t] * D;
             const float *restrict g = dout + t * D;

@@ -2,7 +2,8 @@
 // the x86-64 baseline (SSE2), where GCC left the ops_expf/ops_tanhf loops scalar ("control flow
 // in loop"): GELU became ~20 % of a vanilla training step at N = 1024 (under 2 % with
 // -march=native) and the dense softmax's training step 1.9x slower (inference 3x). GELU, the row
-// softmax and its backward rows, and the exp of efficient attention's softmax passes are here.
+// softmax and its backward rows, LayerNorm, the sums over rows of the gradients, the residual add
+// and efficient attention's softmax passes are here.
 // The loop bodies are here, once, as static functions; core/ops_rows.c compiles
 // them for the baseline (the plain set, the oracle), core/rows_avx2.c and core/rows_avx512.c with
 // their sets' flags (Makefile), and ops_rows.c calls the active set's copy (core/kernels.h).

@@ -1,15 +1,17 @@
-// GELU's vector body for core/rows_avx2.c and core/rows_avx512.c, written once over a small set
-// of macros each file defines (V: the vector type, W: its lanes, and the operations). Every
-// operation is the one core/ops.h's ops_expf/ops_tanhf and core/rows_isa.h's loops perform, in
-// the same order and without fused multiply-adds (ISO C does not contract), so each lane
-// computes exactly the plain scalar result; the tail past the last full vector runs the scalar
-// body itself. (GCC does not vectorise the scalar loops for AVX2: "control flow in loop".)
+// The vector bodies for core/rows_avx2.c and core/rows_avx512.c (GELU, the row softmax and its
+// backward rows, exp, LayerNorm; the other row loops are core/rows_isa.h's plain bodies compiled
+// with the set's flags), written once over a small set of macros each file defines (V: the
+// vector type, W: its lanes, and the operations). Every operation is the one core/ops.h's
+// ops_expf/ops_tanhf and core/rows_isa.h's loops perform, in the same order and without fused
+// multiply-adds (ISO C does not contract), so each lane computes exactly the plain scalar result;
+// the tail past the last full vector runs the scalar body itself. (GCC does not vectorise the
+// scalar loops for AVX2: "control flow in loop".)
 // Include after defining: V, W, HMAX(v) (the largest lane), HSUM16(acc) (the RS_PV vectors of
-// 16 partial sums combined in rows_sum16's order), SET1(f), LOAD(p), STORE(p, v), ADD, SUB, MUL, DIV, MIN, MAX,
-// ABS(v), SIGNSEL(x, t) (t with x's sign: x < 0 ? -t : t), EXP_SCALE(km) (the float whose bits
-// are (bits(km) - 0x4B400000 + 127) << 23), MLOAD(p, k) (the first k < W lanes, others 0),
-// MSTORE(p, k, v), MLOADF(p, k, f) (others f), and SUFFIX. Tails shorter than 16 in a sum run
-// the scalar code itself.
+// 16 partial sums combined in rows_sum16's order), SET1(f), LOAD(p), STORE(p, v), ADD, SUB, MUL,
+// DIV, MIN, MAX, ABS(v), SIGNSEL(x, t) (t with x's sign: x < 0 ? -t : t), EXP_SCALE(km) (the
+// float whose bits are (bits(km) - 0x4B400000 + 127) << 23), MLOAD(p, k) (the first k < W lanes,
+// others 0), MSTORE(p, k, v), MLOADF(p, k, f) (others f), and SUFFIX. Tails shorter than 16 in a
+// sum run the scalar code itself.
 // The softmax rows keep the scalar code's 16 partial sums as 16 / W vectors.
 #define RS_CAT2(a, b) a##b
 #define RS_CAT(a, b) RS_CAT2(a, b)
