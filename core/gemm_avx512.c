@@ -139,11 +139,15 @@ void gemm_tn_avx512(float *C, size_t ldc, const float *A, size_t lda, const floa
                     size_t M, size_t N, size_t K, float beta, int threads) {
     size_t mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR, nblk = mb * nb;
     int par = threads > 1 && nblk > 1 && (double)M * (double)N * (double)K >= PAR_MIN_WORK;
+    // One region for all K slices: static schedules of the same loop give every thread the same
+    // blocks in every slice, so a thread only ever adds to its own blocks and the slices need no
+    // barrier between them (nowait); each block still sums its slices in order.
+    #pragma omp parallel num_threads(threads) if (par)
     for (size_t k0 = 0; k0 == 0 || k0 < K; k0 += KC) {
         size_t kc = K - k0 < KC ? K - k0 : KC;
         int load_c = k0 > 0 || beta != 0.0f;
         const float *a = A + k0 * lda, *b = B + k0 * ldb;
-        #pragma omp parallel for schedule(static) num_threads(threads) if (par)
+        #pragma omp for schedule(static) nowait
         for (size_t t = 0; t < nblk; t++)
             block(C, ldc, a, 1, lda, b, ldb, (t / nb) * MR, (t % nb) * NR, M, N, kc, load_c, NULL);
         if (K == 0) break;
