@@ -104,36 +104,52 @@ static inline void rows_layernorm_forward_body(float *out, float *mean, float *r
 #define ROWS_COL_BLOCKS(D) (((D) + ROWS_COL_BLOCK - 1) / ROWS_COL_BLOCK)
 #define ROWS_COL_END(j0, D) ((j0) + ROWS_COL_BLOCK < (D) ? (j0) + ROWS_COL_BLOCK : (D))
 
-// acc (D) += the column sums of x (T, D), rows in order.
+// acc (D) += the column sums of x (T, D), rows in order. Each block's sums run in a local copy
+// (registers: the compiler cannot keep acc there while x might alias it), added in the same order.
 static inline void rows_column_sums_body(float *acc, const float *x, size_t T, size_t D) {
     #pragma omp parallel for schedule(static) if (T * D >= ROWS_PAR_MIN && D > ROWS_COL_BLOCK)
     for (size_t cb = 0; cb < ROWS_COL_BLOCKS(D); cb++) {
-        size_t j0 = cb * ROWS_COL_BLOCK, j1 = ROWS_COL_END(j0, D);
-        for (size_t t = 0; t < T; t++) {
-            const float *restrict r = x + t * D;
-            #pragma omp simd
-            for (size_t j = j0; j < j1; j++) acc[j] += r[j];
+        size_t j0 = cb * ROWS_COL_BLOCK, nj = ROWS_COL_END(j0, D) - j0;
+        float a[ROWS_COL_BLOCK];
+        for (size_t j = 0; j < nj; j++) a[j] = acc[j0 + j];
+        if (nj == ROWS_COL_BLOCK) {
+            for (size_t t = 0; t < T; t++) {
+                const float *restrict r = x + t * D + j0;
+                #pragma omp simd
+                for (size_t j = 0; j < ROWS_COL_BLOCK; j++) a[j] += r[j];
+            }
+        } else {
+            for (size_t t = 0; t < T; t++)
+                for (size_t j = 0; j < nj; j++) a[j] += x[t * D + j0 + j];
         }
+        for (size_t j = 0; j < nj; j++) acc[j0 + j] = a[j];
     }
 }
 
-// LayerNorm backward's dg += dy * xhat and db += dy (either may be NULL), rows in order.
+// LayerNorm backward's dg += dy * xhat and db += dy (either may be NULL), rows in order, in local
+// copies as rows_column_sums_body.
 static inline void rows_layernorm_backward_params_body(float *dg, float *db, const float *dout, const float *in,
                                                        const float *mean, const float *rstd, size_t T, size_t D) {
     #pragma omp parallel for schedule(static) if (T * D >= ROWS_PAR_MIN && D > ROWS_COL_BLOCK)
     for (size_t cb = 0; cb < ROWS_COL_BLOCKS(D); cb++) {
-        size_t j0 = cb * ROWS_COL_BLOCK, j1 = ROWS_COL_END(j0, D);
+        size_t j0 = cb * ROWS_COL_BLOCK, nj = ROWS_COL_END(j0, D) - j0;
+        float g[ROWS_COL_BLOCK] = {0}, b[ROWS_COL_BLOCK] = {0};
+        for (size_t j = 0; j < nj; j++) {
+            if (dg) g[j] = dg[j0 + j];
+            if (db) b[j] = db[j0 + j];
+        }
         for (size_t t = 0; t < T; t++) {
-            const float *restrict x = in + t * D, *restrict dy = dout + t * D;
+            const float *restrict x = in + t * D + j0, *restrict dy = dout + t * D + j0;
             float mu = mean[t], rs = rstd[t];
-            if (dg) {
-                #pragma omp simd
-                for (size_t j = j0; j < j1; j++) dg[j] += dy[j] * (x[j] - mu) * rs;
+            #pragma omp simd
+            for (size_t j = 0; j < nj; j++) {
+                g[j] += dy[j] * (x[j] - mu) * rs;
+                b[j] += dy[j];
             }
-            if (db) {
-                #pragma omp simd
-                for (size_t j = j0; j < j1; j++) db[j] += dy[j];
-            }
+        }
+        for (size_t j = 0; j < nj; j++) {
+            if (dg) dg[j0 + j] = g[j];
+            if (db) db[j0 + j] = b[j];
         }
     }
 }
