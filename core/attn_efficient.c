@@ -13,6 +13,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "core/attention.h"
 #include "core/flops.h"
 #include "core/mem.h"
@@ -39,7 +42,11 @@ size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
 static void softmax_rows(float *restrict p, size_t hs, size_t pl, const float *restrict q,
                          size_t ld, size_t N, size_t d, size_t H) {
     size_t nb = (N + PAR_MIN_ROWS - 1) / PAR_MIN_ROWS;   // blocks of rows, in parallel when many
-    #pragma omp parallel for schedule(static) if (nb > 1)
+    if (nb == 1) {   // no region at all (the inference form calls this per 256-row chunk)
+        ops_softmax_head_rows(p, hs, pl, q, ld, N, d, H);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
     for (size_t b = 0; b < nb; b++) {
         size_t i0 = b * PAR_MIN_ROWS, n = N - i0 < PAR_MIN_ROWS ? N - i0 : PAR_MIN_ROWS;
         ops_softmax_head_rows(p + i0 * pl, hs, pl, q + i0 * ld, ld, n, d, H);
@@ -159,6 +166,28 @@ static void count_backward_flops(size_t N, size_t d, size_t H) {
     }
 }
 
+// Row passes of the backward: the row softmax backward of dQ (dq += p * (g - p.g)), and dK's
+// column-softmax backward (dk += pk * (g - colsum)). In parallel over rows only when long enough
+// and no region is open (the model runs each sample's attention inside one): a nested or if(false)
+// region still costs a libgomp call.
+#ifdef _OPENMP
+#define GO_PARALLEL(n) ((n) >= PAR_MIN_ROWS && !omp_in_parallel())
+#else
+#define GO_PARALLEL(n) 0
+#endif
+static inline void dq_row(float *restrict dqi, const float *restrict p, const float *restrict g, size_t d) {
+    float delta = 0.0f;
+    #pragma omp simd reduction(+ : delta)
+    for (size_t c = 0; c < d; c++) delta += p[c] * g[c];
+    #pragma omp simd
+    for (size_t c = 0; c < d; c++) dqi[c] += p[c] * (g[c] - delta);
+}
+static inline void dk_row(float *restrict dkj, const float *restrict pk, const float *restrict g,
+                          const float *restrict colsum, size_t d) {
+    #pragma omp simd
+    for (size_t c = 0; c < d; c++) dkj[c] += pk[c] * (g[c] - colsum[c]);
+}
+
 size_t attn_efficient_work_floats(size_t N, size_t D, size_t H) {
     size_t d = D / H;
     return N * d + d * d + d;
@@ -183,15 +212,11 @@ void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *do
         ops_gemm(1, 0, d, d, N, Pq, d, go, D, 0.0f, dC, d);
         // dPq (N,d) = dOut_h C^T
         ops_gemm(0, 1, N, d, d, go, D, C, d, 0.0f, dP, d);
-        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-        for (size_t i = 0; i < N; i++) {
-            const float *p = Pq + i * d, *g = dP + i * d;
-            float *dqi = dqh + i * ld;
-            float delta = 0.0f;
-            #pragma omp simd reduction(+ : delta)
-            for (size_t c = 0; c < d; c++) delta += p[c] * g[c];
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) dqi[c] += p[c] * (g[c] - delta);
+        if (GO_PARALLEL(N)) {
+            #pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < N; i++) dq_row(dqh + i * ld, Pq + i * d, dP + i * d, d);
+        } else {
+            for (size_t i = 0; i < N; i++) dq_row(dqh + i * ld, Pq + i * d, dP + i * d, d);
         }
         // dV_h += Pk dC
         ops_gemm(0, 0, N, d, d, Pk, d, dC, d, 1.0f, dvh, ld);
@@ -204,12 +229,11 @@ void attn_efficient_backward_ws(float *dq, float *dk, float *dv, const float *do
             for (size_t c = 0; c < d; c++) cs[c] += (double)(Pk[j + c] * dP[j + c]);
         }
         for (size_t c = 0; c < d; c++) colsum[c] = (float)cs[c];
-        #pragma omp parallel for schedule(static) if (N >= PAR_MIN_ROWS)
-        for (size_t j = 0; j < N; j++) {
-            const float *pk = Pk + j * d, *g = dP + j * d;
-            float *dkj = dkh + j * ld;
-            #pragma omp simd
-            for (size_t c = 0; c < d; c++) dkj[c] += pk[c] * (g[c] - colsum[c]);
+        if (GO_PARALLEL(N)) {
+            #pragma omp parallel for schedule(static)
+            for (size_t j = 0; j < N; j++) dk_row(dkh + j * ld, Pk + j * d, dP + j * d, colsum, d);
+        } else {
+            for (size_t j = 0; j < N; j++) dk_row(dkh + j * ld, Pk + j * d, dP + j * d, colsum, d);
         }
     }
 }

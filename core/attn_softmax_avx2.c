@@ -14,6 +14,12 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+static int in_parallel(void) { return omp_in_parallel(); }
+#else
+static int in_parallel(void) { return 1; }
+#endif
 
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "core/attn_softmax_avx2.c needs -mavx2 -mfma (see the Makefile)"
@@ -243,22 +249,28 @@ static void kC(float *CT, size_t ldct, const float *P, size_t ldp, const float *
 
 // In place: dS = P * (dP - rowsum(P * dP)) for nr rows (dS holds dP on entry); the dot runs
 // in 8 lane sums over j, then across lanes in a fixed order.
+static inline void ds_row(float *dS, const float *P, size_t lds, size_t i, size_t N) {
+    const float *p = P + i * lds;
+    float *g = dS + i * lds;
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t j = 0; j < N; j += 8) {
+        __m256i k = tail_mask(N - j);
+        acc = _mm256_fmadd_ps(load_m(p + j, k, j + 8 <= N), load_m(g + j, k, j + 8 <= N), acc);
+    }
+    __m256 dot = _mm256_set1_ps(hsum(acc));
+    for (size_t j = 0; j < N; j += 8) {
+        __m256i k = tail_mask(N - j);
+        int full = j + 8 <= N;
+        store_m(g + j, k, full, _mm256_mul_ps(load_m(p + j, k, full), _mm256_sub_ps(load_m(g + j, k, full), dot)));
+    }
+}
+
 static void ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        const float *p = P + i * lds;
-        float *g = dS + i * lds;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t j = 0; j < N; j += 8) {
-            __m256i k = tail_mask(N - j);
-            acc = _mm256_fmadd_ps(load_m(p + j, k, j + 8 <= N), load_m(g + j, k, j + 8 <= N), acc);
-        }
-        __m256 dot = _mm256_set1_ps(hsum(acc));
-        for (size_t j = 0; j < N; j += 8) {
-            __m256i k = tail_mask(N - j);
-            int full = j + 8 <= N;
-            store_m(g + j, k, full, _mm256_mul_ps(load_m(p + j, k, full), _mm256_sub_ps(load_m(g + j, k, full), dot)));
-        }
+    if (nr * N >= PAR_MIN_ELEMS && !in_parallel()) {
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < nr; i++) ds_row(dS, P, lds, i, N);
+    } else {   // inside the model's per-sample region: no OpenMP call at all
+        for (size_t i = 0; i < nr; i++) ds_row(dS, P, lds, i, N);
     }
 }
 

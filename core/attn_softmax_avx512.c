@@ -10,6 +10,12 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+static int in_parallel(void) { return omp_in_parallel(); }
+#else
+static int in_parallel(void) { return 1; }
+#endif
 
 #if !defined(__AVX512F__) || !defined(__AVX512DQ__) || !defined(__FMA__)
 #error "core/attn_softmax_avx512.c needs -mavx512f -mavx512dq -mfma (see the Makefile)"
@@ -202,22 +208,28 @@ static void kC(float *CT, size_t ldct, const float *P, size_t ldp, const float *
 
 // In place: dS = P * (dP - rowsum(P * dP)) for nr rows (dS holds dP on entry); the dot runs
 // in 16 lane sums over j, then across lanes in a fixed order.
+static inline void ds_row(float *dS, const float *P, size_t lds, size_t i, size_t N) {
+    const float *p = P + i * lds;
+    float *g = dS + i * lds;
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t j = 0; j < N; j += 16) {
+        __mmask16 k = tail_mask(N - j);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_maskz_loadu_ps(k, g + j), acc);
+    }
+    __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
+    for (size_t j = 0; j < N; j += 16) {
+        __mmask16 k = tail_mask(N - j);
+        __m512 gv = _mm512_maskz_loadu_ps(k, g + j);
+        _mm512_mask_storeu_ps(g + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_sub_ps(gv, dot)));
+    }
+}
+
 static void ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
-    #pragma omp parallel for schedule(static) if (nr * N >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < nr; i++) {
-        const float *p = P + i * lds;
-        float *g = dS + i * lds;
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t j = 0; j < N; j += 16) {
-            __mmask16 k = tail_mask(N - j);
-            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_maskz_loadu_ps(k, g + j), acc);
-        }
-        __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc));
-        for (size_t j = 0; j < N; j += 16) {
-            __mmask16 k = tail_mask(N - j);
-            __m512 gv = _mm512_maskz_loadu_ps(k, g + j);
-            _mm512_mask_storeu_ps(g + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_sub_ps(gv, dot)));
-        }
+    if (nr * N >= PAR_MIN_ELEMS && !in_parallel()) {
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < nr; i++) ds_row(dS, P, lds, i, N);
+    } else {   // inside the model's per-sample region: no OpenMP call at all
+        for (size_t i = 0; i < nr; i++) ds_row(dS, P, lds, i, N);
     }
 }
 

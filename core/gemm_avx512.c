@@ -84,18 +84,26 @@ static void block(float *C, size_t ldc, const float *A, size_t ars, size_t acs, 
     else kernel_tail(c, ldc, a, ars, acs, b, ldb, mr, nr, K, load_c, bj);
 }
 
+// Rows [ch MC, (ch + 1) MC) of rows_product.
+static void product_chunk(float *C, size_t ldc, const float *A, size_t ars, size_t acs, const float *B, size_t ldb,
+                          size_t M, size_t N, size_t K, float beta, const float *bias, size_t ch) {
+    size_t i1 = (ch + 1) * MC < M ? (ch + 1) * MC : M;
+    for (size_t j = 0; j < N; j += NR)
+        for (size_t i = ch * MC; i < i1; i += MR) block(C, ldc, A, ars, acs, B, ldb, i, j, M, N, K, beta != 0.0f, bias);
+}
+
 // C = beta C + A' B with A'(r, k) = A[r * ars + k * acs], B (K x N, ldb): chunks of MC rows in
 // parallel, all of K at once (nt, nn).
 static void rows_product(float *C, size_t ldc, const float *A, size_t ars, size_t acs, const float *B,
                          size_t ldb, size_t M, size_t N, size_t K, float beta, const float *bias, int threads) {
     size_t chunks = (M + MC - 1) / MC;
     int par = threads > 1 && chunks > 1 && (double)M * (double)N * (double)K >= PAR_MIN_WORK;
-    #pragma omp parallel for schedule(static) num_threads(threads) if (par)
-    for (size_t ch = 0; ch < chunks; ch++) {
-        size_t i1 = (ch + 1) * MC < M ? (ch + 1) * MC : M;
-        for (size_t j = 0; j < N; j += NR)
-            for (size_t i = ch * MC; i < i1; i += MR) block(C, ldc, A, ars, acs, B, ldb, i, j, M, N, K, beta != 0.0f, bias);
+    if (!par) {   // not even an if(false) region: inference calls this per 256-row chunk
+        for (size_t ch = 0; ch < chunks; ch++) product_chunk(C, ldc, A, ars, acs, B, ldb, M, N, K, beta, bias, ch);
+        return;
     }
+    #pragma omp parallel for schedule(static) num_threads(threads)
+    for (size_t ch = 0; ch < chunks; ch++) product_chunk(C, ldc, A, ars, acs, B, ldb, M, N, K, beta, bias, ch);
 }
 
 void gemm_nn_avx512(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb,
@@ -139,10 +147,20 @@ void gemm_tn_avx512(float *C, size_t ldc, const float *A, size_t lda, const floa
                     size_t M, size_t N, size_t K, float beta, int threads) {
     size_t mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR, nblk = mb * nb;
     int par = threads > 1 && nblk > 1 && (double)M * (double)N * (double)K >= PAR_MIN_WORK;
+    if (!par) {   // not even an if(false) region: attention calls this per sample, inside one
+        for (size_t k0 = 0; k0 == 0 || k0 < K; k0 += KC) {
+            size_t kc = K - k0 < KC ? K - k0 : KC;
+            for (size_t t = 0; t < nblk; t++)
+                block(C, ldc, A + k0 * lda, 1, lda, B + k0 * ldb, ldb, (t / nb) * MR, (t % nb) * NR, M, N, kc,
+                      k0 > 0 || beta != 0.0f, NULL);
+            if (K == 0) break;
+        }
+        return;
+    }
     // One region for all K slices: static schedules of the same loop give every thread the same
     // blocks in every slice, so a thread only ever adds to its own blocks and the slices need no
     // barrier between them (nowait); each block still sums its slices in order.
-    #pragma omp parallel num_threads(threads) if (par)
+    #pragma omp parallel num_threads(threads)
     for (size_t k0 = 0; k0 == 0 || k0 < K; k0 += KC) {
         size_t kc = K - k0 < KC ? K - k0 : KC;
         int load_c = k0 > 0 || beta != 0.0f;

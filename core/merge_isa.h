@@ -20,6 +20,12 @@
 #define ISA(name) MERGE_CAT(name, MERGE_SUFFIX)
 
 #define SIM_BLOCK 32   // A rows per sgemm block of the global similarity matrix
+#ifdef _OPENMP
+#include <omp.h>
+#define MERGE_IN_PARALLEL() omp_in_parallel()
+#else
+#define MERGE_IN_PARALLEL() 1
+#endif
 
 // Best partner in B for every a in A, global matching: similarities of blocks of A rows against
 // all of B as one sgemm per block. best_b/best_sim have nA entries.
@@ -170,6 +176,44 @@ static double match_local_range(size_t *best_b, float *best_sim, const float *m,
     return pairs;
 }
 
+// Block blk of match_local_fast: LOCAL_BLOCK interior a from ia0 (blk < nblk), or the clipped a
+// at either end (blk = nblk, nblk + 1). Returns the pairs compared.
+static double match_local_block(size_t *best_b, float *best_sim, const float *m, size_t nA, size_t nB, size_t d,
+                                size_t w, size_t ia0, size_t ia1, size_t nblk, size_t blk) {
+    size_t tl = (w + 1) / 2, th = (w - 1) / 2;      // b = a - tl ... a + th
+    if (blk == nblk) return match_local_range(best_b, best_sim, m, nB, d, w, 0, ia0);
+    if (blk == nblk + 1) return match_local_range(best_b, best_sim, m, nB, d, w, ia1, nA);
+    size_t a0 = ia0 + blk * LOCAL_BLOCK;
+    size_t na = ia1 - a0 < LOCAL_BLOCK ? ia1 - a0 : LOCAL_BLOCK;
+    size_t nb = na + tl + th, b0 = a0 - tl;   // B rows b0 .. b0 + nb - 1
+    float At[d][LOCAL_BLOCK], Bt[d][LOCAL_BLOCK + LOCAL_MAX_W];
+    for (size_t i = 0; i < na; i++)
+        for (size_t c = 0; c < d; c++) At[c][i] = m[2 * (a0 + i) * d + c];
+    for (size_t i = 0; i < nb; i++)
+        for (size_t c = 0; c < d; c++) Bt[c][i] = m[(2 * (b0 + i) + 1) * d + c];
+    float bs[LOCAL_BLOCK], sv[LOCAL_BLOCK];
+    uint32_t bb[LOCAL_BLOCK];
+    for (size_t i = 0; i < na; i++) { bs[i] = -INFINITY; bb[i] = (uint32_t)b0 + (uint32_t)i; }
+    for (size_t t = 0; t <= tl + th; t++) {   // b = a - tl + t, ascending as in match_local
+        #pragma omp simd
+        for (size_t i = 0; i < na; i++) sv[i] = 0.0f;
+        for (size_t c = 0; c < d; c++) {
+            const float *x = At[c], *y = Bt[c] + t;
+            #pragma omp simd
+            for (size_t i = 0; i < na; i++) sv[i] += x[i] * y[i];
+        }
+        uint32_t bt = (uint32_t)(b0 + t);
+        #pragma omp simd
+        for (size_t i = 0; i < na; i++) {
+            int gt = sv[i] > bs[i];
+            bs[i] = gt ? sv[i] : bs[i];
+            bb[i] = gt ? bt + (uint32_t)i : bb[i];
+        }
+    }
+    for (size_t i = 0; i < na; i++) { best_b[a0 + i] = bb[i]; best_sim[a0 + i] = bs[i]; }
+    return (double)na * (double)(tl + th + 1);
+}
+
 // match_local, same results. Interior a in blocks of LOCAL_BLOCK: the block's A rows and the B
 // rows its windows reach are copied feature-major onto the stack (L1-sized: a global transposed
 // copy with a power-of-two stride thrashed one cache set), then each window offset t is a vector
@@ -181,7 +225,7 @@ static void match_local_fast(size_t *best_b, float *best_sim, const float *m, si
     // interior a: window unclipped, b = a + t for t in [-ceil(w/2), floor((w-1)/2)]
     //   lo unclipped: 2a > w + 1; hi unclipped: (2a + w - 1)/2 <= nB - 1
     size_t ia0 = (w + 3) / 2;                       // smallest a with 2a > w + 1
-    size_t tl = (w + 1) / 2, th = (w - 1) / 2;      // b = a - tl ... a + th
+    size_t th = (w - 1) / 2;                        // b = a - (w + 1) / 2 ... a + th
     size_t ia1 = nB > th ? nB - th : 0;             // a + th <= nB - 1  <=>  a < nB - th
     if (ia1 > nA) ia1 = nA;
     double pairs = 0.0;
@@ -189,39 +233,13 @@ static void match_local_fast(size_t *best_b, float *best_sim, const float *m, si
         pairs = match_local_range(best_b, best_sim, m, nB, d, w, 0, nA);
     } else {
         size_t nblk = (ia1 - ia0 + LOCAL_BLOCK - 1) / LOCAL_BLOCK;
-        #pragma omp parallel for schedule(static) if (nA >= PAR_MIN_A) reduction(+ : pairs)
-        for (size_t blk = 0; blk < nblk + 2; blk++) {
-            if (blk == nblk) { pairs += match_local_range(best_b, best_sim, m, nB, d, w, 0, ia0); continue; }
-            if (blk == nblk + 1) { pairs += match_local_range(best_b, best_sim, m, nB, d, w, ia1, nA); continue; }
-            size_t a0 = ia0 + blk * LOCAL_BLOCK;
-            size_t na = ia1 - a0 < LOCAL_BLOCK ? ia1 - a0 : LOCAL_BLOCK;
-            size_t nb = na + tl + th, b0 = a0 - tl;   // B rows b0 .. b0 + nb - 1
-            float At[d][LOCAL_BLOCK], Bt[d][LOCAL_BLOCK + LOCAL_MAX_W];
-            for (size_t i = 0; i < na; i++)
-                for (size_t c = 0; c < d; c++) At[c][i] = m[2 * (a0 + i) * d + c];
-            for (size_t i = 0; i < nb; i++)
-                for (size_t c = 0; c < d; c++) Bt[c][i] = m[(2 * (b0 + i) + 1) * d + c];
-            float bs[LOCAL_BLOCK], sv[LOCAL_BLOCK];
-            uint32_t bb[LOCAL_BLOCK];
-            for (size_t i = 0; i < na; i++) { bs[i] = -INFINITY; bb[i] = (uint32_t)b0 + (uint32_t)i; }
-            for (size_t t = 0; t <= tl + th; t++) {   // b = a - tl + t, ascending as in match_local
-                #pragma omp simd
-                for (size_t i = 0; i < na; i++) sv[i] = 0.0f;
-                for (size_t c = 0; c < d; c++) {
-                    const float *x = At[c], *y = Bt[c] + t;
-                    #pragma omp simd
-                    for (size_t i = 0; i < na; i++) sv[i] += x[i] * y[i];
-                }
-                uint32_t bt = (uint32_t)(b0 + t);
-                #pragma omp simd
-                for (size_t i = 0; i < na; i++) {
-                    int gt = sv[i] > bs[i];
-                    bs[i] = gt ? sv[i] : bs[i];
-                    bb[i] = gt ? bt + (uint32_t)i : bb[i];
-                }
-            }
-            for (size_t i = 0; i < na; i++) { best_b[a0 + i] = bb[i]; best_sim[a0 + i] = bs[i]; }
-            pairs += (double)na * (double)(tl + th + 1);
+        if (nA >= PAR_MIN_A && !MERGE_IN_PARALLEL()) {
+            #pragma omp parallel for schedule(static) reduction(+ : pairs)
+            for (size_t blk = 0; blk < nblk + 2; blk++)
+                pairs += match_local_block(best_b, best_sim, m, nA, nB, d, w, ia0, ia1, nblk, blk);
+        } else {   // one thread, or inside the model's per-sample region: no OpenMP call at all
+            for (size_t blk = 0; blk < nblk + 2; blk++)
+                pairs += match_local_block(best_b, best_sim, m, nA, nB, d, w, ia0, ia1, nblk, blk);
         }
     }
     FlopCounter *fc = flops_active();

@@ -53,6 +53,15 @@ extern const RowKernels rows_avx512;   // core/rows_avx512.c
 // The active set's copies (core/kernels.h); NULL for the plain set (call the bodies below).
 const RowKernels *rows_active(void);   // core/ops_rows.c
 
+// A parallel region only when it pays and none is open: a nested or if(false) region still costs
+// a libgomp call (0.3-0.5 us measured), and inference's row chunks call these loops per 256 rows.
+#ifdef _OPENMP
+#include <omp.h>
+#define ROWS_PARALLEL(cond) ((cond) && !omp_in_parallel())
+#else
+#define ROWS_PARALLEL(cond) 0
+#endif
+
 #define ROWS_GELU_C 0.7978845608028654f  // sqrt(2 / pi)
 #define ROWS_GELU_A 0.044715f
 #define ROWS_PAR_MIN 8192                // elements worth an OpenMP region (as core/ops_rows.c)
@@ -156,8 +165,13 @@ static inline void rows_layernorm_backward_params_body(float *dg, float *db, con
 
 // out (n) += in (n)
 static inline void rows_add_body(float *out, const float *in, size_t n) {
-    #pragma omp parallel for simd schedule(static) if (n >= ROWS_PAR_MIN)
-    for (size_t i = 0; i < n; i++) out[i] += in[i];
+    if (ROWS_PARALLEL(n >= ROWS_PAR_MIN)) {
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) out[i] += in[i];
+    } else {
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) out[i] += in[i];
+    }
 }
 
 // Efficient attention's column softmax (core/attn_efficient.c): mx (D) = max_j (K[j][:] + log s_j)

@@ -43,15 +43,21 @@ static inline V RS_CAT(vgelu_u, SUFFIX)(V x) {
     return MUL(SET1(ROWS_GELU_C), ADD(x, MUL(MUL(MUL(SET1(ROWS_GELU_A), x), x), x)));
 }
 
+static inline void RS_CAT(gelu_vec_, SUFFIX)(float *out, const float *in, size_t i) {
+    V x = LOAD(in + i);
+    V th = RS_CAT(vtanh, SUFFIX)(RS_CAT(vgelu_u, SUFFIX)(x));
+    STORE(out + i, MUL(MUL(SET1(0.5f), x), ADD(SET1(1.0f), th)));
+}
+
 static void RS_CAT(gelu_forward_, SUFFIX)(float *out, const float *in, size_t n) {
     size_t nv = n / W * W;
-    #pragma omp parallel for schedule(static) if (n >= ROWS_PAR_MIN)
-    for (size_t i = 0; i < nv; i += W) {
-        V x = LOAD(in + i);
-        V th = RS_CAT(vtanh, SUFFIX)(RS_CAT(vgelu_u, SUFFIX)(x));
-        STORE(out + i, MUL(MUL(SET1(0.5f), x), ADD(SET1(1.0f), th)));
+    if (ROWS_PARALLEL(n >= ROWS_PAR_MIN)) {
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < nv; i += W) RS_CAT(gelu_vec_, SUFFIX)(out, in, i);
+    } else {
+        for (size_t i = 0; i < nv; i += W) RS_CAT(gelu_vec_, SUFFIX)(out, in, i);
     }
-    rows_gelu_forward_body(out + nv, in + nv, n - nv);
+    if (nv < n) rows_gelu_forward_body(out + nv, in + nv, n - nv);
 }
 
 static void RS_CAT(gelu_backward_, SUFFIX)(float *din, const float *dout, const float *in, size_t n) {
@@ -66,7 +72,7 @@ static void RS_CAT(gelu_backward_, SUFFIX)(float *din, const float *dout, const 
                    ADD(SET1(1.0f), MUL(MUL(SET1(a3), x), x)));
         STORE(din + i, ADD(LOAD(din + i), MUL(LOAD(dout + i), ADD(t1, t2))));
     }
-    rows_gelu_backward_body(din + nv, dout + nv, in + nv, n - nv);
+    if (nv < n) rows_gelu_backward_body(din + nv, dout + nv, in + nv, n - nv);
 }
 
 #define RS_PV (16 / W)   // vectors of partial sums
@@ -188,28 +194,35 @@ static void RS_CAT(exp_sub_, SUFFIX)(float *out, const float *in, const float *s
 // every value goes through rows_isa.h's operations in its order. Other widths: the plain body.
 #define RS_LN_MAX_V (256 / W)   // widths up to 256 in registers
 
+static inline void RS_CAT(ln_row_, SUFFIX)(float *out, float *mean, float *rstd, const float *in, const float *g,
+                                           const float *b, size_t t, size_t D, float eps) {
+    size_t nv = D / W;
+    const float *x = in + t * D;
+    float *y = out + t * D;
+    V xv[RS_LN_MAX_V], acc[RS_PV];
+    for (int l = 0; l < RS_PV; l++) acc[l] = SET1(0.0f);
+    for (size_t v = 0; v < nv; v++) { xv[v] = LOAD(x + v * W); acc[v % RS_PV] = ADD(acc[v % RS_PV], xv[v]); }
+    float mu = HSUM16(acc) / (float)D;
+    V m = SET1(mu);
+    for (int l = 0; l < RS_PV; l++) acc[l] = SET1(0.0f);
+    for (size_t v = 0; v < nv; v++) { V c = SUB(xv[v], m); acc[v % RS_PV] = ADD(acc[v % RS_PV], MUL(c, c)); }
+    float var = HSUM16(acc) / (float)D;
+    float rs = 1.0f / sqrtf(var + eps);
+    V r = SET1(rs);
+    for (size_t v = 0; v < nv; v++)
+        STORE(y + v * W, ADD(MUL(MUL(SUB(xv[v], m), r), LOAD(g + v * W)), LOAD(b + v * W)));
+    mean[t] = mu;
+    rstd[t] = rs;
+}
+
 static void RS_CAT(layernorm_forward_, SUFFIX)(float *out, float *mean, float *rstd, const float *in, const float *g,
                                                const float *b, size_t T, size_t D, float eps) {
     if (D % 16 || D > 256) { rows_layernorm_forward_body(out, mean, rstd, in, g, b, T, D, eps); return; }
-    size_t nv = D / W;
-    #pragma omp parallel for schedule(static) if (T * D >= ROWS_LN_PAR_MIN)
-    for (size_t t = 0; t < T; t++) {
-        const float *x = in + t * D;
-        float *y = out + t * D;
-        V xv[RS_LN_MAX_V], acc[RS_PV];
-        for (int l = 0; l < RS_PV; l++) acc[l] = SET1(0.0f);
-        for (size_t v = 0; v < nv; v++) { xv[v] = LOAD(x + v * W); acc[v % RS_PV] = ADD(acc[v % RS_PV], xv[v]); }
-        float mu = HSUM16(acc) / (float)D;
-        V m = SET1(mu);
-        for (int l = 0; l < RS_PV; l++) acc[l] = SET1(0.0f);
-        for (size_t v = 0; v < nv; v++) { V c = SUB(xv[v], m); acc[v % RS_PV] = ADD(acc[v % RS_PV], MUL(c, c)); }
-        float var = HSUM16(acc) / (float)D;
-        float rs = 1.0f / sqrtf(var + eps);
-        V r = SET1(rs);
-        for (size_t v = 0; v < nv; v++)
-            STORE(y + v * W, ADD(MUL(MUL(SUB(xv[v], m), r), LOAD(g + v * W)), LOAD(b + v * W)));
-        mean[t] = mu;
-        rstd[t] = rs;
+    if (ROWS_PARALLEL(T * D >= ROWS_LN_PAR_MIN)) {
+        #pragma omp parallel for schedule(static)
+        for (size_t t = 0; t < T; t++) RS_CAT(ln_row_, SUFFIX)(out, mean, rstd, in, g, b, t, D, eps);
+    } else {
+        for (size_t t = 0; t < T; t++) RS_CAT(ln_row_, SUFFIX)(out, mean, rstd, in, g, b, t, D, eps);
     }
 }
 
