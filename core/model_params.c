@@ -7,6 +7,7 @@
 #include <string.h>
 #include "core/mem.h"
 #include "core/model_internal.h"
+#include "core/ops.h"
 #include "core/rng.h"
 #include "core/status.h"
 
@@ -200,7 +201,7 @@ int model_ensure_grads(Model *m) {
 }
 float *model_grads(Model *m) { return model_ensure_grads(m) == MB_OK ? m->grads : NULL; }
 const uint8_t *model_decay_mask(const Model *m) { return m->decay; }
-void model_zero_grad(Model *m) { if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float)); }
+void model_zero_grad(Model *m) { if (m->grads) ops_zero(m->grads, m->n_params); }   // parallel when large
 AttnUsage model_last_usage(const Model *m) { return m->usage; }
 size_t model_num_tensors(const Model *m) { return m->n_tensors; }
 const char *model_tensor(const Model *m, size_t i, size_t *offset, size_t *count) {
