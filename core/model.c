@@ -460,8 +460,7 @@ void model_backward(Model *m, const Batch *b, const float *dlogits) {
         size_t T = o[n], Tn = on[n];
         float *dg = W + P->g_dg, *dh = W + P->g_dh, *dc = W + P->g_dc;
         // MLP: dx holds d x_{b+1} (Tn, D), which is also d xm through the residual
-        // (buffers a product or a dropout mask writes whole are not zeroed first: the _fresh products)
-        ops_zero(dh, Tn * M);
+        // (buffers a product, GELU's backward or a dropout mask writes whole are not zeroed first)
         if (dk) {   // through the MLP output's mask (dc is free until its own use below)
             dropout_apply(dc, dx, on, n, D, dk, (uint32_t)bk, DROP_MLP);
             linear_backward_fresh(dg, g + bp->w2, g + bp->b2, dc, A + L->g, p + bp->w2, Tn, M, D);

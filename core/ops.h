@@ -58,6 +58,8 @@ void ops_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, const floa
 // the scalar shift1; the active kernel set's vector copy (core/rows_isa.h), same numbers in
 // every set. Counts no FLOPs (callers count their softmax analytically).
 void ops_exp_sub(float *out, const float *in, const float *shift, float shift1, size_t n);
+// din = dout * gelu_tanh'(in), written (not accumulated: the model's MLP gradient starts here);
+// din may be dout.
 void gelu_backward(float *din, const float *dout, const float *in, size_t n);
 
 // out += in (residual add), n elements. Its backward is the identity: the caller adds the

@@ -221,7 +221,7 @@ void gelu_forward(float *out, const float *in, size_t n) {
 }
 
 void gelu_backward(float *din, const float *dout, const float *in, size_t n) {
-    // dout (n), in (n), din (n) accumulates
+    // dout (n), in (n), din (n) written
     const RowKernels *rk = rows_active();
     if (rk) rk->gelu_backward(din, dout, in, n);
     else rows_gelu_backward_body(din, dout, in, n);

@@ -76,14 +76,14 @@ static inline void rows_gelu_forward_body(float *out, const float *in, size_t n)
     }
 }
 
-// din += dout * gelu_tanh'(in), n elements
+// din = dout * gelu_tanh'(in), n elements (din may be dout)
 static inline void rows_gelu_backward_body(float *din, const float *dout, const float *in, size_t n) {
     #pragma omp parallel for simd schedule(static) if (n >= ROWS_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
         float th = ops_tanhf(ROWS_GELU_C * (x + ROWS_GELU_A * x * x * x));
         float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * ROWS_GELU_C * (1.0f + 3.0f * ROWS_GELU_A * x * x);
-        din[i] += dout[i] * d;
+        din[i] = dout[i] * d;
     }
 }
 

@@ -70,7 +70,7 @@ static void RS_CAT(gelu_backward_, SUFFIX)(float *din, const float *dout, const 
         V t1 = MUL(SET1(0.5f), ADD(SET1(1.0f), th));
         V t2 = MUL(MUL(MUL(MUL(SET1(0.5f), x), SUB(SET1(1.0f), MUL(th, th))), SET1(ROWS_GELU_C)),
                    ADD(SET1(1.0f), MUL(MUL(SET1(a3), x), x)));
-        STORE(din + i, ADD(LOAD(din + i), MUL(LOAD(dout + i), ADD(t1, t2))));
+        STORE(din + i, MUL(LOAD(dout + i), ADD(t1, t2)));
     }
     if (nv < n) rows_gelu_backward_body(din + nv, dout + nv, in + nv, n - nv);
 }

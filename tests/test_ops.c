@@ -75,9 +75,10 @@ static void fwd_gelu(void *p, float *out) { Ctx *c = p; gelu_forward(out, c->in,
 
 Test(ops, gelu_gradcheck_and_values) {
     Ctx c = {.T = 40};
-    float in[40], out[40], R[40], din[40] = {0};
+    float in[40], out[40], R[40], din[40];
     uint64_t s = 3;
     gc_fill(in, 40, &s, 4.0f); gc_fill(R, 40, &s, 1.0f);
+    for (int i = 0; i < 40; i++) din[i] = 7.0f;   // written, not accumulated: the old value must go
     c.in = in;
     fwd_gelu(&c, out);
     gelu_backward(din, R, in, 40);
