@@ -13,13 +13,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "core/attention.h"
 #include "core/flops.h"
 #include "core/mem.h"
 #include "core/ops.h"
+#include "core/threads.h"
 
 size_t attn_efficient_save_floats(size_t N, size_t D, size_t H) {
     size_t d = D / H;
@@ -170,11 +168,7 @@ static void count_backward_flops(size_t N, size_t d, size_t H) {
 // column-softmax backward (dk += pk * (g - colsum)). In parallel over rows only when long enough
 // and no region is open (the model runs each sample's attention inside one): a nested or if(false)
 // region still costs a libgomp call.
-#ifdef _OPENMP
-#define GO_PARALLEL(n) ((n) >= PAR_MIN_ROWS && !omp_in_parallel())
-#else
-#define GO_PARALLEL(n) 0
-#endif
+#define GO_PARALLEL(n) ((n) >= PAR_MIN_ROWS && !threads_in_parallel())
 static inline void dq_row(float *restrict dqi, const float *restrict p, const float *restrict g, size_t d) {
     float delta = 0.0f;
     #pragma omp simd reduction(+ : delta)

@@ -10,16 +10,11 @@
 // Tails past N use vmaskmov loads and stores (no fault on masked lanes). Every sum runs over
 // its index in order, as on AVX-512, so results are deterministic and independent of threads.
 #include "core/attn_softmax_fused.h"
+#include "core/threads.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-static int in_parallel(void) { return omp_in_parallel(); }
-#else
-static int in_parallel(void) { return 1; }
-#endif
 
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "core/attn_softmax_avx2.c needs -mavx2 -mfma (see the Makefile)"
@@ -266,7 +261,7 @@ static inline void ds_row(float *dS, const float *P, size_t lds, size_t i, size_
 }
 
 static void ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
-    if (nr * N >= PAR_MIN_ELEMS && !in_parallel()) {
+    if (nr * N >= PAR_MIN_ELEMS && !threads_in_parallel()) {
         #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < nr; i++) ds_row(dS, P, lds, i, N);
     } else {   // inside the model's per-sample region: no OpenMP call at all

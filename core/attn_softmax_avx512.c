@@ -7,15 +7,10 @@
 // a copy made once per head, and S, P, dS in place. Each sum runs over its index in order
 // (deterministic, independent of threads).
 #include "core/attn_softmax_fused.h"
+#include "core/threads.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-static int in_parallel(void) { return omp_in_parallel(); }
-#else
-static int in_parallel(void) { return 1; }
-#endif
 
 #if !defined(__AVX512F__) || !defined(__AVX512DQ__) || !defined(__FMA__)
 #error "core/attn_softmax_avx512.c needs -mavx512f -mavx512dq -mfma (see the Makefile)"
@@ -225,7 +220,7 @@ static inline void ds_row(float *dS, const float *P, size_t lds, size_t i, size_
 }
 
 static void ds_rows(float *dS, const float *P, size_t lds, size_t nr, size_t N) {
-    if (nr * N >= PAR_MIN_ELEMS && !in_parallel()) {
+    if (nr * N >= PAR_MIN_ELEMS && !threads_in_parallel()) {
         #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < nr; i++) ds_row(dS, P, lds, i, N);
     } else {   // inside the model's per-sample region: no OpenMP call at all

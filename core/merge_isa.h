@@ -14,18 +14,13 @@
 #include <string.h>
 #include "core/flops.h"
 #include "core/merge.h"
+#include "core/threads.h"
 
 #define MERGE_CAT2(a, b) a##_##b
 #define MERGE_CAT(a, b) MERGE_CAT2(a, b)
 #define ISA(name) MERGE_CAT(name, MERGE_SUFFIX)
 
 #define SIM_BLOCK 32   // A rows per sgemm block of the global similarity matrix
-#ifdef _OPENMP
-#include <omp.h>
-#define MERGE_IN_PARALLEL() omp_in_parallel()
-#else
-#define MERGE_IN_PARALLEL() 1
-#endif
 
 // Best partner in B for every a in A, global matching: similarities of blocks of A rows against
 // all of B as one sgemm per block. best_b/best_sim have nA entries.
@@ -233,7 +228,7 @@ static void match_local_fast(size_t *best_b, float *best_sim, const float *m, si
         pairs = match_local_range(best_b, best_sim, m, nB, d, w, 0, nA);
     } else {
         size_t nblk = (ia1 - ia0 + LOCAL_BLOCK - 1) / LOCAL_BLOCK;
-        if (nA >= PAR_MIN_A && !MERGE_IN_PARALLEL()) {
+        if (nA >= PAR_MIN_A && !threads_in_parallel()) {
             #pragma omp parallel for schedule(static) reduction(+ : pairs)
             for (size_t blk = 0; blk < nblk + 2; blk++)
                 pairs += match_local_block(best_b, best_sim, m, nA, nB, d, w, ia0, ia1, nblk, blk);

@@ -5,11 +5,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_in_parallel(void) { return 0; }
-#endif
 #include "core/flops.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
@@ -76,7 +71,7 @@ void embed_tokens_backward(float *dtable, const float *dout, const int32_t *ids,
 // The linear layers' products: core/gemm.h's AVX-512 kernels in the avx512 set (OpenBLAS runs
 // its AVX2 kernels here, at about half this CPU's AVX-512 FMA rate), cblas_sgemm otherwise.
 static int gemm_own(void) { return kernels_active() == KERNELS_AVX512; }
-static int gemm_threads(void) { return omp_in_parallel() ? 1 : threads_get() > 0 ? threads_get() : 1; }
+static int gemm_threads(void) { return threads_in_parallel() ? 1 : threads_get() > 0 ? threads_get() : 1; }
 
 void ops_gemm(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
               const float *B, size_t ldb, float beta, float *C, size_t ldc) {

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stddef.h>
 #include "core/ops.h"
+#include "core/threads.h"
 
 typedef struct {
     void (*gelu_forward)(float *out, const float *in, size_t n);
@@ -53,14 +54,9 @@ extern const RowKernels rows_avx512;   // core/rows_avx512.c
 // The active set's copies (core/kernels.h); NULL for the plain set (call the bodies below).
 const RowKernels *rows_active(void);   // core/ops_rows.c
 
-// A parallel region only when it pays and none is open: a nested or if(false) region still costs
-// a libgomp call (0.3-0.5 us measured), and inference's row chunks call these loops per 256 rows.
-#ifdef _OPENMP
-#include <omp.h>
-#define ROWS_PARALLEL(cond) ((cond) && !omp_in_parallel())
-#else
-#define ROWS_PARALLEL(cond) 0
-#endif
+// A parallel region only when it pays and none is open (core/threads.h): inference's row chunks
+// call these loops per 256 rows, inside a region.
+#define ROWS_PARALLEL(cond) ((cond) && !threads_in_parallel())
 
 #define ROWS_GELU_C 0.7978845608028654f  // sqrt(2 / pi)
 #define ROWS_GELU_A 0.044715f

@@ -22,3 +22,11 @@ int threads_set(int n) {
 }
 
 int threads_get(void) { return g_threads; }
+
+int threads_in_parallel(void) {
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
+}
