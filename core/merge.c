@@ -74,19 +74,10 @@ void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const fl
                             size_t local_until, float threshold, float *work, size_t *iwork) {
     // k (N,D) stride ld (H heads of width d); s (N) or NULL (all 1); plan->dst (N)
     size_t d = D / H;
-    plan->n_in = N;
-    plan->n_out = N;
-    if (N == 0) return;
-    if (n_target > N) n_target = N;
-    if (n_target == 0) n_target = 1;
-    if (window == 0) window = 1;
-    for (size_t i = 0; i < N; i++) plan->dst[i] = i;
-    if (n_target == N) return;
-
-    float *m = work, *m_next = work + N * d;
-    float *sz = m_next + N * d, *sz_next = sz + N, *best_sim = sz_next + N;
-    float *simblk = best_sim + N;
-    size_t *best_b = iwork, *order = iwork + N, *tmp = iwork + 2 * N, *out = iwork + 3 * N;
+    if (!plan_begin(plan, N, &n_target, &window)) return;
+    PlanWork w = plan_work(work, iwork, N, d);
+    float *m = w.m, *m_next = w.m_next, *sz = w.sz, *sz_next = w.sz_next, *best_sim = w.best_sim;
+    size_t *best_b = w.best_b, *order = w.order, *out = w.out;
 
     // metric: keys averaged over heads, normalised
     float invH = 1.0f / (float)H;
@@ -109,21 +100,11 @@ void merge_plan_build_plain(MergePlan *plan, const float *k, size_t ld, const fl
         if (kind == MATCH_LOCAL && n > local_until)
             match_local(best_b, best_sim, m, n, d, window);
         else
-            match_global(best_b, best_sim, m, n, d, simblk);
+            match_global(best_b, best_sim, m, n, d, w.simblk);
         r = adaptive_r(r, best_sim, nA, threshold);
         if (r == 0) break;
-        sort_by_sim(order, tmp, best_sim, nA);
-        // round assignment: mark the r merged a, number survivors in order, then point each
-        // merged a at its partner's new row
-        for (size_t p = 0; p < n; p++) out[p] = 0;
-        for (size_t t = 0; t < r; t++) out[2 * order[t]] = 1;   // 1 = merged away
-        size_t g = 0;
-        for (size_t p = 0; p < n; p++) out[p] = out[p] ? (size_t)-1 : g++;
-        for (size_t t = 0; t < r; t++) {
-            size_t a = order[t];
-            out[2 * a] = out[2 * best_b[a] + 1];
-        }
-        size_t n_new = g;   // >= nB >= 1: every b survives
+        sort_by_sim(order, w.tmp, best_sim, nA);
+        size_t n_new = round_assign(out, order, best_b, n, r);   // >= nB >= 1: every b survives
         if (n_new == 0 || n_new > n) break;   // unreachable; bounds the memsets for the compiler
         // carry sizes and metric: size-weighted mean of member rows, re-normalised
         memset(sz_next, 0, n_new * sizeof(float));

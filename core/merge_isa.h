@@ -22,6 +22,48 @@
 
 #define SIM_BLOCK 32   // A rows per sgemm block of the global similarity matrix
 
+// The planners' work areas, laid out in the work buffers of merge_plan_work_floats and
+// merge_plan_work_sizes (core/merge.c) for N tokens of metric width d.
+typedef struct {
+    float *m, *m_next, *sz, *sz_next, *best_sim, *simblk;
+    size_t *best_b, *order, *tmp, *out;
+} PlanWork;
+
+static PlanWork plan_work(float *work, size_t *iwork, size_t N, size_t d) {
+    PlanWork w;
+    w.m = work; w.m_next = w.m + N * d;
+    w.sz = w.m_next + N * d; w.sz_next = w.sz + N; w.best_sim = w.sz_next + N; w.simblk = w.best_sim + N;
+    w.best_b = iwork; w.order = iwork + N; w.tmp = iwork + 2 * N; w.out = iwork + 3 * N;
+    return w;
+}
+
+// Both planners' start: the bounds on the arguments and the identity plan. 0 when nothing merges.
+static int plan_begin(MergePlan *plan, size_t N, size_t *n_target, size_t *window) {
+    plan->n_in = N;
+    plan->n_out = N;
+    if (N == 0) return 0;
+    if (*n_target > N) *n_target = N;
+    if (*n_target == 0) *n_target = 1;
+    if (*window == 0) *window = 1;
+    for (size_t i = 0; i < N; i++) plan->dst[i] = i;
+    return *n_target < N;
+}
+
+// One round's assignment (both planners): the r A tokens order[0 .. r) merge away; survivors are
+// numbered in order; then each merged a points at its partner's new row. out[p] is token p's row
+// in the next level; returns the next level's count.
+static size_t round_assign(size_t *out, const size_t *order, const size_t *best_b, size_t n, size_t r) {
+    for (size_t p = 0; p < n; p++) out[p] = 0;
+    for (size_t t = 0; t < r; t++) out[2 * order[t]] = 1;   // 1 = merged away (a at even p)
+    size_t g = 0;
+    for (size_t p = 0; p < n; p++) out[p] = out[p] ? (size_t)-1 : g++;
+    for (size_t t = 0; t < r; t++) {
+        size_t a = order[t];
+        out[2 * a] = out[2 * best_b[a] + 1];
+    }
+    return g;
+}
+
 // Best partner in B for every a in A, global matching: similarities of blocks of A rows against
 // all of B as one sgemm per block. best_b/best_sim have nA entries.
 static void match_global(size_t *best_b, float *best_sim, const float *m, size_t n, size_t d,
@@ -103,7 +145,8 @@ static void weighted_sums(float *restrict x_out, float *restrict s_out, const fl
 // ---------------------------------------------------------------- fast planner
 // merge_plan_build computes exactly merge_plan_build_plain's plan (the same float and double
 // operations on every value, in the same order; tests/test_merge.c checks the two bit for bit,
-// ties and NaN included) with the work restructured:
+// ties and NaN included; the two share only the argument bounds, plan_work and round_assign)
+// with the work restructured:
 //  - the metric is averaged with the feature loop innermost (vectorised), heads summed in order;
 //  - row norms are summed in double 8 rows at a time (independent chains, each in feature order);
 //  - local matching copies blocks of A and B feature-major so that one window offset t is a
@@ -246,19 +289,10 @@ void ISA(merge_plan_build)(MergePlan *plan, const float *k, size_t ld, const flo
                            size_t local_until, float threshold, float *work, size_t *iwork) {
     // k (N,D) stride ld (H heads of width d); s (N) or NULL (all 1); plan->dst (N)
     size_t d = D / H;
-    plan->n_in = N;
-    plan->n_out = N;
-    if (N == 0) return;
-    if (n_target > N) n_target = N;
-    if (n_target == 0) n_target = 1;
-    if (window == 0) window = 1;
-    for (size_t i = 0; i < N; i++) plan->dst[i] = i;
-    if (n_target == N) return;
-
-    float *m = work, *m_next = work + N * d;
-    float *sz = m_next + N * d, *sz_next = sz + N, *best_sim = sz_next + N;
-    float *simblk = best_sim + N;
-    size_t *best_b = iwork, *order = iwork + N, *tmp = iwork + 2 * N, *out = iwork + 3 * N;
+    if (!plan_begin(plan, N, &n_target, &window)) return;
+    PlanWork w = plan_work(work, iwork, N, d);
+    float *m = w.m, *m_next = w.m_next, *sz = w.sz, *sz_next = w.sz_next, *best_sim = w.best_sim;
+    size_t *best_b = w.best_b, *order = w.order, *out = w.out;
 
     // metric: keys averaged over heads (summed in head order from 0), normalised
     float invH = 1.0f / (float)H;
@@ -286,24 +320,13 @@ void ISA(merge_plan_build)(MergePlan *plan, const float *k, size_t ld, const flo
         if (kind == MATCH_LOCAL && n > local_until)
             match_local_fast(best_b, best_sim, m, n, d, window);
         else
-            match_global(best_b, best_sim, m, n, d, simblk);
+            match_global(best_b, best_sim, m, n, d, w.simblk);
         r = adaptive_r(r, best_sim, nA, threshold);
         if (r == 0) break;
-        if (r < nA) sort_by_sim(order, tmp, best_sim, nA);
+        if (r < nA) sort_by_sim(order, w.tmp, best_sim, nA);
         else
             for (size_t t = 0; t < nA; t++) order[t] = t;   // all of A merges: order is moot
-        for (size_t p = 0; p < n; p += 2) {   // 1 = merged away (a at even p), 0 = survives
-            out[p] = 0;
-            if (p + 1 < n) out[p + 1] = 0;
-        }
-        for (size_t t = 0; t < r; t++) out[2 * order[t]] = 1;
-        size_t g = 0;
-        for (size_t p = 0; p < n; p++) out[p] = out[p] ? (size_t)-1 : g++;
-        for (size_t t = 0; t < r; t++) {
-            size_t a = order[t];
-            out[2 * a] = out[2 * best_b[a] + 1];
-        }
-        size_t n_new = g;   // >= nB >= 1: every b survives
+        size_t n_new = round_assign(out, order, best_b, n, r);   // >= nB >= 1: every b survives
         if (n_new == 0 || n_new > n) break;   // unreachable; bounds the memsets for the compiler
         weighted_sums(m_next, sz_next, m, sz, out, n, n_new, d);
         flops_elem(2.0 * (double)n * (double)d + (double)n);
